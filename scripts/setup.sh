@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up of everything uprof needs on a Debian 12 machine, run as root:
+# Debian packages, the pinned Rust toolchains, bpf-linker built against the eBPF nightly's LLVM,
+# and tracefs. Each step checks first and returns quickly when its work is already done.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+HOST_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace/build.rs)
+LLVM_DIR=${UPROF_LLVM_DIR:-/usr/local/lib/uprof-llvm}
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+# Debian packages: qemu + busybox + cpio for the stock-kernel VM tests, redis and nginx as real
+# targets, linux-perf and strace as independent oracles and benchmark competitors.
+PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light linux-perf strace
+          nodejs build-essential pkg-config)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The packaged servers must not keep running in the background and skew measurements.
+for svc in redis-server nginx; do
+    systemctl is-active --quiet "$svc" 2>/dev/null && systemctl stop "$svc" || true
+done
+
+# Rust toolchains.
+rustup toolchain list | grep -q "^$HOST_TOOLCHAIN" ||
+    { say "installing Rust $HOST_TOOLCHAIN"; rustup toolchain install "$HOST_TOOLCHAIN" --profile minimal -c clippy,rustfmt; }
+rustup toolchain list | grep -q "^$EBPF_NIGHTLY" ||
+    { say "installing Rust $EBPF_NIGHTLY"; rustup toolchain install "$EBPF_NIGHTLY" --profile minimal; }
+rustup component list --toolchain "$EBPF_NIGHTLY" --installed | grep -q '^rust-src' ||
+    rustup component add rust-src --toolchain "$EBPF_NIGHTLY"
+
+# bpf-linker must use the same LLVM as the nightly that compiles the eBPF crate: link it against
+# that nightly's own libLLVM (no system LLVM needed).
+if ! command -v bpf-linker >/dev/null || ! ldd "$(command -v bpf-linker)" | grep -q "$LLVM_DIR"; then
+    sysroot=$(rustc +"$EBPF_NIGHTLY" --print sysroot)
+    libllvm=$(basename "$(ls "$sysroot"/lib/libLLVM.so.* | head -n 1)")
+    llvm_major=$(echo "$libllvm" | sed -n 's/^libLLVM\.so\.\([0-9]*\).*/\1/p')
+    mkdir -p "$LLVM_DIR/lib"
+    ln -sf "$sysroot/lib/$libllvm" "$LLVM_DIR/lib/libLLVM.so"
+    ln -sf "$sysroot/lib/$libllvm" "$LLVM_DIR/lib/"
+    say "building bpf-linker against $libllvm"
+    LLVM_PREFIX=$LLVM_DIR cargo +"$HOST_TOOLCHAIN" install --locked bpf-linker@0.13.0 \
+        --no-default-features --features "llvm-$llvm_major" --force
+fi
+
+# tracefs: the syscall tracepoints live there and it is not mounted at boot on every machine.
+if ! mountpoint -q /sys/kernel/tracing; then
+    say "mounting tracefs on /sys/kernel/tracing"
+    mount -t tracefs nodev /sys/kernel/tracing
+fi
+
+say "ready (host $HOST_TOOLCHAIN, eBPF $EBPF_NIGHTLY, $(bpf-linker --version))"

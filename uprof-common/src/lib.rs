@@ -1,0 +1,14 @@
+//! The records uprof's eBPF programs write into the ring buffer, and that user space stores in a
+//! record file unchanged. Every record starts with a [`Header`]; `Header::len` is the size of the
+//! whole record, so a stream of records can be walked without knowing every kind.
+//!
+//! Records are plain `#[repr(C)]` structs with explicit padding: the kernel side fills them in
+//! place, the user side reads them back with [`Record::parse`] (no unsafe casts of unaligned
+//! bytes, every length checked).
+#![no_std]
+
+mod records;
+mod vocab;
+
+pub use records::*;
+pub use vocab::*;
