@@ -1,1 +1,38 @@
-//! Work in progress.
+//! uprof's record file: the records of one recording session, with a self-describing header.
+//!
+//! The file is a prelude (magic and format version) followed by CRC-checked chunks: a `HEAD`
+//! chunk describing the session, `EVTS` chunks of records as the eBPF programs produced them,
+//! and, if the recorder finished, an `END ` chunk. [`Writer`] holds at most one chunk in memory
+//! and writes each with a single write, so a recording can run for as long as the disk allows
+//! and a file cut short by a crash reads up to its last complete chunk. [`Reader`] streams the
+//! records chunk by chunk and reports the first damaged chunk as a [`Damage`]. The byte-level
+//! layout and the versioning rules are in `docs/record-format.md`.
+
+mod chunks;
+mod error;
+pub mod format;
+mod reader;
+mod session;
+mod writer;
+
+pub use error::{Error, RecordProblem, Result};
+pub use format::FORMAT_VERSION;
+pub use reader::{Damage, ReadSummary, Reader};
+pub use session::{ProbeInfo, SessionEnd, SessionHeader, Target};
+pub use writer::Writer;
+
+#[cfg(test)]
+fn test_header() -> SessionHeader {
+    SessionHeader {
+        format_version: FORMAT_VERSION,
+        uprof_version: "0.1.0".into(),
+        kernel_release: "6.8.0".into(),
+        hostname: "test".into(),
+        probes: Vec::new(),
+        tier: "full".into(),
+        clock: "CLOCK_MONOTONIC".into(),
+        boot_offset_ns: 1,
+        start_ts: 2,
+        target: Target { command: None, pids: vec![1] },
+    }
+}
