@@ -6,17 +6,52 @@ use uprof_common::{Close, EpollCtl, Header, RecordBody, Wait, WaitEvents};
 use uprof_record::{Reader, SessionEnd, SessionHeader, Target, Writer};
 
 fn main() {
-    let count: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let count: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("bench.uprof");
 
     // A loop iteration's worth of records: waits, their returned events, interest changes, a close.
     let mix: Vec<Vec<u8>> = vec![
-        Wait { header: header::<Wait>(), ret: 1, captured: 1, ..Default::default() }.as_bytes().to_vec(),
-        WaitEvents { header: header::<WaitEvents>(), count: 1, ..Default::default() }.as_bytes().to_vec(),
-        Wait { header: header::<Wait>(), ret: 0, ..Default::default() }.as_bytes().to_vec(),
-        EpollCtl { header: header::<EpollCtl>(), op: 1, fd: 7, ..Default::default() }.as_bytes().to_vec(),
-        Close { header: header::<Close>(), fd: 7, ret: 0 }.as_bytes().to_vec(),
+        Wait {
+            header: header::<Wait>(),
+            ret: 1,
+            captured: 1,
+            ..Default::default()
+        }
+        .as_bytes()
+        .to_vec(),
+        WaitEvents {
+            header: header::<WaitEvents>(),
+            count: 1,
+            ..Default::default()
+        }
+        .as_bytes()
+        .to_vec(),
+        Wait {
+            header: header::<Wait>(),
+            ret: 0,
+            ..Default::default()
+        }
+        .as_bytes()
+        .to_vec(),
+        EpollCtl {
+            header: header::<EpollCtl>(),
+            op: 1,
+            fd: 7,
+            ..Default::default()
+        }
+        .as_bytes()
+        .to_vec(),
+        Close {
+            header: header::<Close>(),
+            fd: 7,
+            ret: 0,
+        }
+        .as_bytes()
+        .to_vec(),
     ];
 
     let start = Instant::now();
@@ -29,7 +64,12 @@ fn main() {
     }
     writer.flush().expect("flush");
     let pushed = start.elapsed();
-    let end = SessionEnd { end_ts: 1, records: count, lost_events: 0, reason: "bench".into() };
+    let end = SessionEnd {
+        end_ts: 1,
+        records: count,
+        lost_events: 0,
+        reason: "bench".into(),
+    };
     writer.finish(&end).expect("finish");
     let written = start.elapsed();
     report("write (push + flush)", count, bytes, pushed.as_secs_f64());
@@ -38,12 +78,17 @@ fn main() {
     let start = Instant::now();
     let mut reader = Reader::open(&path).expect("open");
     let mut ts_sum = 0u64;
-    let summary = reader.for_each_record(|r| ts_sum = ts_sum.wrapping_add(r.header().ts)).expect("read");
+    let summary = reader
+        .for_each_record(|r| ts_sum = ts_sum.wrapping_add(r.header().ts))
+        .expect("read");
     let read = start.elapsed();
     assert_eq!(summary.records, count);
     assert!(summary.damage.is_none() && summary.end.is_some());
     report("read", count, bytes, read.as_secs_f64());
-    println!("(file: {} MB, checksum {ts_sum})", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) / 1_000_000);
+    println!(
+        "(file: {} MB, checksum {ts_sum})",
+        std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) / 1_000_000
+    );
 }
 
 fn header<R: RecordBody>() -> Header {
@@ -69,6 +114,9 @@ fn session_header() -> SessionHeader {
         clock: "CLOCK_MONOTONIC".into(),
         boot_offset_ns: 0,
         start_ts: 0,
-        target: Target { command: None, pids: vec![42] },
+        target: Target {
+            command: None,
+            pids: vec![42],
+        },
     }
 }

@@ -26,8 +26,16 @@ pub(crate) enum Next {
 
 impl ChunkSource {
     pub(crate) fn open(path: &Path) -> Result<ChunkSource> {
-        let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), action: "open", source })?;
-        Ok(ChunkSource { path: path.to_path_buf(), file: BufReader::with_capacity(64 * 1024, file), payload: Vec::new() })
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            action: "open",
+            source,
+        })?;
+        Ok(ChunkSource {
+            path: path.to_path_buf(),
+            file: BufReader::with_capacity(64 * 1024, file),
+            payload: Vec::new(),
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -39,7 +47,9 @@ impl ChunkSource {
     }
 
     pub(crate) fn seek(&mut self, offset: u64) -> Result<()> {
-        self.file.seek(SeekFrom::Start(offset)).map_err(|e| self.io_error(e))?;
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| self.io_error(e))?;
         Ok(())
     }
 
@@ -65,12 +75,16 @@ impl ChunkSource {
         let tag = format::tag_name(frame.tag);
         let len = frame.len as usize;
         if len > MAX_PAYLOAD_LEN {
-            return Ok(Next::Damaged(format!("chunk {tag} claims {len} bytes, more than the {MAX_PAYLOAD_LEN}-byte limit")));
+            return Ok(Next::Damaged(format!(
+                "chunk {tag} claims {len} bytes, more than the {MAX_PAYLOAD_LEN}-byte limit"
+            )));
         }
         self.payload.resize(len, 0);
         let n = read_up_to(&mut self.file, &mut self.payload).map_err(|e| self.io_error(e))?;
         if n < len {
-            return Ok(Next::Damaged(format!("the file ends inside chunk {tag}, after {n} of its {len} bytes")));
+            return Ok(Next::Damaged(format!(
+                "the file ends inside chunk {tag}, after {n} of its {len} bytes"
+            )));
         }
         if !frame.matches(&self.payload) {
             return Ok(Next::Damaged(format!("chunk {tag} fails its CRC check")));
@@ -79,7 +93,11 @@ impl ChunkSource {
     }
 
     fn io_error(&self, source: io::Error) -> Error {
-        Error::Io { path: self.path.clone(), action: "read", source }
+        Error::Io {
+            path: self.path.clone(),
+            action: "read",
+            source,
+        }
     }
 }
 

@@ -34,7 +34,10 @@ pub enum Error {
     BadHeader { path: PathBuf, reason: String },
 
     #[error("cannot add a record to {}: {reason}", path.display())]
-    BadRecord { path: PathBuf, reason: RecordProblem },
+    BadRecord {
+        path: PathBuf,
+        reason: RecordProblem,
+    },
 }
 
 /// Why [`crate::Writer::push`] refused bytes.

@@ -47,7 +47,11 @@ impl ChunkHeader {
     /// The frame header of a chunk holding `payload`.
     pub(crate) fn for_payload(tag: [u8; 4], payload: &[u8]) -> ChunkHeader {
         let len = u32::try_from(payload.len()).expect("chunk payloads are bounded far below 4 GiB");
-        ChunkHeader { tag, len, crc: checksum(tag, len, payload) }
+        ChunkHeader {
+            tag,
+            len,
+            crc: checksum(tag, len, payload),
+        }
     }
 
     pub(crate) fn encode(&self) -> [u8; CHUNK_HEADER_LEN] {
@@ -60,7 +64,11 @@ impl ChunkHeader {
 
     pub(crate) fn decode(b: &[u8; CHUNK_HEADER_LEN]) -> ChunkHeader {
         let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        ChunkHeader { tag: [b[0], b[1], b[2], b[3]], len: word(4), crc: word(8) }
+        ChunkHeader {
+            tag: [b[0], b[1], b[2], b[3]],
+            len: word(4),
+            crc: word(8),
+        }
     }
 
     /// Whether `payload` is the one this header was written for.

@@ -33,6 +33,9 @@ fn test_header() -> SessionHeader {
         clock: "CLOCK_MONOTONIC".into(),
         boot_offset_ns: 1,
         start_ts: 2,
-        target: Target { command: None, pids: vec![1] },
+        target: Target {
+            command: None,
+            pids: vec![1],
+        },
     }
 }

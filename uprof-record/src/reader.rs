@@ -7,7 +7,9 @@ use uprof_common::{Header, ParseError, Record};
 
 use crate::chunks::{ChunkSource, Next};
 use crate::error::{Error, Result};
-use crate::format::{self, CHUNK_HEADER_LEN, FORMAT_VERSION, MAGIC, PRELUDE_LEN, TAG_END, TAG_EVTS, TAG_HEAD};
+use crate::format::{
+    self, CHUNK_HEADER_LEN, FORMAT_VERSION, MAGIC, PRELUDE_LEN, TAG_END, TAG_EVTS, TAG_HEAD,
+};
 use crate::{SessionEnd, SessionHeader};
 
 /// An open record file whose prelude and session header have been checked.
@@ -56,7 +58,10 @@ impl ReadSummary {
     /// One sentence for the user if the file is damaged or unfinished, `None` if it is whole.
     pub fn warning(&self) -> Option<String> {
         if let Some(damage) = &self.damage {
-            Some(format!("{damage}; the {} records before the damage are intact.", self.records))
+            Some(format!(
+                "{damage}; the {} records before the damage are intact.",
+                self.records
+            ))
         } else if self.end.is_none() {
             Some(format!(
                 "the recording did not finish (no END chunk: it was interrupted, crashed or ran out of disk); \
@@ -76,7 +81,11 @@ impl Reader {
         check_prelude(&mut source)?;
         let header = read_header(&mut source)?;
         let data_start = (PRELUDE_LEN + CHUNK_HEADER_LEN + source.payload().len()) as u64;
-        Ok(Reader { source, header, data_start })
+        Ok(Reader {
+            source,
+            header,
+            data_start,
+        })
     }
 
     pub fn header(&self) -> &SessionHeader {
@@ -94,21 +103,32 @@ impl Reader {
     /// Errs only if the file cannot be read (an I/O error, not damage).
     pub fn for_each_record(&mut self, mut f: impl FnMut(&Record)) -> Result<ReadSummary> {
         self.source.seek(self.data_start)?;
-        let mut summary = ReadSummary { records: 0, unknown_records: 0, end: None, damage: None };
+        let mut summary = ReadSummary {
+            records: 0,
+            unknown_records: 0,
+            end: None,
+            damage: None,
+        };
         let mut offset = self.data_start;
         let mut chunks_read = 1;
         while summary.end.is_none() {
             let problem = match self.source.next_chunk()? {
                 Next::Eof => break,
                 Next::Damaged(reason) => Some(reason),
-                Next::Chunk(TAG_EVTS) => records_in(self.source.payload(), &mut summary, &mut f).err(),
+                Next::Chunk(TAG_EVTS) => {
+                    records_in(self.source.payload(), &mut summary, &mut f).err()
+                }
                 Next::Chunk(TAG_END) => self.read_end(&mut summary)?,
                 Next::Chunk(TAG_HEAD) => Some("it is a second HEAD chunk".to_string()),
                 // An optional chunk type from a newer uprof: skip it.
                 Next::Chunk(_) => None,
             };
             if let Some(reason) = problem {
-                summary.damage = Some(Damage { offset, chunks_read, reason });
+                summary.damage = Some(Damage {
+                    offset,
+                    chunks_read,
+                    reason,
+                });
                 break;
             }
             offset += (CHUNK_HEADER_LEN + self.source.payload().len()) as u64;
@@ -121,11 +141,18 @@ impl Reader {
     fn read_end(&mut self, summary: &mut ReadSummary) -> Result<Option<String>> {
         let end: SessionEnd = match serde_json::from_slice(self.source.payload()) {
             Ok(end) => end,
-            Err(e) => return Ok(Some(format!("the END chunk is not a valid session end ({e})"))),
+            Err(e) => {
+                return Ok(Some(format!(
+                    "the END chunk is not a valid session end ({e})"
+                )));
+            }
         };
         let counted = summary.records + summary.unknown_records;
         let problem = if end.records != counted {
-            Some(format!("the END chunk says {} records were written but the file holds {counted}", end.records))
+            Some(format!(
+                "the END chunk says {} records were written but the file holds {counted}",
+                end.records
+            ))
         } else if self.source.read_up_to(&mut [0])? != 0 {
             Some("there is data after the END chunk".to_string())
         } else {
@@ -145,7 +172,11 @@ fn check_prelude(source: &mut ChunkSource) -> Result<()> {
         return Err(Error::NotARecordFile { path });
     }
     if n < PRELUDE_LEN {
-        let reason = if n == 0 { "the file is empty".to_string() } else { format!("the file ends after {n} bytes") };
+        let reason = if n == 0 {
+            "the file is empty".to_string()
+        } else {
+            format!("the file ends after {n} bytes")
+        };
         return Err(Error::BadHeader { path, reason });
     }
     let version = u16::from_le_bytes([prelude[8], prelude[9]]);
@@ -165,12 +196,19 @@ fn read_header(source: &mut ChunkSource) -> Result<SessionHeader> {
         Next::Eof => "the file ends before the HEAD chunk".to_string(),
         Next::Damaged(reason) => reason,
     };
-    Err(Error::BadHeader { path: source.path().to_path_buf(), reason })
+    Err(Error::BadHeader {
+        path: source.path().to_path_buf(),
+        reason,
+    })
 }
 
 /// Passes the records of an `EVTS` payload to `f`, skipping unknown kinds. Errs with a reason
 /// at the first malformed record.
-fn records_in(payload: &[u8], summary: &mut ReadSummary, f: &mut impl FnMut(&Record)) -> Result<(), String> {
+fn records_in(
+    payload: &[u8],
+    summary: &mut ReadSummary,
+    f: &mut impl FnMut(&Record),
+) -> Result<(), String> {
     let mut pos = 0;
     while pos < payload.len() {
         match Record::parse(&payload[pos..]) {
@@ -180,7 +218,9 @@ fn records_in(payload: &[u8], summary: &mut ReadSummary, f: &mut impl FnMut(&Rec
                 pos += len;
             }
             // Known to be whole: parse checks the length before the kind.
-            Err(ParseError::UnknownKind(_)) if declared_len(&payload[pos..]) >= size_of::<Header>() => {
+            Err(ParseError::UnknownKind(_))
+                if declared_len(&payload[pos..]) >= size_of::<Header>() =>
+            {
                 summary.unknown_records += 1;
                 pos += declared_len(&payload[pos..]);
             }

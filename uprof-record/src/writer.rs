@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use uprof_common::{Header, Record};
 
 use crate::error::{Error, RecordProblem, Result};
-use crate::format::{self, CHUNK_HEADER_LEN, ChunkHeader, EVTS_TARGET_LEN, TAG_END, TAG_EVTS, TAG_HEAD};
+use crate::format::{
+    self, CHUNK_HEADER_LEN, ChunkHeader, EVTS_TARGET_LEN, TAG_END, TAG_EVTS, TAG_HEAD,
+};
 use crate::{FORMAT_VERSION, SessionEnd, SessionHeader};
 
 /// Writes a record file. Dropping a `Writer` without [`Writer::finish`] flushes the pending
@@ -35,8 +37,15 @@ impl Writer {
             .create(true)
             .truncate(true)
             .open(&path)
-            .map_err(|source| Error::Io { path: path.clone(), action: "create", source })?;
-        let header = SessionHeader { format_version: FORMAT_VERSION, ..header.clone() };
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                action: "create",
+                source,
+            })?;
+        let header = SessionHeader {
+            format_version: FORMAT_VERSION,
+            ..header.clone()
+        };
         let json = serde_json::to_vec(&header).expect("a SessionHeader always serialises");
         let mut start = format::prelude().to_vec();
         start.extend_from_slice(&ChunkHeader::for_payload(TAG_HEAD, &json).encode());
@@ -44,7 +53,13 @@ impl Writer {
 
         let mut chunk = Vec::with_capacity(CHUNK_HEADER_LEN + EVTS_TARGET_LEN);
         chunk.resize(CHUNK_HEADER_LEN, 0);
-        let mut writer = Writer { path, file, committed: 0, chunk, records: 0 };
+        let mut writer = Writer {
+            path,
+            file,
+            committed: 0,
+            chunk,
+            records: 0,
+        };
         writer.append(&start)?;
         Ok(writer)
     }
@@ -82,12 +97,17 @@ impl Writer {
     /// [`Writer::records_written`]), then syncs the file to disk.
     pub fn finish(mut self, end: &SessionEnd) -> Result<()> {
         self.flush()?;
-        let end = SessionEnd { records: self.records, ..end.clone() };
+        let end = SessionEnd {
+            records: self.records,
+            ..end.clone()
+        };
         let json = serde_json::to_vec(&end).expect("a SessionEnd always serialises");
         let mut chunk = ChunkHeader::for_payload(TAG_END, &json).encode().to_vec();
         chunk.extend_from_slice(&json);
         self.append(&chunk)?;
-        self.file.sync_all().map_err(|source| self.io_error("sync", source))
+        self.file
+            .sync_all()
+            .map_err(|source| self.io_error("sync", source))
     }
 
     /// Records accepted by [`Writer::push`] so far, pending ones included.
@@ -101,14 +121,20 @@ impl Writer {
         } else {
             let header_len = u16::from_ne_bytes([record[2], record[3]]) as usize;
             if header_len != record.len() {
-                Some(RecordProblem::LengthMismatch { header_len, slice_len: record.len() })
+                Some(RecordProblem::LengthMismatch {
+                    header_len,
+                    slice_len: record.len(),
+                })
             } else {
                 Record::parse(record).err().map(RecordProblem::Invalid)
             }
         };
         match problem {
             None => Ok(()),
-            Some(reason) => Err(Error::BadRecord { path: self.path.clone(), reason }),
+            Some(reason) => Err(Error::BadRecord {
+                path: self.path.clone(),
+                reason,
+            }),
         }
     }
 
@@ -129,7 +155,11 @@ impl Writer {
     }
 
     fn io_error(&self, action: &'static str, source: io::Error) -> Error {
-        Error::Io { path: self.path.clone(), action, source }
+        Error::Io {
+            path: self.path.clone(),
+            action,
+            source,
+        }
     }
 }
 
@@ -155,7 +185,11 @@ mod tests {
         let mut w = Writer::create(dir.path().join("f"), &header).unwrap();
         let capacity = w.chunk.capacity();
         assert!(capacity >= CHUNK_HEADER_LEN + EVTS_TARGET_LEN);
-        let record = Close { header: Header::user::<Close>(1, 2, 3), fd: 4, ret: 0 };
+        let record = Close {
+            header: Header::user::<Close>(1, 2, 3),
+            fd: 4,
+            ret: 0,
+        };
         let count = 4 * EVTS_TARGET_LEN / size_of::<Close>();
         for _ in 0..count {
             w.push(record.as_bytes()).unwrap();
@@ -164,6 +198,9 @@ mod tests {
         }
         let pending = (w.chunk.len() - CHUNK_HEADER_LEN) as u64;
         let on_disk = count as u64 * size_of::<Close>() as u64 - pending;
-        assert!(w.committed > on_disk, "full chunks were written as they filled");
+        assert!(
+            w.committed > on_disk,
+            "full chunks were written as they filled"
+        );
     }
 }

@@ -27,7 +27,11 @@ fn every_record_kind_round_trips_with_header_and_end() {
         .unwrap();
 
     assert_eq!(read, written);
-    assert_eq!(kinds.len(), one_of_each_kind(0).len(), "every kind came back as itself");
+    assert_eq!(
+        kinds.len(),
+        one_of_each_kind(0).len(),
+        "every kind came back as itself"
+    );
     assert_eq!(summary.records, written.len() as u64);
     assert_eq!(summary.unknown_records, 0);
     assert_eq!(summary.end, Some(session_end(written.len() as u64)));
@@ -42,7 +46,11 @@ fn records_fill_several_chunks_without_explicit_flushes() {
     let mut writer = Writer::create(&path, &session_header()).unwrap();
     let count = 3 * EVTS_TARGET_LEN / size_of::<Close>() + 17;
     for i in 0..count {
-        let close = Close { header: Header::user::<Close>(i as u64, 1, 2), fd: i as i32, ret: 0 };
+        let close = Close {
+            header: Header::user::<Close>(i as u64, 1, 2),
+            fd: i as i32,
+            ret: 0,
+        };
         writer.push(close.as_bytes()).unwrap();
     }
     assert_eq!(writer.records_written(), count as u64);
@@ -82,8 +90,14 @@ fn the_writer_sets_the_format_version() {
     let path = dir.path().join("v.uprof");
     let mut header = session_header();
     header.format_version = 77;
-    Writer::create(&path, &header).unwrap().finish(&session_end(0)).unwrap();
-    assert_eq!(Reader::open(&path).unwrap().header().format_version, FORMAT_VERSION);
+    Writer::create(&path, &header)
+        .unwrap()
+        .finish(&session_end(0))
+        .unwrap();
+    assert_eq!(
+        Reader::open(&path).unwrap().header().format_version,
+        FORMAT_VERSION
+    );
 }
 
 #[test]
@@ -91,13 +105,23 @@ fn push_refuses_malformed_records_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.uprof");
     let mut writer = Writer::create(&path, &session_header()).unwrap();
-    let close = Close { header: Header::user::<Close>(1, 2, 3), fd: 4, ret: 0 };
+    let close = Close {
+        header: Header::user::<Close>(1, 2, 3),
+        fd: 4,
+        ret: 0,
+    };
     let bytes = close.as_bytes();
 
     let err = writer.push(&bytes[..30]).unwrap_err();
     assert!(matches!(
         err,
-        Error::BadRecord { reason: RecordProblem::LengthMismatch { header_len: 32, slice_len: 30 }, .. }
+        Error::BadRecord {
+            reason: RecordProblem::LengthMismatch {
+                header_len: 32,
+                slice_len: 30
+            },
+            ..
+        }
     ));
     assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
 
