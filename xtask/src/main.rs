@@ -1,1 +1,26 @@
-fn main() {}
+//! `cargo xtask <command>`: developer tasks of the uprof workspace. Each command lives in its
+//! own module of the `xtask` library; this file only parses the command line and dispatches.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Developer tasks for the uprof workspace"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot stock Debian kernels under qemu (TCG) and run a payload inside each.
+    Vm(xtask::vm::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Vm(args) => xtask::vm::main(args),
+    }
+}

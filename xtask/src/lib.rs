@@ -1,0 +1,3 @@
+//! Developer tasks of the uprof workspace, one module per `cargo xtask` command.
+
+pub mod vm;

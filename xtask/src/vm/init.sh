@@ -1,0 +1,18 @@
+#!/bin/sh
+# /init of uprof's test VMs: mount what eBPF tooling expects, run the payload, power off.
+# Output goes to the serial console, which the host reads (see protocol.rs).
+export PATH=/payload:/bin
+mount -t devtmpfs devtmpfs /dev
+# Without /dev/console in the archive the kernel starts /init with no stdio: attach it now.
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf
+mount -t tmpfs tmpfs /tmp
+echo UPROF-INIT
+cd /payload
+sh /payload/run.sh
+echo "uprof-init: payload exited with status $?"
+poweroff -f

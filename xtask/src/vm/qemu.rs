@@ -1,0 +1,129 @@
+//! Booting one kernel under `qemu-system-x86_64` with software emulation (TCG: KVM dies early in
+//! boot on the development machines) and collecting its serial console with timestamps.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::tool;
+
+/// What a VM printed, and how its run ended.
+#[derive(Debug)]
+pub struct Console {
+    /// Each console line (without line ending) with the time since qemu started.
+    pub lines: Vec<(Duration, String)>,
+    /// Wall time from starting qemu until it exited or was killed.
+    pub elapsed: Duration,
+    /// qemu's exit status; `None` when it was killed at the timeout.
+    pub status: Option<ExitStatus>,
+}
+
+impl Console {
+    /// Whether qemu was killed because the VM outlived its timeout.
+    pub fn timed_out(&self) -> bool {
+        self.status.is_none()
+    }
+}
+
+/// Boots `vmlinuz` with `initrd` as its root file system, copies every console line to `log` as
+/// it arrives, and kills the VM when it runs longer than `timeout`.
+pub fn boot(vmlinuz: &Path, initrd: &Path, timeout: Duration, log: &Path) -> Result<Console> {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-m",
+        "1024",
+        "-smp",
+        "2",
+        "-nographic",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(vmlinuz)
+    .arg("-initrd")
+    .arg(initrd)
+    .args(["-append", "console=ttyS0 panic=-1 quiet"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut log_file =
+        File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", tool::describe(&cmd)))?;
+
+    // Both streams go through one channel so the deadline below covers a VM that prints nothing.
+    let (sender, receiver) = mpsc::channel();
+    let readers = [
+        forward_lines(
+            child.stdout.take().expect("stdout is piped"),
+            sender.clone(),
+            started,
+        ),
+        forward_lines(
+            child.stderr.take().expect("stderr is piped"),
+            sender,
+            started,
+        ),
+    ];
+    let deadline = started + timeout;
+    let mut lines = Vec::new();
+    let timed_out = loop {
+        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((at, line)) => {
+                writeln!(log_file, "{line}")
+                    .with_context(|| format!("cannot write {}", log.display()))?;
+                lines.push((at, line));
+            }
+            Err(RecvTimeoutError::Disconnected) => break false,
+            Err(RecvTimeoutError::Timeout) => break true,
+        }
+    };
+    if timed_out {
+        // The VM may already have exited on its own; then killing it fails harmlessly.
+        let _ = child.kill();
+    }
+    let status = child.wait().context("cannot wait for qemu")?;
+    let elapsed = started.elapsed();
+    for reader in readers {
+        let _ = reader.join();
+    }
+    if timed_out {
+        writeln!(log_file, "xtask: killed after {} s", timeout.as_secs())?;
+    }
+    Ok(Console {
+        lines,
+        elapsed,
+        status: (!timed_out).then_some(status),
+    })
+}
+
+/// Sends every line of `stream` with its arrival time until the stream closes.
+fn forward_lines(
+    stream: impl std::io::Read + Send + 'static,
+    sender: mpsc::Sender<(Duration, String)>,
+    started: Instant,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buffer = Vec::new();
+        // Console output is not guaranteed UTF-8 (escape sequences, garbled kernel output).
+        while reader.read_until(b'\n', &mut buffer).is_ok_and(|n| n > 0) {
+            let line = String::from_utf8_lossy(&buffer)
+                .trim_end_matches(['\n', '\r'])
+                .to_owned();
+            if sender.send((started.elapsed(), line)).is_err() {
+                return;
+            }
+            buffer.clear();
+        }
+    })
+}
