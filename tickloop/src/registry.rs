@@ -1,0 +1,137 @@
+//! I/O watchers and the watcher queue.
+//!
+//! As in libuv, starting, re-arming or pausing a watcher only records the wanted interest and
+//! queues the watcher; [`Registry::flush`] applies every queued change to the backend in one
+//! batch at the start of the poll phase. Removing a watcher is the exception: its descriptor is
+//! taken out of the backend at once, because the caller may close the descriptor right after.
+
+use std::os::fd::RawFd;
+
+use crate::backend::Backend;
+use crate::error::{LoopError, Result};
+use crate::event_loop::IoCallback;
+use crate::interest::{Interest, Readiness};
+use crate::slab::{Key, Slab};
+
+struct Watcher {
+    fd: RawFd,
+    /// What the owner wants.
+    interest: Interest,
+    /// What the backend was last told; `None` when the fd is not in the backend.
+    registered: Option<Interest>,
+    /// True while the watcher sits in the watcher queue.
+    queued: bool,
+    /// Taken out while the callback runs.
+    callback: Option<IoCallback>,
+}
+
+pub(crate) struct Registry {
+    watchers: Slab<Watcher>,
+    queue: Vec<Key>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Registry {
+            watchers: Slab::new(),
+            queue: Vec::new(),
+        }
+    }
+
+    /// Watchers whose interest is not empty; each keeps the loop alive.
+    pub(crate) fn active_count(&self) -> usize {
+        self.watchers
+            .values()
+            .filter(|w| !w.interest.is_none())
+            .count()
+    }
+
+    pub(crate) fn insert(&mut self, fd: RawFd, interest: Interest, callback: IoCallback) -> Key {
+        let key = self.watchers.insert(Watcher {
+            fd,
+            interest: Interest::NONE,
+            registered: None,
+            queued: false,
+            callback: Some(callback),
+        });
+        self.set_interest(key, interest)
+            .expect("the watcher was just inserted");
+        key
+    }
+
+    pub(crate) fn set_interest(&mut self, key: Key, interest: Interest) -> Result<()> {
+        let watcher = self.watchers.get_mut(key).ok_or(LoopError::StaleHandle)?;
+        watcher.interest = interest;
+        if !watcher.queued && watcher.registered.unwrap_or(Interest::NONE) != interest {
+            watcher.queued = true;
+            self.queue.push(key);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn interest(&self, key: Key) -> Result<Interest> {
+        Ok(self.watchers.get(key).ok_or(LoopError::StaleHandle)?.interest)
+    }
+
+    /// Removes a watcher and deregisters its fd now. Returns its callback unless it is the one
+    /// running (the dispatcher then drops it when the callback returns).
+    pub(crate) fn remove(
+        &mut self,
+        key: Key,
+        backend: &mut dyn Backend,
+    ) -> Result<Option<IoCallback>> {
+        let watcher = self.watchers.remove(key).ok_or(LoopError::StaleHandle)?;
+        if watcher.queued {
+            self.queue.retain(|&queued| queued != key);
+        }
+        if watcher.registered.is_some() {
+            backend.delete(watcher.fd)?;
+        }
+        Ok(watcher.callback)
+    }
+
+    /// Applies the watcher queue to the backend; returns how many backend calls it made.
+    pub(crate) fn flush(&mut self, backend: &mut dyn Backend) -> Result<u64> {
+        let mut calls = 0;
+        for key in std::mem::take(&mut self.queue) {
+            let Some(watcher) = self.watchers.get_mut(key) else {
+                continue;
+            };
+            watcher.queued = false;
+            let token = key.to_token();
+            let wanted = watcher.interest;
+            match (watcher.registered, wanted.is_none()) {
+                (None, true) => continue,
+                (Some(current), false) if current == wanted => continue,
+                (None, false) => backend.add(watcher.fd, token, wanted)?,
+                (Some(_), false) => backend.modify(watcher.fd, token, wanted)?,
+                (Some(_), true) => backend.delete(watcher.fd)?,
+            }
+            watcher.registered = (!wanted.is_none()).then_some(wanted);
+            calls += 1;
+        }
+        Ok(calls)
+    }
+
+    /// Takes the callback of a watcher that the backend reported, with the readiness cut down
+    /// to what it currently wants; `None` if it was closed or no longer wants this.
+    pub(crate) fn take_ready(
+        &mut self,
+        key: Key,
+        readiness: Readiness,
+    ) -> Option<(IoCallback, Readiness)> {
+        let watcher = self.watchers.get_mut(key)?;
+        let wanted = readiness.filtered_by(watcher.interest);
+        if wanted.is_empty() {
+            return None;
+        }
+        Some((watcher.callback.take()?, wanted))
+    }
+
+    /// Puts a callback back after it ran; drops it if the callback closed its own watcher.
+    pub(crate) fn restore(&mut self, key: Key, callback: IoCallback) {
+        if let Some(watcher) = self.watchers.get_mut(key) {
+            watcher.callback = Some(callback);
+        }
+    }
+}
