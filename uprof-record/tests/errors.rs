@@ -111,3 +111,20 @@ fn a_corrupt_head_chunk_is_a_damaged_header() {
         )
     );
 }
+
+#[test]
+fn a_full_disk_is_a_write_error_naming_the_file() {
+    // Every write to /dev/full fails with ENOSPC.
+    let err = match uprof_record::Writer::create("/dev/full", &session_header()) {
+        Ok(_) => panic!("writing to /dev/full succeeded"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "cannot write to record file /dev/full: No space left on device (os error 28)"
+    );
+}
