@@ -1,0 +1,216 @@
+//! The `epoll-scenario` scenarios: each does a small, exactly known amount of work through a
+//! [`Caller`] and checks every wait returned what it should, so the counts in its report are
+//! both exact and the ones its description promises.
+
+mod basic;
+mod child;
+mod fd_reuse;
+mod many_fds;
+mod poll;
+mod signals;
+mod threads;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::books::{Books, CtlOp};
+use crate::caller::{Caller, Epoll, EpollCall, Event, Fd, Waited};
+use crate::fds;
+
+/// Timeout of the waits meant to time out.
+const IDLE: Duration = Duration::from_millis(1);
+/// Timeout of the waits meant to find something ready: they return at once, and this only
+/// bounds how long a broken scenario hangs.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// What a scenario gets to work with.
+pub struct Run<'a> {
+    /// The process's books (for snapshots and for threads the scenario starts).
+    pub books: &'a Arc<Books>,
+    /// The main thread's caller.
+    pub caller: &'a Caller,
+    /// The scenario's size argument, or its default.
+    pub count: u64,
+    /// The number of waits, for scenarios that take `--waits`.
+    pub waits: u64,
+}
+
+/// A scenario's size argument: what it counts and its default.
+pub struct Count {
+    pub meaning: &'static str,
+    pub default: u64,
+}
+
+/// One scenario.
+pub struct Scenario {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// The optional `COUNT` argument, if the scenario takes one.
+    pub count: Option<Count>,
+    /// The default of `--waits`, if the scenario takes it.
+    pub waits: Option<u64>,
+    run: fn(&Run) -> Result<()>,
+}
+
+impl Scenario {
+    /// Runs the scenario on the calling (main) thread. When it returns, every thread it started
+    /// has finished, except one that `exit-mid-wait` leaves blocked on purpose.
+    pub fn run(&self, run: &Run) -> Result<()> {
+        (self.run)(run)
+    }
+}
+
+/// Every scenario, in `--list` order.
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "timeouts",
+        summary: "COUNT epoll_wait calls with a 1 ms timeout on an empty interest list",
+        count: Some(Count {
+            meaning: "waits",
+            default: 20,
+        }),
+        waits: None,
+        run: basic::timeouts,
+    },
+    Scenario {
+        name: "ready",
+        summary: "a pipe, a Unix socket and an eventfd made ready a known number of times, several per return",
+        count: None,
+        waits: None,
+        run: basic::ready,
+    },
+    Scenario {
+        name: "syscalls",
+        summary: "the same waits through epoll_wait, epoll_pwait and epoll_pwait2",
+        count: None,
+        waits: None,
+        run: basic::syscalls,
+    },
+    Scenario {
+        name: "eintr",
+        summary: "a thread blocked in epoll_wait interrupted COUNT times by a signal from another thread",
+        count: Some(Count {
+            meaning: "signals",
+            default: 5,
+        }),
+        waits: None,
+        run: signals::eintr,
+    },
+    Scenario {
+        name: "fd-reuse",
+        summary: "a pipe closed and its fd number reused by a new pipe, plus EEXIST and ENOENT epoll_ctl errors",
+        count: None,
+        waits: None,
+        run: fd_reuse::fd_reuse,
+    },
+    Scenario {
+        name: "threads",
+        summary: "the main thread and a thread named worker-1, each with its own epoll instance",
+        count: None,
+        waits: None,
+        run: threads::threads,
+    },
+    Scenario {
+        name: "child",
+        summary: "a forked child waits on its own epoll instance; its report goes under children",
+        count: None,
+        waits: None,
+        run: child::child,
+    },
+    Scenario {
+        name: "exit-mid-wait",
+        summary: "the process exits while a second thread is blocked in epoll_wait forever",
+        count: None,
+        waits: None,
+        run: threads::exit_mid_wait,
+    },
+    Scenario {
+        name: "poll",
+        summary: "poll, ppoll, select and pselect6 with known nfds and ready counts",
+        count: None,
+        waits: None,
+        run: poll::poll,
+    },
+    Scenario {
+        name: "many-fds",
+        summary: "COUNT pipes registered, one made ready before each of --waits epoll_wait calls",
+        count: Some(Count {
+            meaning: "pipes",
+            default: 1000,
+        }),
+        waits: Some(1000),
+        run: many_fds::many_fds,
+    },
+];
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    ALL.iter().find(|s| s.name == name)
+}
+
+/// Fails unless `waited` returned exactly one event for each of `fds`, in any order.
+fn expect_events(waited: Waited<Vec<Event>>, fds: &[i32]) -> Result<()> {
+    let Waited::Ready(events) = waited else {
+        bail!("expected events for fds {fds:?}, the wait returned {waited:?}");
+    };
+    let mut got: Vec<i32> = events.iter().map(|e| e.fd).collect();
+    let mut want = fds.to_vec();
+    got.sort_unstable();
+    want.sort_unstable();
+    ensure!(
+        got == want,
+        "expected events for fds {want:?}, got {events:?}"
+    );
+    Ok(())
+}
+
+/// Fails unless `waited` timed out.
+fn expect_timeout<T: std::fmt::Debug>(waited: Waited<T>) -> Result<()> {
+    ensure!(
+        matches!(waited, Waited::TimedOut),
+        "expected a timeout, the wait returned {waited:?}"
+    );
+    Ok(())
+}
+
+/// Adds `watched` to `ep` for input, then `events` times: pokes `feed`, waits for the one event
+/// and drains `watched`.
+fn deliver(caller: &Caller, ep: Epoll, watched: Fd, feed: Fd, events: u32) -> Result<()> {
+    caller
+        .epoll_ctl(ep, CtlOp::Add, watched, libc::EPOLLIN as u32)
+        .with_context(|| format!("adding fd {}", watched.fd))?;
+    for _ in 0..events {
+        fds::poke(feed)?;
+        expect_events(
+            caller.epoll_wait(ep, EpollCall::Wait, 8, Some(PATIENCE)),
+            &[watched.fd],
+        )?;
+        fds::drain(watched)?;
+    }
+    Ok(())
+}
+
+/// On a new epoll instance: [`deliver`]s `ready` events from `watched`, then makes `idle` waits
+/// that time out, removes `watched` and closes the instance (the fds stay open).
+fn rounds(caller: &Caller, watched: Fd, feed: Fd, ready: u32, idle: u32) -> Result<()> {
+    let ep = caller.epoll_create1().context("epoll_create1")?;
+    deliver(caller, ep, watched, feed, ready)?;
+    for _ in 0..idle {
+        expect_timeout(caller.epoll_wait(ep, EpollCall::Wait, 8, Some(IDLE)))?;
+    }
+    caller
+        .epoll_ctl(ep, CtlOp::Del, watched, 0)
+        .with_context(|| format!("removing fd {}", watched.fd))?;
+    caller.close(ep.fd)?;
+    Ok(())
+}
+
+/// Closes every fd in `fds` through `caller`.
+fn close_all(caller: &Caller, fds: &[Fd]) -> Result<()> {
+    for fd in fds {
+        caller.close(fd.fd)?;
+    }
+    Ok(())
+}
