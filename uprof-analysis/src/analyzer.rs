@@ -1,0 +1,318 @@
+//! Replays ordered records into per-thread, per-process and per-epoll state.
+use rustc_hash::FxHashMap;
+use uprof_common::{
+    Close, Dup, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header, Interest, Record, TaskComm,
+    Wait, WaitEvents, WaitSyscall,
+};
+
+use crate::SessionInfo;
+use crate::epoll::EpollInstance;
+use crate::process::Process;
+use crate::reorder::{REORDER_WINDOW_NS, ReorderBuffer};
+use crate::report::{self, Report};
+use crate::thread::Thread;
+
+/// Consumes records in any order within [`REORDER_WINDOW_NS`] and produces a [`Report`].
+///
+/// ```
+/// use uprof_analysis::{Analyzer, SessionInfo};
+/// let analyzer = Analyzer::new();
+/// // analyzer.push(&record) for every record, then:
+/// let report = analyzer.finish(&SessionInfo::default());
+/// assert!(report.threads.is_empty());
+/// ```
+pub struct Analyzer {
+    reorder: ReorderBuffer,
+    state: State,
+}
+
+impl Analyzer {
+    pub fn new() -> Self {
+        Self {
+            reorder: ReorderBuffer::new(REORDER_WINDOW_NS),
+            state: State::default(),
+        }
+    }
+
+    /// Adds one record. Records may arrive out of timestamp order by up to the reorder window.
+    pub fn push(&mut self, rec: &Record) {
+        let state = &mut self.state;
+        self.reorder.push(rec, &mut |r| state.apply(r));
+    }
+
+    /// Processes the records still held back and builds the report.
+    pub fn finish(mut self, info: &SessionInfo) -> Report {
+        let state = &mut self.state;
+        self.reorder.flush(&mut |r| state.apply(r));
+        report::build(self.state, info, self.reorder.late())
+    }
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Interest lists of a process when it forked: copied into the child if the child turns out to
+/// be a process (fork shares the fd table's files, so the child waits on the same interest).
+struct ForkSnapshot {
+    parent_pid: u32,
+    /// `(epfd, [(fd, data)])` for each non-empty interest list.
+    interest: Vec<(i32, Vec<(i32, u64)>)>,
+}
+
+/// Everything learned from the records processed so far.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) threads: FxHashMap<u32, Thread>,
+    /// Threads whose tid was later reused by another task.
+    pub(crate) retired: Vec<Thread>,
+    pub(crate) processes: FxHashMap<u32, Process>,
+    /// Every epoll instance seen, closed ones included.
+    pub(crate) epolls: Vec<EpollInstance>,
+    /// Fork children not seen yet, by tid.
+    forks: FxHashMap<u32, ForkSnapshot>,
+    /// Highest `Lost::total` seen.
+    pub(crate) lost: u64,
+    /// Returned events that followed no known epoll wait of their thread.
+    pub(crate) unattributed_events: u64,
+}
+
+impl State {
+    fn apply(&mut self, rec: &Record) {
+        match rec {
+            Record::Wait(w) => self.wait(w),
+            Record::WaitEvents(e) => self.wait_events(e),
+            Record::EpollCtl(c) => self.epoll_ctl(c),
+            Record::EpollCreate(c) => self.epoll_create(c),
+            Record::Close(c) => self.close(c),
+            Record::Dup(d) => self.dup(d),
+            Record::Fork(f) => self.fork(f),
+            Record::Exec(t) | Record::Rename(t) | Record::TaskInfo(t) => self.name(t, false),
+            Record::Exit(t) => self.name(t, true),
+            Record::FdInfo(i) => self.fd_info(i),
+            Record::Interest(i) => self.interest(i),
+            Record::Lost(l) => self.lost = self.lost.max(l.total),
+        }
+    }
+
+    /// The thread that produced a record, created as needed; a fork child learns its process.
+    fn thread(&mut self, h: &Header) -> &mut Thread {
+        match self.threads.get(&h.tid).map(|t| t.pid) {
+            Some(Some(pid)) if pid == h.pid => {}
+            Some(None) => self.resolve_child(h.tid, h.pid),
+            // A new tid, or one reused by another process.
+            _ => self.start_thread(Thread::new(h.tid, Some(h.pid))),
+        }
+        self.threads
+            .get_mut(&h.tid)
+            .expect("the thread was just found or inserted")
+    }
+
+    fn start_thread(&mut self, thread: Thread) {
+        if let Some(old) = self.threads.insert(thread.tid, thread) {
+            self.retired.push(old);
+        }
+    }
+
+    /// A fork child's first record says it belongs to `pid`: a new process (`pid == tid`)
+    /// inherits the interest lists its parent had at the fork.
+    fn resolve_child(&mut self, tid: u32, pid: u32) {
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.pid = Some(pid);
+        }
+        if let Some(fork) = self.forks.remove(&tid)
+            && pid == tid
+            && fork.parent_pid != pid
+        {
+            self.inherit(pid, fork.interest);
+        }
+    }
+
+    fn fork(&mut self, f: &Fork) {
+        let parent_pid = f.header.pid;
+        self.thread(&f.header);
+        let child = f.child_tid;
+        let comm = comm_string(&f.comm);
+        let seen_pid = self
+            .threads
+            .get(&child)
+            .filter(|t| !t.exited)
+            .and_then(|t| t.pid);
+        match seen_pid {
+            // The child's own records were ordered before its parent's fork record.
+            Some(pid) => {
+                if let Some(t) = self.threads.get_mut(&child) {
+                    t.comm.get_or_insert(comm);
+                }
+                if pid == child && child != parent_pid {
+                    let interest = self.interest_of(parent_pid);
+                    self.inherit(child, interest);
+                }
+            }
+            None => {
+                let mut thread = Thread::new(child, None);
+                thread.comm = Some(comm);
+                self.start_thread(thread);
+                let interest = self.interest_of(parent_pid);
+                if !interest.is_empty() {
+                    self.forks.insert(
+                        child,
+                        ForkSnapshot {
+                            parent_pid,
+                            interest,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Copies of a process's non-empty interest lists.
+    fn interest_of(&self, pid: u32) -> Vec<(i32, Vec<(i32, u64)>)> {
+        let Some(process) = self.processes.get(&pid) else {
+            return Vec::new();
+        };
+        process
+            .epolls
+            .iter()
+            .map(|(&epfd, &idx)| (epfd, &self.epolls[idx].interest))
+            .filter(|(_, interest)| !interest.is_empty())
+            .map(|(epfd, interest)| (epfd, interest.entries().collect()))
+            .collect()
+    }
+
+    fn inherit(&mut self, pid: u32, interest: Vec<(i32, Vec<(i32, u64)>)>) {
+        for (epfd, entries) in interest {
+            let idx = self.epoll(pid, epfd);
+            let process = &self.processes[&pid];
+            let instance = &mut self.epolls[idx];
+            for (fd, data) in entries {
+                instance.interest.insert(fd, process.generation(fd), data);
+            }
+        }
+    }
+
+    /// The open epoll instance `epfd` of `pid`, created if unknown (it predates tracing).
+    fn epoll(&mut self, pid: u32, epfd: i32) -> usize {
+        let process = self.processes.entry(pid).or_default();
+        if let Some(&idx) = process.epolls.get(&epfd) {
+            return idx;
+        }
+        let idx = self.epolls.len();
+        self.epolls
+            .push(EpollInstance::new(pid, epfd, process.generation(epfd)));
+        process.epolls.insert(epfd, idx);
+        idx
+    }
+
+    /// `fd` of `pid` stops referring to its file (closed, or replaced by dup2 or a new epoll).
+    ///
+    /// The fd leaves every interest list of the process. This is an approximation: the kernel
+    /// removes an interest entry only when the last reference to the file goes, so a file still
+    /// open under another fd (dup, or in a child process) keeps delivering events, which then
+    /// show up unmapped.
+    fn fd_replaced(&mut self, pid: u32, fd: i32) {
+        let process = self.processes.entry(pid).or_default();
+        // An epoll fd closed: that instance ends.
+        process.epolls.remove(&fd);
+        for &idx in process.epolls.values() {
+            self.epolls[idx].interest.remove(fd);
+        }
+        process.next_generation(fd);
+    }
+
+    fn wait(&mut self, w: &Wait) {
+        let epoll = match WaitSyscall::from_u8(w.syscall) {
+            Some(s) if s.is_epoll() => {
+                let idx = self.epoll(w.header.pid, w.epfd);
+                let instance = &mut self.epolls[idx];
+                instance.listed = true;
+                instance.waits += 1;
+                Some(idx)
+            }
+            _ => None,
+        };
+        let thread = self.thread(&w.header);
+        thread.last_epoll = epoll;
+        thread.wait(w);
+    }
+
+    fn wait_events(&mut self, e: &WaitEvents) {
+        let events = (0..usize::from(e.count)).map_while(|i| e.event(i));
+        let Some(idx) = self.threads.get(&e.header.tid).and_then(|t| t.last_epoll) else {
+            self.unattributed_events += events.count() as u64;
+            return;
+        };
+        let instance = &mut self.epolls[idx];
+        for (mask, data) in events {
+            instance.deliver(mask, data);
+        }
+    }
+
+    fn epoll_ctl(&mut self, c: &EpollCtl) {
+        let pid = c.header.pid;
+        self.thread(&c.header).ctl_calls += 1;
+        let idx = self.epoll(pid, c.epfd);
+        let generation = self.processes[&pid].generation(c.fd);
+        self.epolls[idx].ctl(c.op, c.fd, generation, c.data, c.ret);
+    }
+
+    fn epoll_create(&mut self, c: &EpollCreate) {
+        self.thread(&c.header);
+        if c.ret >= 0 {
+            self.fd_replaced(c.header.pid, c.ret);
+            let idx = self.epoll(c.header.pid, c.ret);
+            self.epolls[idx].listed = true;
+        }
+    }
+
+    fn close(&mut self, c: &Close) {
+        self.thread(&c.header);
+        if c.ret == 0 {
+            self.fd_replaced(c.header.pid, c.fd);
+        }
+    }
+
+    fn dup(&mut self, d: &Dup) {
+        self.thread(&d.header);
+        let pid = d.header.pid;
+        if d.ret < 0 || d.oldfd == d.newfd {
+            return;
+        }
+        let process = self.processes.entry(pid).or_default();
+        let kind = process.kind(d.oldfd, process.generation(d.oldfd));
+        self.fd_replaced(pid, d.newfd);
+        if kind != FdKind::Unknown {
+            self.processes
+                .entry(pid)
+                .or_default()
+                .set_kind(d.newfd, kind);
+        }
+    }
+
+    fn name(&mut self, t: &TaskComm, exited: bool) {
+        let thread = self.thread(&t.header);
+        thread.comm = Some(String::from_utf8_lossy(t.name()).into_owned());
+        thread.exited |= exited;
+    }
+
+    fn fd_info(&mut self, i: &FdInfo) {
+        let process = self.processes.entry(i.header.pid).or_default();
+        process.set_kind(i.fd, FdKind::from_u32(i.kind));
+    }
+
+    fn interest(&mut self, i: &Interest) {
+        let pid = i.header.pid;
+        let idx = self.epoll(pid, i.epfd);
+        let generation = self.processes[&pid].generation(i.fd);
+        self.epolls[idx].snapshot_interest(i.fd, generation, i.data);
+    }
+}
+
+/// A `comm` field up to its first NUL.
+fn comm_string(comm: &[u8]) -> String {
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..end]).into_owned()
+}

@@ -1,0 +1,540 @@
+//! The analysis on synthetic record streams: exact results derived from the constructed input.
+use serde_json::json;
+use uprof_analysis::synth::Task;
+use uprof_analysis::{Analyzer, EpollReport, FdReport, Report, SessionInfo, ThreadReport, View};
+use uprof_common::{
+    EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLOUT, EPOLLRDHUP, FdKind,
+    Record, WAIT_ABANDONED, WAIT_UNFINISHED, WaitSyscall,
+};
+
+const MS: u64 = 1_000_000;
+
+fn analyze(records: impl IntoIterator<Item = Record>) -> Report {
+    analyze_with(records, &SessionInfo::default())
+}
+
+fn analyze_with(records: impl IntoIterator<Item = Record>, info: &SessionInfo) -> Report {
+    let mut analyzer = Analyzer::new();
+    for rec in records {
+        analyzer.push(&rec);
+    }
+    analyzer.finish(info)
+}
+
+fn thread(report: &Report, tid: u32) -> &ThreadReport {
+    report
+        .threads
+        .iter()
+        .find(|t| t.tid == tid)
+        .unwrap_or_else(|| panic!("thread {tid} not reported"))
+}
+
+fn epoll(report: &Report, pid: u32, epfd: i32) -> &EpollReport {
+    let mut found = report
+        .epolls
+        .iter()
+        .filter(|e| e.pid == pid && e.epfd == epfd);
+    let e = found
+        .next()
+        .unwrap_or_else(|| panic!("epoll {pid}/{epfd} not reported"));
+    assert!(
+        found.next().is_none(),
+        "epoll {pid}/{epfd} reported more than once"
+    );
+    e
+}
+
+/// The fd entries of `fd`, one per generation, oldest first.
+fn fd_entries(e: &EpollReport, fd: i32) -> Vec<&FdReport> {
+    e.fds.iter().filter(|f| f.fd == fd).collect()
+}
+
+fn flagged(task: Task, enter: u64, exit: u64, flags: u8) -> Record {
+    let mut w = task.wait(WaitSyscall::EpollWait, enter, exit, 3, 64, 5);
+    w.flags = flags;
+    Record::Wait(w)
+}
+
+#[test]
+fn waits_are_classified_by_flags_and_return_value() {
+    let t = Task::new(10, 11);
+    let records = vec![
+        t.epoll_wait(0, 10, 3, 3),
+        t.epoll_wait(20, 30, 3, 1),
+        t.epoll_wait(40, 50, 3, 0),
+        t.epoll_wait(60, 70, 3, -EINTR),
+        t.epoll_wait(80, 90, 3, -i64::from(libc::EBADF)),
+        t.poll(100, 110, 4, 2),
+        t.poll(120, 130, 6, 0),
+        flagged(t, 140, 150, WAIT_ABANDONED),
+        flagged(t, 160, 170, WAIT_UNFINISHED),
+    ];
+    let report = analyze(records);
+    let w = &thread(&report, 11).waits;
+    assert_eq!(w.calls, 9);
+    assert_eq!(
+        (w.ready, w.timeouts, w.interrupted, w.errors, w.unfinished),
+        (3, 2, 1, 1, 2)
+    );
+    assert_eq!(w.events, 3 + 1 + 2);
+    assert_eq!(
+        serde_json::to_value(&w.by_syscall).unwrap(),
+        json!({"epoll_wait": 7, "poll": 2})
+    );
+    // Ready returns: 3, 1 and 2 events.
+    let buckets: Vec<_> = w
+        .events_per_wakeup
+        .buckets
+        .iter()
+        .map(|b| (b.lo, b.hi, b.count))
+        .collect();
+    assert_eq!(buckets, vec![(1, 1, 1), (2, 3, 2)]);
+    assert_eq!(w.events_per_wakeup.mean, 2.0);
+    // Every finished wait blocked 10 ns; unfinished ones add no sample.
+    assert_eq!((w.blocked_ns.count, w.blocked_ns.total), (7, 70));
+    // Poll family: two calls over 4 and 6 fds, one of which woke with 2 ready.
+    let s = &w.fds_scanned;
+    assert_eq!(
+        (s.calls, s.total, s.per_call, s.per_wakeup, s.ready_per_call),
+        (2, 10, 5.0, 4.0, 1.0)
+    );
+}
+
+#[test]
+fn busy_and_blocked_times_are_exact() {
+    let t = Task::new(10, 10);
+    let report = analyze(vec![
+        t.epoll_wait(1_000, 3_000, 3, 1),
+        t.epoll_wait(3_500, 4_000, 3, 1),
+        t.epoll_wait(10_000, 10_100, 3, 0),
+    ]);
+    let w = &thread(&report, 10).waits;
+    let blocked = &w.blocked_ns;
+    assert_eq!(
+        (blocked.count, blocked.total, blocked.mean, blocked.max),
+        (3, 2_600, 866, 2_000)
+    );
+    assert_eq!((blocked.p50, blocked.p99), (500, 2_000));
+    let busy = &w.busy_ns;
+    assert_eq!(
+        (busy.count, busy.total, busy.mean, busy.max),
+        (2, 6_500, 3_250, 6_000)
+    );
+    assert_eq!((busy.p50, busy.p90), (500, 6_000));
+    assert_eq!(w.utilization, 6_500.0 / (6_500.0 + 2_600.0));
+}
+
+#[test]
+fn a_thread_exiting_mid_wait_leaves_no_bogus_samples() {
+    let t = Task::new(10, 12);
+    let report = analyze(vec![
+        t.epoll_wait(0, 100, 3, 1),
+        // Blocked from 300 until the thread died at 900_000.
+        flagged(t, 300, 900_000, WAIT_ABANDONED),
+        t.exit(900_000, "worker"),
+    ]);
+    let th = thread(&report, 12);
+    assert_eq!(th.comm.as_deref(), Some("worker"));
+    let w = &th.waits;
+    assert_eq!((w.calls, w.ready, w.unfinished), (2, 1, 1));
+    assert_eq!((w.blocked_ns.count, w.blocked_ns.max), (1, 100));
+    assert_eq!(w.busy_ns.count, 0);
+}
+
+#[test]
+fn a_wait_after_an_unfinished_one_has_no_busy_sample() {
+    let t = Task::new(10, 10);
+    let report = analyze(vec![
+        t.epoll_wait(0, 100, 3, 1),
+        flagged(t, 200, 300, WAIT_UNFINISHED),
+        t.epoll_wait(1_000, 1_500, 3, 1),
+        t.epoll_wait(1_700, 1_800, 3, 1),
+    ]);
+    let busy = &thread(&report, 10).waits.busy_ns;
+    // Only 1_500 -> 1_700: the unfinished wait's exit is unknown.
+    assert_eq!((busy.count, busy.total), (1, 200));
+}
+
+#[test]
+fn events_map_to_fds_through_the_interest_list() {
+    let t = Task::new(20, 20);
+    let mut records = vec![
+        t.epoll_create(0, 3),
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 500, 0),
+        t.epoll_ctl(2, 3, EPOLL_CTL_ADD, 6, 600, 0),
+        t.epoll_wait(10, 20, 3, 3),
+    ];
+    records.extend(t.events(
+        20,
+        &[(EPOLLIN, 500), (EPOLLIN | EPOLLRDHUP, 600), (EPOLLOUT, 500)],
+    ));
+    // 20 events in two WaitEvents chunks, and one with unknown data.
+    let many: Vec<(u32, u64)> = (0..20)
+        .map(|_| (EPOLLIN, 600))
+        .chain([(EPOLLIN, 777)])
+        .collect();
+    records.push(t.epoll_wait(30, 40, 3, many.len() as i64));
+    records.extend(t.events(40, &many));
+    let report = analyze(records);
+
+    let e = epoll(&report, 20, 3);
+    assert_eq!((e.waits, e.delivered), (2, 24));
+    let fd5 = fd_entries(e, 5);
+    assert_eq!(fd5.len(), 1);
+    assert_eq!(fd5[0].delivered, 2);
+    assert_eq!((fd5[0].masks.input, fd5[0].masks.out), (1, 1));
+    let fd6 = fd_entries(e, 6);
+    assert_eq!(fd6[0].delivered, 21);
+    assert_eq!((fd6[0].masks.input, fd6[0].masks.rdhup), (21, 1));
+    let unmapped = fd_entries(e, -1);
+    assert_eq!(unmapped.len(), 1);
+    assert_eq!((unmapped[0].data, unmapped[0].delivered), (Some(777), 1));
+    assert_eq!(thread(&report, 20).waits.events, 24);
+}
+
+#[test]
+fn a_reused_fd_number_is_a_new_entry() {
+    let t = Task::new(30, 30);
+    let mut records = vec![
+        t.epoll_create(0, 3),
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        t.epoll_wait(2, 3, 3, 1),
+    ];
+    records.extend(t.events(3, &[(EPOLLIN, 5)]));
+    records.push(t.close(4, 5, 0));
+    // The closed fd is no longer in the interest list: its data is unmapped now.
+    records.push(t.epoll_wait(5, 6, 3, 1));
+    records.extend(t.events(6, &[(EPOLLIN, 5)]));
+    // A new file gets number 5 and is registered with the same data.
+    records.push(t.epoll_ctl(7, 3, EPOLL_CTL_ADD, 5, 5, 0));
+    records.push(t.epoll_wait(8, 9, 3, 2));
+    records.extend(t.events(9, &[(EPOLLIN, 5), (EPOLLOUT, 5)]));
+    let report = analyze(records);
+
+    let e = epoll(&report, 30, 3);
+    let fd5 = fd_entries(e, 5);
+    assert_eq!(fd5.len(), 2);
+    assert!(fd5[0].generation < fd5[1].generation);
+    assert_eq!((fd5[0].delivered, fd5[0].ctl.counts.add), (1, 1));
+    assert_eq!(
+        (fd5[1].delivered, fd5[1].ctl.counts.add, fd5[1].masks.out),
+        (2, 1, 1)
+    );
+    let unmapped = fd_entries(e, -1);
+    assert_eq!((unmapped[0].data, unmapped[0].delivered), (Some(5), 1));
+}
+
+#[test]
+fn closing_an_epoll_fd_ends_its_instance() {
+    let t = Task::new(40, 40);
+    let report = analyze(vec![
+        t.epoll_create(0, 3),
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        t.close(2, 3, 0),
+        t.epoll_create(3, 3),
+        t.epoll_wait(4, 5, 3, 0),
+        // A failed close changes nothing.
+        t.close(6, 3, -libc::EBADF),
+        t.epoll_wait(7, 8, 3, 0),
+    ]);
+    let instances: Vec<_> = report
+        .epolls
+        .iter()
+        .map(|e| (e.epfd, e.ctl.add, e.waits))
+        .collect();
+    assert_eq!(instances, vec![(3, 1, 0), (3, 0, 2)]);
+    assert!(report.epolls[0].generation < report.epolls[1].generation);
+}
+
+#[test]
+fn dup2_over_an_fd_replaces_it() {
+    let t = Task::new(45, 45);
+    let mut records = vec![
+        t.epoll_create(0, 3),
+        t.fd_info(0, 7, FdKind::Pipe),
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        t.dup2(2, 7, 5, 5),
+        t.epoll_ctl(3, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        t.epoll_wait(4, 5, 3, 1),
+    ];
+    records.extend(t.events(5, &[(EPOLLIN, 5)]));
+    let report = analyze(records);
+    let fd5 = fd_entries(epoll(&report, 45, 3), 5);
+    let summary: Vec<_> = fd5
+        .iter()
+        .map(|f| (f.kind, f.delivered, f.ctl.counts.add))
+        .collect();
+    // The new fd 5 is a copy of fd 7, a pipe.
+    assert_eq!(summary, vec![("unknown", 0, 1), ("pipe", 1, 1)]);
+}
+
+#[test]
+fn epoll_ctl_outcomes_are_counted_per_op_and_errno() {
+    let t = Task::new(50, 51);
+    let report = analyze(vec![
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        t.epoll_ctl(2, 3, EPOLL_CTL_ADD, 5, 5, -libc::EEXIST),
+        t.epoll_ctl(3, 3, EPOLL_CTL_MOD, 5, 6, 0),
+        t.epoll_ctl(4, 3, EPOLL_CTL_DEL, 7, 0, -libc::ENOENT),
+        t.epoll_ctl(5, 3, EPOLL_CTL_MOD, 7, 0, -libc::ENOENT),
+        t.epoll_ctl(6, 3, EPOLL_CTL_ADD, 9, 0, -libc::EPERM),
+        t.epoll_ctl(7, 3, EPOLL_CTL_DEL, 5, 0, 0),
+    ]);
+    let e = epoll(&report, 50, 3);
+    assert_eq!(
+        serde_json::to_value(e.ctl).unwrap(),
+        json!({"add": 1, "mod": 1, "del": 1, "errors": 4})
+    );
+    let ctl = |fd| serde_json::to_value(&fd_entries(e, fd)[0].ctl).unwrap();
+    assert_eq!(
+        ctl(5),
+        json!({"add": 1, "mod": 1, "del": 1, "errors": 1, "errors_by_errno": {"EEXIST": 1}})
+    );
+    assert_eq!(
+        ctl(7),
+        json!({"add": 0, "mod": 0, "del": 0, "errors": 2, "errors_by_errno": {"ENOENT": 2}})
+    );
+    assert_eq!(
+        ctl(9),
+        json!({"add": 0, "mod": 0, "del": 0, "errors": 1, "errors_by_errno": {"EPERM": 1}})
+    );
+    // The thread is listed for its epoll_ctl calls although it never waited.
+    let th = thread(&report, 51);
+    assert_eq!((th.epoll_ctl, th.waits.calls), (7, 0));
+}
+
+#[test]
+fn a_child_process_inherits_the_interest_its_parent_had_at_fork() {
+    let parent = Task::new(100, 100);
+    let child = Task::new(200, 200);
+    let sibling = Task::new(100, 101);
+    let mut records = vec![
+        parent.task_info(0, "server"),
+        parent.epoll_create(1, 3),
+        parent.epoll_ctl(2, 3, EPOLL_CTL_ADD, 5, 55, 0),
+        parent.fork(3, 200, "server"),
+        parent.fork(4, 101, "server"),
+        // After the fork the parent drops fd 5; the child still has it.
+        parent.close(5, 5, 0),
+        child.epoll_wait(6, 7, 3, 1),
+    ];
+    records.extend(child.events(7, &[(EPOLLIN, 55)]));
+    // A thread of the parent shares the parent's (now empty) interest list.
+    records.push(sibling.epoll_wait(8, 9, 3, 1));
+    records.extend(sibling.events(9, &[(EPOLLIN, 55)]));
+    let report = analyze(records);
+
+    let c = thread(&report, 200);
+    assert_eq!((c.pid, c.comm.as_deref()), (200, Some("server")));
+    let fd5 = fd_entries(epoll(&report, 200, 3), 5);
+    assert_eq!((fd5.len(), fd5[0].delivered), (1, 1));
+    assert_eq!(thread(&report, 101).pid, 100);
+    let parent_epoll = epoll(&report, 100, 3);
+    assert_eq!(fd_entries(parent_epoll, -1)[0].delivered, 1);
+    assert_eq!(parent_epoll.waits, 1);
+}
+
+#[test]
+fn interest_snapshots_map_events_of_pre_existing_registrations() {
+    let t = Task::new(60, 61);
+    let mut records = vec![
+        t.interest(0, 4, 8, 0xdead),
+        t.interest(0, 4, 9, 0xbeef),
+        t.fd_info(0, 8, FdKind::Socket),
+        t.epoll_wait(10, 20, 4, 2),
+    ];
+    records.extend(t.events(20, &[(EPOLLIN, 0xdead), (EPOLLIN, 0xdead)]));
+    let report = analyze(records);
+    let e = epoll(&report, 60, 4);
+    let fds: Vec<_> = e.fds.iter().map(|f| (f.fd, f.kind, f.delivered)).collect();
+    assert_eq!(fds, vec![(8, "socket", 2), (9, "unknown", 0)]);
+}
+
+/// Three threads' records, each thread's in order, delivered as if each thread's CPU buffer
+/// were read `delay` late: records of different threads arrive out of timestamp order.
+#[test]
+fn out_of_order_delivery_across_cpus_gives_the_same_report() {
+    let server = Task::new(70, 70);
+    let workers = [Task::new(70, 71), Task::new(70, 72)];
+    // (delivery delay, record) per record.
+    let mut stream: Vec<(u64, Record)> = Vec::new();
+    stream.push((0, server.epoll_create(0, 3)));
+    for i in 0..200u64 {
+        let base = i * MS;
+        let fd = 10 + (i % 7) as i32;
+        // The server (re-)registers an fd; a worker then gets its events; sometimes closes it.
+        stream.push((
+            0,
+            server.epoll_ctl(base, 3, EPOLL_CTL_ADD, fd, fd as u64, 0),
+        ));
+        let w = workers[(i % 2) as usize];
+        let delay = 3 * MS + (i % 2) * 4 * MS;
+        stream.push((delay, w.epoll_wait(base + 100, base + 200, 3, 1)));
+        for rec in w.events(base + 200, &[(EPOLLIN, fd as u64)]) {
+            stream.push((delay, rec));
+        }
+        if i % 3 == 0 {
+            stream.push((0, server.close(base + 300, fd, 0)));
+        }
+    }
+    let in_order: Vec<Record> = stream.iter().map(|(_, r)| *r).collect();
+    let mut delivered = stream.clone();
+    delivered.sort_by_key(|(delay, r)| r.header().ts + delay);
+    let delivered: Vec<Record> = delivered.into_iter().map(|(_, r)| r).collect();
+    assert_ne!(
+        delivered, in_order,
+        "the delivery order must differ for this test to mean anything"
+    );
+
+    let expected = analyze(in_order).to_json();
+    let got = analyze(delivered).to_json();
+    assert_eq!(got, expected);
+    // Every event mapped to its fd: none unmapped.
+    assert!(
+        expected["epolls"][0]["fds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["fd"] != -1)
+    );
+    assert_eq!(expected["epolls"][0]["delivered"], 200);
+}
+
+#[test]
+fn lost_events_take_the_larger_count() {
+    let t = Task::new(1, 1);
+    let info = SessionInfo {
+        lost_events: 7,
+        ..SessionInfo::default()
+    };
+    assert_eq!(
+        analyze_with(vec![t.lost(1, 3), t.lost(2, 12)], &info).lost_events,
+        12
+    );
+    assert_eq!(analyze_with(vec![t.lost(1, 3)], &info).lost_events, 7);
+}
+
+#[test]
+fn threads_and_epolls_are_sorted_and_idle_threads_left_out() {
+    let a = Task::new(9, 12);
+    let b = Task::new(9, 10);
+    let c = Task::new(2, 5);
+    let idle = Task::new(2, 6);
+    let report = analyze(vec![
+        a.epoll_wait(0, 1, 8, 0),
+        b.epoll_wait(0, 1, 4, 0),
+        c.epoll_wait(0, 1, 6, 0),
+        idle.task_info(0, "idle"),
+        idle.close(1, 4, 0),
+    ]);
+    let threads: Vec<_> = report.threads.iter().map(|t| (t.pid, t.tid)).collect();
+    assert_eq!(threads, vec![(2, 5), (9, 10), (9, 12)]);
+    let epolls: Vec<_> = report.epolls.iter().map(|e| (e.pid, e.epfd)).collect();
+    assert_eq!(epolls, vec![(2, 6), (9, 4), (9, 8)]);
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let t = Task::new(80, 81);
+    let mut records = vec![
+        t.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        t.epoll_wait(1, 2, 3, 1),
+    ];
+    records.extend(t.events(2, &[(EPOLLIN, 5)]));
+    let info = SessionInfo {
+        duration_ns: 5 * MS,
+        probes: vec!["epoll_wait".into()],
+        tier: "full".into(),
+        command: Some(vec!["srv".into()]),
+        pids: vec![80],
+        lost_events: 0,
+    };
+    let j = analyze_with(records, &info).to_json();
+    assert_eq!(j["schema"], "uprof.report/1");
+    assert_eq!(
+        (j["duration_ns"].as_u64(), j["tier"].as_str()),
+        (Some(5 * MS), Some("full"))
+    );
+    for key in ["lost_events", "probes", "threads", "epolls"] {
+        assert!(j.get(key).is_some(), "missing {key}");
+    }
+    let waits = &j["threads"][0]["waits"];
+    for key in [
+        "calls",
+        "by_syscall",
+        "ready",
+        "timeouts",
+        "interrupted",
+        "errors",
+        "unfinished",
+        "events",
+        "events_per_wakeup",
+        "blocked_ns",
+        "busy_ns",
+        "utilization",
+        "fds_scanned",
+    ] {
+        assert!(waits.get(key).is_some(), "missing waits.{key}");
+    }
+    // An empty histogram is all zeros.
+    assert_eq!(
+        waits["busy_ns"],
+        json!({"count": 0, "mean": 0, "total": 0, "p50": 0, "p90": 0, "p99": 0, "p999": 0, "max": 0})
+    );
+    let fd = &j["epolls"][0]["fds"][0];
+    assert_eq!(
+        fd["masks"],
+        json!({"in": 1, "out": 0, "err": 0, "hup": 0, "rdhup": 0})
+    );
+    for key in ["fd", "kind", "delivered", "ctl"] {
+        assert!(fd.get(key).is_some(), "missing fds[].{key}");
+    }
+}
+
+#[test]
+fn text_report_shows_tables_and_lost_events() {
+    let t = Task::new(90, 91);
+    let mut records = vec![
+        t.task_info(0, "loop"),
+        t.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 5, 0),
+    ];
+    records.push(t.epoll_wait(1_000, 2_500_000, 3, 1));
+    records.extend(t.events(2_500_000, &[(EPOLLIN, 5)]));
+    let render = |info: &SessionInfo, view| {
+        let mut out = Vec::new();
+        analyze_with(records.clone(), info)
+            .render_text(&mut out, view)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let info = SessionInfo {
+        duration_ns: 2_000_000_000,
+        tier: "full".into(),
+        ..SessionInfo::default()
+    };
+    let all = render(&info, View::All);
+    assert!(all.starts_with("uprof: 2.00s traced, tier full"), "{all}");
+    assert!(all.contains("lost events: 0"), "{all}");
+    let thread_row = all
+        .lines()
+        .find(|l| l.contains(" loop "))
+        .expect("a row for thread 91");
+    assert!(
+        thread_row.contains("2.50ms"),
+        "blocked time in human units: {thread_row}"
+    );
+    assert!(all.contains("epoll pid 90 epfd 3"), "{all}");
+
+    let lossy = SessionInfo {
+        lost_events: 42,
+        ..info
+    };
+    let threads_only = render(&lossy, View::Threads);
+    assert!(
+        threads_only.contains("WARNING: 42 EVENTS LOST"),
+        "{threads_only}"
+    );
+    assert!(!threads_only.contains("epoll pid"), "{threads_only}");
+    let fds_only = render(&lossy, View::Fds);
+    assert!(!fds_only.contains("THREADS"), "{fds_only}");
+}
