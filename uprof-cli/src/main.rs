@@ -1,1 +1,23 @@
-fn main() { println!("{}", uprof_trace::PROGRAMS.len()); }
+//! `uprof`: a thin command line over uprof's library crates.
+mod cli;
+mod record;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Record(args) => record::run(args),
+        cli::Command::Report(args) => report::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("uprof: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

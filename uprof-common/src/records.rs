@@ -79,6 +79,25 @@ pub struct Wait {
     pub _pad: u32,
 }
 
+impl Wait {
+    /// The record of wait `f` (its entry) ending with `ret` (or never: `flags`).
+    pub fn new(header: Header, f: &InFlight, syscall: crate::WaitSyscall, ret: i64, flags: u8, captured: u16) -> Wait {
+        let (epfd, nfds) = syscall.target(&f.args);
+        Wait {
+            header,
+            enter_ts: f.ts,
+            timeout_ns: f.timeout_ns,
+            ret,
+            epfd,
+            nfds,
+            syscall: syscall as u8,
+            flags,
+            captured,
+            _pad: 0,
+        }
+    }
+}
+
 /// Up to [`EVENTS_PER_CHUNK`] returned `struct epoll_event`s, copied as the kernel wrote them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,3 +351,29 @@ const _: () = {
     assert!(size_of::<Interest>() == 48);
     assert!(size_of::<Lost>() == 32);
 };
+
+/// A traced thread's syscall between entry and exit: the value of the eBPF `INFLIGHT` map,
+/// keyed by thread id. User space reads it at the end of a recording to report waits that are
+/// still blocked.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InFlight {
+    /// Entry time (`CLOCK_MONOTONIC` ns).
+    pub ts: u64,
+    /// For waits: the timeout read at entry (the kernel rewrites select's and ppoll's), in ns,
+    /// or [`crate::TIMEOUT_INFINITE`].
+    pub timeout_ns: i64,
+    /// The syscall's arguments.
+    pub args: [u64; 6],
+    /// A [`crate::WaitSyscall`] value or one of [`crate::call`].
+    pub call: u8,
+    pub _pad: [u8; 3],
+    /// The thread's process id.
+    pub pid: u32,
+}
+
+const _: () = assert!(size_of::<InFlight>() == 72);
+
+#[cfg(feature = "user")]
+// SAFETY: plain data, no implicit padding (checked above).
+unsafe impl aya::Pod for InFlight {}

@@ -41,6 +41,16 @@ impl WaitSyscall {
         }
     }
 
+    /// The `(epfd, nfds)` of a [`crate::Wait`] record, from the call's arguments: the epoll fd
+    /// and `maxevents`, or `-1` and the number of fds passed (select: highest fd + 1).
+    pub fn target(self, args: &[u64; 6]) -> (i32, u32) {
+        match self {
+            Self::EpollWait | Self::EpollPwait | Self::EpollPwait2 => (args[0] as i32, args[2] as u32),
+            Self::Poll | Self::Ppoll => (-1, args[1] as u32),
+            Self::Select | Self::Pselect6 => (-1, args[0] as u32),
+        }
+    }
+
     /// True for the epoll family, whose results are (events, data) pairs of an epoll instance.
     pub fn is_epoll(self) -> bool {
         matches!(self, Self::EpollWait | Self::EpollPwait | Self::EpollPwait2)
@@ -152,4 +162,15 @@ impl FdKind {
             Self::Other => "other",
         }
     }
+}
+
+/// Which syscall a thread is inside, as remembered between a syscall's entry and its exit
+/// ([`crate::InFlight::call`]). Wait syscalls use their [`WaitSyscall`] value.
+pub mod call {
+    pub const EPOLL_CREATE: u8 = 16;
+    pub const EPOLL_CREATE1: u8 = 17;
+    pub const EPOLL_CTL: u8 = 18;
+    pub const CLOSE: u8 = 19;
+    pub const DUP2: u8 = 20;
+    pub const DUP3: u8 = 21;
 }

@@ -1,2 +1,12 @@
-//! Work in progress.
-pub static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uprof"));
+//! The kernel side of uprof, seen from user space: checks the machine, loads and attaches the
+//! eBPF programs, chooses which processes are traced, and hands out the ring buffer the
+//! records arrive in. It knows nothing of files or reports.
+pub mod preflight;
+mod probes;
+pub mod procfs;
+mod tracefs;
+pub mod clock;
+mod tracer;
+
+pub use probes::ProbeStatus;
+pub use tracer::{Tracer, TracerOptions};

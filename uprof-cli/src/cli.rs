@@ -1,0 +1,94 @@
+//! Command-line arguments.
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "uprof", version, about = "See how a program's event loop really behaves: epoll waits, wakeups, \
+    block and busy time, ready events per fd and interest-list churn, traced with eBPF.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Trace processes' epoll activity; write it to a file (-o) or print a report when done.
+    ///
+    /// Examples:
+    ///   uprof record -p 1234 --duration 10s
+    ///   uprof record -o redis.uprof -p $(pidof redis-server)
+    ///   uprof record -o demo.uprof -- uprof-demo
+    #[command(verbatim_doc_comment)]
+    Record(RecordArgs),
+    /// Report on a recording made with `uprof record -o FILE`.
+    ///
+    /// Examples:
+    ///   uprof report redis.uprof
+    ///   uprof report redis.uprof --view fds
+    ///   uprof report redis.uprof --format json | jq '.threads[].waits.calls'
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Processes to trace, comma-separated; their future children are traced too.
+    #[arg(short, long, value_delimiter = ',', required_unless_present = "command")]
+    pub pid: Vec<u32>,
+    /// Write the recording to FILE instead of printing a report at the end.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Stop after this long (e.g. 500ms, 10s, 2m). Default: until Ctrl-C or the target exits.
+    #[arg(short, long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Ring buffer size in MiB (a power of two): raise it if records are lost.
+    #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = parse_buffer_mib)]
+    pub buffer_mib: u32,
+    #[command(flatten)]
+    pub output_format: OutputArgs,
+    /// Command to start and trace from its first instruction (with its children).
+    #[arg(last = true, value_name = "CMD", conflicts_with = "pid")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A file written by `uprof record -o`.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub output_format: OutputArgs,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Which tables to print (table format).
+    #[arg(long, value_enum, default_value_t = ViewArg::All)]
+    pub view: ViewArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewArg {
+    /// Per thread: waits, wakeups, blocked and busy time.
+    Threads,
+    /// Per epoll instance and fd: delivered events and epoll_ctl churn.
+    Fds,
+    All,
+}
+
+fn parse_buffer_mib(s: &str) -> Result<u32, String> {
+    let mib: u32 = s.parse().map_err(|_| format!("`{s}` is not a number of MiB"))?;
+    if mib == 0 || !mib.is_power_of_two() || mib > 2048 {
+        return Err(format!("{mib} MiB: the ring buffer size must be a power of two between 1 and 2048"));
+    }
+    Ok(mib)
+}

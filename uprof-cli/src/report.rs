@@ -1,0 +1,53 @@
+//! `uprof report`, and the output shared with `uprof record`'s end-of-recording report.
+use std::io::Write as _;
+
+use anyhow::{Context as _, Result};
+use uprof_analysis::{Analyzer, Report, SessionInfo, View};
+use uprof_record::{Reader, SessionEnd, SessionHeader};
+
+use crate::cli::{Format, OutputArgs, ReportArgs, ViewArg};
+
+pub fn run(args: &ReportArgs) -> Result<()> {
+    let mut reader = Reader::open(&args.file)?;
+    let mut analyzer = Analyzer::new();
+    let mut last_ts = reader.header().start_ts;
+    let summary = reader.for_each_record(|record| {
+        last_ts = last_ts.max(record.header().ts);
+        analyzer.push(record);
+    })?;
+    if let Some(warning) = summary.warning() {
+        eprintln!("uprof: warning: {}: {warning}", args.file.display());
+    }
+    let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
+    print(&analyzer.finish(&info), &args.output_format)
+}
+
+/// What the analysis needs to know of the session. Without an end (a crash), the session ends
+/// with its last record.
+pub fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) -> SessionInfo {
+    let end_ts = end.map_or(last_ts, |e| e.end_ts);
+    SessionInfo {
+        duration_ns: end_ts.saturating_sub(header.start_ts),
+        probes: header.probes.iter().filter(|p| p.attached).map(|p| p.name.clone()).collect(),
+        tier: header.tier.clone(),
+        command: header.target.command.clone(),
+        pids: header.target.pids.clone(),
+        lost_events: end.map_or(0, |e| e.lost_events),
+    }
+}
+
+pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match output.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?),
+        Format::Table => {
+            let view = match output.view {
+                ViewArg::Threads => View::Threads,
+                ViewArg::Fds => View::Fds,
+                ViewArg::All => View::All,
+            };
+            report.render_text(&mut out, view)
+        }
+    }
+    .context("cannot write the report")
+}

@@ -1,0 +1,68 @@
+//! Writing records into the ring buffer.
+use core::mem::size_of;
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    maps::ring_buf::RingBufEntry,
+};
+use uprof_common::{Header, RecordBody};
+
+use crate::maps::{DROPS, EVENTS, TRACED};
+
+/// The current thread, split into (process id, thread id).
+#[inline(always)]
+pub fn current() -> (u32, u32) {
+    let id = bpf_get_current_pid_tgid();
+    ((id >> 32) as u32, id as u32)
+}
+
+/// True when the current process is traced: the first check of every program, so untraced
+/// processes cost one hash lookup.
+#[inline(always)]
+pub fn traced() -> bool {
+    let (pid, _) = current();
+    unsafe { TRACED.get(&pid).is_some() }
+}
+
+pub fn now() -> u64 {
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// A header for a record of type `R` produced now by the current thread.
+#[inline(always)]
+pub fn header<R: RecordBody>(ts: u64) -> Header {
+    let (pid, tid) = current();
+    Header {
+        kind: R::KIND as u16,
+        len: size_of::<R>() as u16,
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        ts,
+        pid,
+        tid,
+    }
+}
+
+/// Reserves room for one record, counting a drop when the buffer is full.
+#[inline(always)]
+pub fn reserve<R: RecordBody + 'static>() -> Option<RingBufEntry<R>> {
+    let entry = EVENTS.reserve::<R>(0);
+    if entry.is_none() {
+        count_drop();
+    }
+    entry
+}
+
+/// Sends a record built on the stack.
+#[inline(always)]
+pub fn send<R: RecordBody + 'static>(record: R) {
+    if let Some(mut entry) = reserve::<R>() {
+        entry.write(record);
+        entry.submit(0);
+    }
+}
+
+fn count_drop() {
+    if let Some(n) = DROPS.get_ptr_mut(0) {
+        unsafe { *n += 1 };
+    }
+}

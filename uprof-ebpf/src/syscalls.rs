@@ -1,0 +1,180 @@
+//! Syscall entry and exit. Entry remembers the arguments of a traced thread's call in
+//! `INFLIGHT`; exit turns them and the result into one record (plus, for epoll waits, the
+//! returned events read from the caller's buffer while it is still valid).
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    helpers::{bpf_probe_read_user, generated},
+    programs::TracePointContext,
+};
+use uprof_common::{
+    Close, Dup, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK, EpollCreate, EpollCtl, InFlight,
+    MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents, WaitSyscall, call,
+};
+
+use crate::{
+    emit::{current, header, now, reserve, send, traced},
+    maps::{INFLIGHT, offsets},
+};
+
+/// Entry of any traced syscall: remember `call`, the arguments and the time.
+#[inline(always)]
+pub fn enter(ctx: &TracePointContext, call: u8) -> u32 {
+    if !traced() {
+        return 0;
+    }
+    let base = offsets::get(&offsets::SYSCALL_ARGS);
+    let (pid, tid) = current();
+    let mut f = InFlight { ts: now(), timeout_ns: TIMEOUT_INFINITE, call, pid, ..Default::default() };
+    for (i, arg) in f.args.iter_mut().enumerate() {
+        *arg = unsafe { ctx.read_at::<u64>(base + i * 8) }.unwrap_or(0);
+    }
+    if let Some(syscall) = WaitSyscall::from_u8(call) {
+        f.timeout_ns = wait_timeout(syscall, &f.args);
+    }
+    let _ = INFLIGHT.insert(&tid, &f, 0);
+    0
+}
+
+/// Exit of a traced syscall: emit its record. A thread without a matching entry (it was
+/// already inside the call when tracing began) is ignored.
+#[inline(always)]
+pub fn exit(ctx: &TracePointContext, call: u8) -> u32 {
+    let (_, tid) = current();
+    let Some(f) = (unsafe { INFLIGHT.get(&tid) }).copied() else {
+        return 0;
+    };
+    let _ = INFLIGHT.remove(&tid);
+    if f.call != call {
+        return 0;
+    }
+    let ret: i64 = unsafe { ctx.read_at(offsets::get(&offsets::SYSCALL_RET)) }.unwrap_or(0);
+    let ts = now();
+    match call {
+        call::EPOLL_CREATE | call::EPOLL_CREATE1 => send(EpollCreate {
+            header: header::<EpollCreate>(ts),
+            flags: if call == call::EPOLL_CREATE1 { f.args[0] as i32 } else { 0 },
+            ret: ret as i32,
+        }),
+        call::EPOLL_CTL => send_ctl(&f, ts, ret),
+        call::CLOSE => send(Close { header: header::<Close>(ts), fd: f.args[0] as i32, ret: ret as i32 }),
+        call::DUP2 | call::DUP3 => send(Dup {
+            header: header::<Dup>(ts),
+            oldfd: f.args[0] as i32,
+            newfd: f.args[1] as i32,
+            flags: if call == call::DUP3 { f.args[2] as i32 } else { 0 },
+            ret: ret as i32,
+        }),
+        _ => {
+            if let Some(syscall) = WaitSyscall::from_u8(call) {
+                finish_wait(&f, syscall, ts, ret);
+            }
+        }
+    }
+    0
+}
+
+fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
+    let op = f.args[1] as i32;
+    let (mut events, mut data) = (0, 0);
+    // The caller's `struct epoll_event` (packed: u32 events, u64 data); DEL may pass NULL.
+    if op != EPOLL_CTL_DEL && f.args[3] != 0 {
+        if let Ok(raw) = unsafe { bpf_probe_read_user(f.args[3] as *const [u8; EPOLL_EVENT_SIZE]) } {
+            events = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+            data = u64::from_ne_bytes([raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11]]);
+        }
+    }
+    send(EpollCtl {
+        header: header::<EpollCtl>(ts),
+        enter_ts: f.ts,
+        epfd: f.args[0] as i32,
+        op,
+        fd: f.args[2] as i32,
+        events,
+        data,
+        ret: ret as i32,
+        _pad: 0,
+    });
+}
+
+/// Emits the record of a wait that returned `ret` (or never will: `flags`).
+#[inline(always)]
+pub fn send_wait(f: &InFlight, syscall: WaitSyscall, ts: u64, ret: i64, flags: u8, captured: u16) {
+    send(Wait::new(header::<Wait>(ts), f, syscall, ret, flags, captured));
+}
+
+fn finish_wait(f: &InFlight, syscall: WaitSyscall, ts: u64, ret: i64) {
+    let max_captured = (EVENTS_PER_CHUNK * MAX_EVENT_CHUNKS) as i64;
+    let captured = if syscall.is_epoll() && ret > 0 { ret.min(max_captured) as u32 } else { 0 };
+    send_wait(f, syscall, ts, ret, 0, captured as u16);
+    if captured > 0 {
+        send_events(f.args[1], captured, ts);
+    }
+}
+
+/// Copies `n` returned `struct epoll_event`s from the caller's buffer, a chunk per record.
+fn send_events(user_events: u64, n: u32, ts: u64) {
+    for chunk in 0..MAX_EVENT_CHUNKS as u32 {
+        let start = chunk * EVENTS_PER_CHUNK as u32;
+        if start >= n {
+            break;
+        }
+        let count = (n - start).min(EVENTS_PER_CHUNK as u32);
+        let Some(mut entry) = reserve::<WaitEvents>() else {
+            break;
+        };
+        let rec = entry.as_mut_ptr();
+        unsafe {
+            (*rec).header = header::<WaitEvents>(ts);
+            (*rec).chunk = chunk as u16;
+            (*rec).count = count as u16;
+            (*rec)._pad = 0;
+            (*rec).raw = [0; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE];
+            let src = (user_events + (start as u64) * EPOLL_EVENT_SIZE as u64) as *const c_void;
+            let size = count * EPOLL_EVENT_SIZE as u32;
+            if generated::bpf_probe_read_user((*rec).raw.as_mut_ptr() as *mut c_void, size, src) < 0 {
+                (*rec).count = 0;
+            }
+        }
+        entry.submit(0);
+    }
+}
+
+/// The timeout a wait was called with, in ns.
+fn wait_timeout(syscall: WaitSyscall, args: &[u64; 6]) -> i64 {
+    match syscall {
+        WaitSyscall::EpollWait | WaitSyscall::EpollPwait => millis(args[3]),
+        WaitSyscall::Poll => millis(args[2]),
+        WaitSyscall::EpollPwait2 => timespec(args[3], 1),
+        WaitSyscall::Ppoll => timespec(args[2], 1),
+        WaitSyscall::Pselect6 => timespec(args[4], 1),
+        // struct timeval: microseconds.
+        WaitSyscall::Select => timespec(args[4], 1000),
+    }
+}
+
+/// An `int` timeout in milliseconds; negative means infinite.
+fn millis(arg: u64) -> i64 {
+    let ms = arg as i32;
+    if ms < 0 { TIMEOUT_INFINITE } else { ms as i64 * 1_000_000 }
+}
+
+/// About 292 years: the largest whole number of seconds whose nanoseconds fit in an i64.
+const MAX_TIMEOUT_SECS: i64 = 9_000_000_000;
+
+/// A user pointer to a {seconds, fraction} pair (timespec or timeval, `frac_ns` ns per unit of
+/// the fraction); NULL means infinite.
+fn timespec(ptr: u64, frac_ns: i64) -> i64 {
+    if ptr == 0 {
+        return TIMEOUT_INFINITE;
+    }
+    match unsafe { bpf_probe_read_user(ptr as *const [i64; 2]) } {
+        // Plain arithmetic in a range that cannot overflow (checked multiplication would need
+        // 128-bit helpers BPF does not have); longer timeouts are as good as infinite here.
+        Ok([sec, frac]) if (0..=MAX_TIMEOUT_SECS).contains(&sec) && (0..1_000_000_000).contains(&frac) => {
+            sec * 1_000_000_000 + frac * frac_ns
+        }
+        Ok(_) => TIMEOUT_INFINITE,
+        Err(_) => TIMEOUT_INFINITE,
+    }
+}

@@ -1,0 +1,151 @@
+//! What `/proc` says about a traced process: used to describe what existed before tracing
+//! began (threads, fds, epoll interest lists) and to learn fd kinds cheaply.
+use std::{fs, os::unix::ffi::OsStrExt, path::PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use uprof_common::{COMM_LEN, FdInfo, FdKind, Header, Interest, Kind, RecordBody, TaskComm};
+
+use crate::clock::monotonic_ns;
+
+fn proc_path(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}"))
+}
+
+/// Fails with one sentence when `pid` is not a live process.
+pub fn check_alive(pid: u32) -> Result<()> {
+    if !is_alive(pid) {
+        bail!("no such process: {pid}");
+    }
+    Ok(())
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    match fs::read_to_string(proc_path(pid).join("stat")) {
+        // The state follows the parenthesised command name, which may itself hold spaces.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// The kind of `fd` in process `pid`, or `None` when the fd is gone.
+pub fn fd_kind(pid: u32, fd: i32) -> Option<FdKind> {
+    let link = fs::read_link(proc_path(pid).join("fd").join(fd.to_string())).ok()?;
+    Some(FdKind::from_link(link.as_os_str().as_bytes()))
+}
+
+/// An [`FdInfo`] record for `fd` of `pid`, if the fd still exists.
+pub fn fd_info(pid: u32, fd: i32) -> Option<FdInfo> {
+    let kind = fd_kind(pid, fd)?;
+    Some(FdInfo { header: Header::user::<FdInfo>(monotonic_ns(), pid, pid), fd, kind: kind as u32 })
+}
+
+/// Records describing a process that was running before tracing began: a name per thread, the
+/// kind of each fd, and the entries of each epoll interest list.
+pub fn snapshot(pid: u32) -> Result<Vec<[u8; 64]>> {
+    let mut out = Vec::new();
+    let ts = monotonic_ns();
+    let task_dir = proc_path(pid).join("task");
+    for entry in fs::read_dir(&task_dir).with_context(|| format!("cannot read {}", task_dir.display()))? {
+        let Some(tid) = entry?.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let comm = fs::read(task_dir.join(tid.to_string()).join("comm")).unwrap_or_default();
+        let mut header = Header::user::<TaskComm>(ts, pid, tid);
+        header.kind = Kind::TaskInfo as u16;
+        out.push(pack(&TaskComm { header, comm: comm_bytes(&comm) }));
+    }
+    let fd_dir = proc_path(pid).join("fd");
+    for entry in fs::read_dir(&fd_dir).with_context(|| format!("cannot read {}", fd_dir.display()))? {
+        let Some(fd) = entry?.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(info) = fd_info(pid, fd) else { continue };
+        out.push(pack(&info));
+        if FdKind::from_u32(info.kind) == FdKind::Epoll {
+            let text = fs::read_to_string(proc_path(pid).join("fdinfo").join(fd.to_string())).unwrap_or_default();
+            for (tfd, events, data) in parse_epoll_fdinfo(&text) {
+                out.push(pack(&Interest {
+                    header: Header::user::<Interest>(ts, pid, pid),
+                    epfd: fd,
+                    fd: tfd,
+                    events,
+                    _pad: 0,
+                    data,
+                }));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Copies a record into a fixed buffer (every user-space snapshot record is at most 64 bytes).
+fn pack<R: RecordBody>(record: &R) -> [u8; 64] {
+    let mut buf = [0; 64];
+    let bytes = record.as_bytes();
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf
+}
+
+fn comm_bytes(raw: &[u8]) -> [u8; COMM_LEN] {
+    let mut comm = [0; COMM_LEN];
+    let name = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let n = name.len().min(COMM_LEN - 1);
+    comm[..n].copy_from_slice(&name[..n]);
+    comm
+}
+
+/// Parses the `tfd: 5 events: 19 data: 5 ...` lines of an epoll fd's fdinfo (events and data
+/// in hex).
+fn parse_epoll_fdinfo(text: &str) -> Vec<(i32, u32, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let mut field = |name: &str| -> Option<&str> {
+                (words.next()? == name).then_some(())?;
+                words.next()
+            };
+            let tfd = field("tfd:")?.parse().ok()?;
+            let events = u32::from_str_radix(field("events:")?, 16).ok()?;
+            let data = u64::from_str_radix(field("data:")?, 16).ok()?;
+            Some((tfd, events, data))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_epoll_fdinfo() {
+        let text = "pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\n\
+                    tfd:        5 events:       19 data:                5  pos:0 ino:2c42 sdev:c\n\
+                    tfd:        7 events: 80000001 data:     7f00000000aa  pos:0 ino:2c43 sdev:c\n";
+        assert_eq!(parse_epoll_fdinfo(text), vec![(5, 0x19, 5), (7, 0x8000_0001, 0x7f00_0000_00aa)]);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_bogus_pid_is_not() {
+        assert!(is_alive(std::process::id()));
+        assert!(check_alive(u32::MAX - 1).unwrap_err().to_string().contains("no such process"));
+    }
+
+    #[test]
+    fn snapshot_of_self_names_threads_and_epoll_interest() {
+        // SAFETY: plain syscalls on fds this test owns.
+        let (epfd, efd) = unsafe { (libc::epoll_create1(0), libc::eventfd(0, 0)) };
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 42 };
+        assert_eq!(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, efd, &mut ev) }, 0);
+        let records = snapshot(std::process::id()).unwrap();
+        let parsed: Vec<_> = records.iter().map(|b| uprof_common::Record::parse(b).unwrap().0).collect();
+        let interest = parsed.iter().find_map(|r| match r {
+            uprof_common::Record::Interest(i) if i.epfd == epfd => Some(*i),
+            _ => None,
+        });
+        let interest = interest.expect("the epoll fd's interest list is in the snapshot");
+        assert_eq!((interest.fd, interest.events, interest.data), (efd, libc::EPOLLIN as u32, 42));
+        assert!(parsed.iter().any(|r| matches!(r, uprof_common::Record::FdInfo(i)
+            if i.fd == efd && FdKind::from_u32(i.kind) == FdKind::EventFd)));
+        assert!(parsed.iter().any(|r| matches!(r, uprof_common::Record::TaskInfo(t)
+            if t.header.tid == std::process::id())));
+        unsafe { libc::close(efd) };
+        unsafe { libc::close(epfd) };
+    }
+}

@@ -1,0 +1,141 @@
+//! A loaded, attached set of uprof programs: the handle user space records through.
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+};
+use uprof_common::InFlight;
+
+use crate::{
+    preflight,
+    probes::{self, ProbeStatus},
+    tracefs,
+};
+
+/// The compiled programs (built by build.rs from `uprof-ebpf`).
+static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uprof"));
+
+/// How to set the programs up.
+#[derive(Clone, Debug)]
+pub struct TracerOptions {
+    /// Ring buffer size in bytes (a power of two, at least one page).
+    pub buffer_bytes: u32,
+}
+
+impl Default for TracerOptions {
+    fn default() -> Self {
+        Self { buffer_bytes: 16 << 20 }
+    }
+}
+
+pub struct Tracer {
+    ebpf: Ebpf,
+    probes: Vec<ProbeStatus>,
+    kernel_release: String,
+}
+
+impl Tracer {
+    /// Checks privileges and kernel, loads the programs and attaches them. Nothing is traced
+    /// until [`Tracer::trace`] names a process.
+    pub fn load(options: &TracerOptions) -> Result<Tracer> {
+        let kernel_release = preflight::kernel_release();
+        preflight::check_privileges()?;
+        preflight::check_kernel(&kernel_release)?;
+        let tracefs = tracefs::ensure_mounted()?;
+        let offsets = Offsets::read(&tracefs)?;
+        // Fails harmlessly (EPERM) where memory is charged to the cgroup (5.11+).
+        raise_memlock_limit();
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("EVENTS", options.buffer_bytes)
+            .override_global("SYSCALL_ARGS", &offsets.syscall_args, true)
+            .override_global("SYSCALL_RET", &offsets.syscall_ret, true)
+            .override_global("FORK_CHILD_PID", &offsets.fork_child_pid, true)
+            .override_global("RENAME_PID", &offsets.rename_pid, true)
+            .override_global("RENAME_NEWCOMM", &offsets.rename_newcomm, true)
+            .load(PROGRAMS)
+            .context("the kernel refused uprof's eBPF maps or programs")?;
+        let probes = probes::attach_all(&mut ebpf, &tracefs)?;
+        Ok(Tracer { ebpf, probes, kernel_release })
+    }
+
+    /// What attached (and what did not, with the reason).
+    pub fn probes(&self) -> &[ProbeStatus] {
+        &self.probes
+    }
+
+    pub fn kernel_release(&self) -> &str {
+        &self.kernel_release
+    }
+
+    /// Starts tracing process `pid` (and, from now on, the processes it creates).
+    pub fn trace(&mut self, pid: u32) -> Result<()> {
+        let mut traced: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut("TRACED")?)?;
+        traced.insert(&pid, &1, 0).with_context(|| format!("cannot trace pid {pid}"))
+    }
+
+    /// Stops tracing `pid` (a process that has exited).
+    pub fn untrace(&mut self, pid: u32) -> Result<()> {
+        let mut traced: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut("TRACED")?)?;
+        traced.remove(&pid).or_else(|e| match e {
+            aya::maps::MapError::KeyNotFound => Ok(()),
+            e => Err(e),
+        })?;
+        Ok(())
+    }
+
+    /// Records the kernel could not put in the ring buffer so far.
+    pub fn lost(&self) -> Result<u64> {
+        let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(self.map("DROPS")?)?;
+        Ok(drops.get(&0, 0)?.iter().sum())
+    }
+
+    /// Syscalls traced threads are inside now, by thread id.
+    pub fn in_flight(&self) -> Result<Vec<(u32, InFlight)>> {
+        let map: HashMap<_, u32, InFlight> = HashMap::try_from(self.map("INFLIGHT")?)?;
+        Ok(map.iter().filter_map(Result::ok).collect())
+    }
+
+    /// Takes the ring buffer records arrive in (once).
+    pub fn take_ring(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self.ebpf.take_map("EVENTS").context("ring buffer already taken")?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    fn map(&self, name: &str) -> Result<&aya::maps::Map> {
+        self.ebpf.map(name).with_context(|| format!("map {name} missing from uprof's eBPF object"))
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
+        self.ebpf.map_mut(name).with_context(|| format!("map {name} missing from uprof's eBPF object"))
+    }
+}
+
+/// Tracepoint field offsets of the running kernel (see `uprof-ebpf/src/maps.rs`).
+struct Offsets {
+    syscall_args: u32,
+    syscall_ret: u32,
+    fork_child_pid: u32,
+    rename_pid: u32,
+    rename_newcomm: u32,
+}
+
+impl Offsets {
+    fn read(tracefs: &PathBuf) -> Result<Offsets> {
+        let off = |cat, name, field| tracefs::field_offset(tracefs, cat, name, field);
+        Ok(Offsets {
+            syscall_args: off("syscalls", "sys_enter_epoll_wait", "epfd")?,
+            syscall_ret: off("syscalls", "sys_exit_epoll_wait", "ret")?,
+            fork_child_pid: off("sched", "sched_process_fork", "child_pid")?,
+            rename_pid: off("task", "task_rename", "pid").unwrap_or(8),
+            rename_newcomm: off("task", "task_rename", "newcomm").unwrap_or(28),
+        })
+    }
+}
+
+fn raise_memlock_limit() {
+    let limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain syscall with a valid pointer.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+}
