@@ -7,8 +7,8 @@ use crate::books::CtlOp;
 use crate::caller::EpollCall;
 use crate::fds;
 
-/// Fds the process needs besides the pipes (stdio, the epoll instance, some slack).
-const SPARE_FDS: u64 = 16;
+/// Fds the process needs besides the pipes: stdio, the epoll instance, slack.
+const SPARE_FDS: u64 = 8;
 
 /// `count` pipes' read ends registered on one instance; before each of `waits` waits, the next
 /// pipe in turn gets one byte, so every wait returns exactly one event.
