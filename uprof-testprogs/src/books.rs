@@ -3,7 +3,7 @@
 //! Every update takes the lock briefly and never across a syscall, so another thread can take
 //! a [`Books::snapshot`] while one is blocked in a wait (its wait then shows as `unfinished`).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -40,9 +40,10 @@ pub struct Books {
 
 struct Ledger {
     report: ProcessReport,
-    /// The entry of `report.epolls[e].fds` that fd `n` currently stands for, keyed by `(e, n)`;
-    /// closing `n` ends the entry, so a reused number starts a new one.
-    current: HashMap<(EpollIndex, i32), usize>,
+    /// The entry of `report.epolls[e].fds` that fd `n` currently stands for, keyed by `(n, e)`
+    /// (fd first, so that closing `n` finds its entries in one range); closing `n` ends the
+    /// entry, so a reused number starts a new one.
+    current: BTreeMap<(i32, EpollIndex), usize>,
 }
 
 impl Books {
@@ -56,7 +57,7 @@ impl Books {
         Arc::new(Books {
             ledger: Mutex::new(Ledger {
                 report,
-                current: HashMap::new(),
+                current: BTreeMap::new(),
             }),
         })
     }
@@ -183,7 +184,15 @@ impl Books {
 
     /// Records that `fd` was closed: its number now stands for nothing in any instance.
     pub(crate) fn closed(&self, fd: i32) {
-        self.ledger().current.retain(|&(_, n), _| n != fd);
+        let mut ledger = self.ledger();
+        let ended: Vec<_> = ledger
+            .current
+            .range((fd, 0)..=(fd, EpollIndex::MAX))
+            .map(|(&key, _)| key)
+            .collect();
+        for key in ended {
+            ledger.current.remove(&key);
+        }
     }
 }
 
@@ -194,13 +203,13 @@ impl Ledger {
     }
 
     fn current_entry(&mut self, epoll: EpollIndex, fd: i32) -> Option<&mut FdReport> {
-        let index = *self.current.get(&(epoll, fd))?;
+        let index = *self.current.get(&(fd, epoll))?;
         Some(&mut self.report.epolls[epoll].fds[index])
     }
 
     fn entry_or_new(&mut self, epoll: EpollIndex, fd: i32, kind: FdKind) -> &mut FdReport {
         let fds = &mut self.report.epolls[epoll].fds;
-        let index = *self.current.entry((epoll, fd)).or_insert_with(|| {
+        let index = *self.current.entry((fd, epoll)).or_insert_with(|| {
             fds.push(FdReport {
                 fd,
                 kind,

@@ -249,11 +249,11 @@ impl Caller {
             }
         };
         self.books.end_wait(self.thread, &result, None);
-        // SAFETY: FD_ISSET reads a bit of a live fd_set; every fd is below FD_SETSIZE.
         Waited::new(result, |_| {
             readfds
                 .iter()
                 .copied()
+                // SAFETY: reads a bit of a live fd_set; every fd is below FD_SETSIZE.
                 .filter(|&fd| unsafe { libc::FD_ISSET(fd, &set) })
                 .collect()
         })

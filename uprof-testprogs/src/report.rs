@@ -13,7 +13,8 @@ pub struct ProcessReport {
     /// The scenario (or program) that produced the report.
     pub scenario: String,
     pub pid: u32,
-    /// Threads that made a counted call, in the order they made their first.
+    /// Threads that made counted calls (each registered through a `Caller`), main thread first,
+    /// then in order of registration.
     pub threads: Vec<ThreadReport>,
     /// Epoll instances, in order of creation.
     pub epolls: Vec<EpollReport>,
