@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 use clap::builder::PossibleValuesParser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use uprof_testprogs::books::Books;
 use uprof_testprogs::caller::Caller;
 use uprof_testprogs::scenarios::{self, Run};
@@ -18,7 +18,7 @@ use uprof_testprogs::trigger;
     about = "Does an exactly known amount of epoll work and reports it as JSON"
 )]
 struct Args {
-    /// The scenario to run (see --list).
+    /// The scenario to run (described below).
     #[arg(required_unless_present = "list", value_parser = PossibleValuesParser::new(scenarios::ALL.iter().map(|s| s.name)))]
     scenario: Option<String>,
     /// Size of the scenario, for those that take one (timeouts: waits, eintr: signals,
@@ -37,13 +37,27 @@ struct Args {
 
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    match run(Args::parse()) {
+    let matches = Args::command().after_help(scenario_help()).get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match run(args) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("epoll-scenario: {e:#}");
             1
         }
     }
+}
+
+/// One line per scenario: its name, its COUNT if it takes one, and what it does.
+fn scenario_help() -> String {
+    let mut help = String::from("Scenarios:");
+    for s in scenarios::ALL {
+        let count = s.count.as_ref().map_or(String::new(), |c| {
+            format!(" [COUNT {}, default {}]", c.meaning, c.default)
+        });
+        help.push_str(&format!("\n  {}{count}: {}", s.name, s.summary));
+    }
+    help
 }
 
 fn run(args: Args) -> Result<()> {
