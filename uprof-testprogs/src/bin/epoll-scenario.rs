@@ -48,14 +48,17 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     }
 }
 
-/// One line per scenario: its name, its COUNT if it takes one, and what it does.
+/// One line per scenario: its name, its COUNT and --waits if it takes them, and what it does.
 fn scenario_help() -> String {
     let mut help = String::from("Scenarios:");
     for s in scenarios::ALL {
         let count = s.count.as_ref().map_or(String::new(), |c| {
             format!(" [COUNT {}, default {}]", c.meaning, c.default)
         });
-        help.push_str(&format!("\n  {}{count}: {}", s.name, s.summary));
+        let waits = s
+            .waits
+            .map_or(String::new(), |w| format!(" [--waits default {w}]"));
+        help.push_str(&format!("\n  {}{count}{waits}: {}", s.name, s.summary));
     }
     help
 }

@@ -135,7 +135,7 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "many-fds",
-        summary: "COUNT pipes registered, one made ready before each of --waits (default 1000) epoll_wait calls",
+        summary: "COUNT pipes registered, one made ready before each of --waits epoll_wait calls",
         count: Some(Count {
             meaning: "pipes",
             default: 1000,
