@@ -151,6 +151,11 @@ impl AptRelease {
             ("Dir::Etc::SourceParts", "/dev/null".to_owned()),
             ("Dir::State::Lists", dir("lists")),
             ("Dir::Cache", dir("cache")),
+            // Only the Packages index is needed, not AppStream metadata (8 MB per release).
+            (
+                "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled",
+                "false".to_owned(),
+            ),
             // The cache lives in root's home, which apt's unprivileged `_apt` user cannot write.
             ("APT::Sandbox::User", "root".to_owned()),
         ] {
