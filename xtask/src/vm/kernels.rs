@@ -221,13 +221,13 @@ impl AptRelease {
 }
 
 fn only_deb_in(dir: &Path) -> Result<PathBuf> {
-    let mut debs = fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .filter(|path| {
-            path.as_ref()
-                .map_or(true, |p| p.extension().is_some_and(|e| e == "deb"))
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut debs = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "deb") {
+            debs.push(path);
+        }
+    }
     match debs.len() {
         1 => Ok(debs.remove(0)),
         n => bail!("expected one .deb in {}, found {n}", dir.display()),
