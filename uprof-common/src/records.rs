@@ -265,6 +265,11 @@ macro_rules! record_body {
                 match self { $($(Record::$kind(r) => &r.header,)+)* }
             }
 
+            /// The record's bytes (as [`RecordBody::as_bytes`]).
+            pub fn as_bytes(&self) -> &[u8] {
+                match self { $($(Record::$kind(r) => r.as_bytes(),)+)* }
+            }
+
             /// Parses the record at the start of `bytes`; returns it and its length.
             pub fn parse(bytes: &[u8]) -> Result<(Record, usize), ParseError> {
                 let header: Header = read(bytes).ok_or(ParseError::Short)?;

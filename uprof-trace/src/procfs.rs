@@ -3,7 +3,7 @@
 use std::{fs, os::unix::ffi::OsStrExt, path::PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use uprof_common::{COMM_LEN, FdInfo, FdKind, Header, Interest, Kind, RecordBody, TaskComm};
+use uprof_common::{COMM_LEN, FdInfo, FdKind, Header, Interest, Kind, Record, TaskComm};
 
 use crate::clock::monotonic_ns;
 
@@ -42,7 +42,7 @@ pub fn fd_info(pid: u32, fd: i32) -> Option<FdInfo> {
 
 /// Records describing a process that was running before tracing began: a name per thread, the
 /// kind of each fd, and the entries of each epoll interest list.
-pub fn snapshot(pid: u32) -> Result<Vec<[u8; 64]>> {
+pub fn snapshot(pid: u32) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     let ts = monotonic_ns();
     let task_dir = proc_path(pid).join("task");
@@ -51,17 +51,17 @@ pub fn snapshot(pid: u32) -> Result<Vec<[u8; 64]>> {
         let comm = fs::read(task_dir.join(tid.to_string()).join("comm")).unwrap_or_default();
         let mut header = Header::user::<TaskComm>(ts, pid, tid);
         header.kind = Kind::TaskInfo as u16;
-        out.push(pack(&TaskComm { header, comm: comm_bytes(&comm) }));
+        out.push(Record::TaskInfo(TaskComm { header, comm: comm_bytes(&comm) }));
     }
     let fd_dir = proc_path(pid).join("fd");
     for entry in fs::read_dir(&fd_dir).with_context(|| format!("cannot read {}", fd_dir.display()))? {
         let Some(fd) = entry?.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
         let Some(info) = fd_info(pid, fd) else { continue };
-        out.push(pack(&info));
+        out.push(Record::FdInfo(info));
         if FdKind::from_u32(info.kind) == FdKind::Epoll {
             let text = fs::read_to_string(proc_path(pid).join("fdinfo").join(fd.to_string())).unwrap_or_default();
             for (tfd, events, data) in parse_epoll_fdinfo(&text) {
-                out.push(pack(&Interest {
+                out.push(Record::Interest(Interest {
                     header: Header::user::<Interest>(ts, pid, pid),
                     epfd: fd,
                     fd: tfd,
@@ -73,14 +73,6 @@ pub fn snapshot(pid: u32) -> Result<Vec<[u8; 64]>> {
         }
     }
     Ok(out)
-}
-
-/// Copies a record into a fixed buffer (every user-space snapshot record is at most 64 bytes).
-fn pack<R: RecordBody>(record: &R) -> [u8; 64] {
-    let mut buf = [0; 64];
-    let bytes = record.as_bytes();
-    buf[..bytes.len()].copy_from_slice(bytes);
-    buf
 }
 
 fn comm_bytes(raw: &[u8]) -> [u8; COMM_LEN] {
@@ -133,8 +125,7 @@ mod tests {
         let (epfd, efd) = unsafe { (libc::epoll_create1(0), libc::eventfd(0, 0)) };
         let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 42 };
         assert_eq!(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, efd, &mut ev) }, 0);
-        let records = snapshot(std::process::id()).unwrap();
-        let parsed: Vec<_> = records.iter().map(|b| uprof_common::Record::parse(b).unwrap().0).collect();
+        let parsed = snapshot(std::process::id()).unwrap();
         let interest = parsed.iter().find_map(|r| match r {
             uprof_common::Record::Interest(i) if i.epfd == epfd => Some(*i),
             _ => None,

@@ -13,7 +13,7 @@ use tokio::{
     time::{Instant, MissedTickBehavior, interval},
 };
 use uprof_analysis::Analyzer;
-use uprof_common::{Header, Lost, WAIT_UNFINISHED, Wait, WaitSyscall};
+use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
 use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
 use uprof_trace::{Tracer, TracerOptions, clock, procfs};
 
@@ -56,7 +56,7 @@ async fn record(args: RecordArgs) -> Result<()> {
         // Attaching to running processes: describe what they had before tracing began.
         for &pid in &pids {
             for record in procfs::snapshot(pid)? {
-                recorder.push_kernel(&record)?;
+                recorder.push_user(record)?;
             }
         }
     }
@@ -171,7 +171,7 @@ fn note_lost(tracer: &Tracer, recorder: &mut Recorder, seen: u64) -> Result<u64>
     let total = tracer.lost()?;
     if total != seen {
         let (pid, tid) = (std::process::id(), std::process::id());
-        recorder.push_user(&Lost { header: Header::user::<Lost>(clock::monotonic_ns(), pid, tid), total })?;
+        recorder.push_user(Record::Lost(Lost { header: Header::user::<Lost>(clock::monotonic_ns(), pid, tid), total }))?;
     }
     Ok(total)
 }
@@ -181,7 +181,7 @@ fn note_unfinished_waits(tracer: &Tracer, recorder: &mut Recorder, end_ts: u64) 
     for (tid, f) in tracer.in_flight()? {
         if let Some(syscall) = WaitSyscall::from_u8(f.call) {
             let header = Header::user::<Wait>(end_ts, f.pid, tid);
-            recorder.push_user(&Wait::new(header, &f, syscall, 0, WAIT_UNFINISHED, 0))?;
+            recorder.push_user(Record::Wait(Wait::new(header, &f, syscall, 0, WAIT_UNFINISHED, 0)))?;
         }
     }
     Ok(())

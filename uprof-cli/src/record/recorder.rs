@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use anyhow::{Context as _, Result};
 use uprof_analysis::Analyzer;
-use uprof_common::{EPOLL_CTL_ADD, Record, RecordBody};
+use uprof_common::{EPOLL_CTL_ADD, Record};
 use uprof_record::Writer;
 use uprof_trace::procfs;
 
@@ -41,10 +41,8 @@ impl Recorder {
     }
 
     /// A record made by user space.
-    pub fn push_user<R: RecordBody>(&mut self, record: &R) -> Result<()> {
-        let bytes = record.as_bytes();
-        let (parsed, _) = Record::parse(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.store(bytes, &parsed)
+    pub fn push_user(&mut self, record: Record) -> Result<()> {
+        self.store(record.as_bytes(), &record)
     }
 
     fn store(&mut self, bytes: &[u8], record: &Record) -> Result<()> {
@@ -68,7 +66,7 @@ impl Recorder {
                 if self.known_fds.insert((pid, ctl.fd)) {
                     if let Some(mut info) = procfs::fd_info(pid, ctl.fd) {
                         info.header.ts = ctl.header.ts;
-                        self.push_user(&info)?;
+                        self.push_user(Record::FdInfo(info))?;
                     }
                 }
             }

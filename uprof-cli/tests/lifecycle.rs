@@ -1,0 +1,79 @@
+//! How a recording ends, and what its file looks like afterwards: Ctrl-C, duration, damage.
+mod support;
+
+use std::{
+    fs,
+    process::{Command, Stdio},
+    thread::sleep,
+    time::Duration,
+};
+
+use support::{SERIAL, report_json, run, testprog, uprof};
+
+fn calls_of_all_threads(report: &serde_json::Value) -> u64 {
+    report["threads"].as_array().unwrap().iter().map(|t| t["waits"]["calls"].as_u64().unwrap()).sum()
+}
+
+#[test]
+fn ctrl_c_leaves_a_complete_file() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("interrupted.uprof");
+    let demo = Command::new(testprog("uprof-demo")).args(["--duration-ms", "20000"]).stderr(Stdio::null()).spawn().unwrap();
+    let recorder = uprof()
+        .args(["record", "-p", &demo.id().to_string(), "-o"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own children.
+    unsafe { libc::kill(recorder.id() as i32, libc::SIGINT) };
+    let out = recorder.wait_with_output().unwrap();
+    unsafe { libc::kill(demo.id() as i32, libc::SIGKILL) };
+    assert!(out.status.success(), "uprof record exits 0 after Ctrl-C: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped (interrupted)"));
+
+    let report = run(uprof().arg("report").arg(&file));
+    assert!(report.stderr.is_empty(), "a cleanly ended file reads without warnings: {}", String::from_utf8_lossy(&report.stderr));
+    assert!(calls_of_all_threads(&report_json(&file)) > 10, "the demo waited many times in 1.5 s");
+}
+
+#[test]
+fn duration_ends_recording_and_a_truncated_copy_still_reads() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.uprof");
+    let out = run(uprof()
+        .args(["record", "--duration", "700ms", "-o"])
+        .arg(&file)
+        .arg("--")
+        .arg(testprog("uprof-demo"))
+        .args(["--duration-ms", "5000"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped (duration reached)"));
+    let whole = calls_of_all_threads(&report_json(&file));
+    assert!(whole > 0);
+
+    // Cut the file in the middle: the report reads what came before the cut and says so.
+    let bytes = fs::read(&file).unwrap();
+    let cut = dir.path().join("cut.uprof");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run(uprof().arg("report").arg(&cut).args(["--format", "json"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("uprof: warning:"), "truncation is reported: {stderr}");
+    let partial: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let partial = calls_of_all_threads(&partial);
+    assert!(partial <= whole, "a truncated file cannot hold more than the whole: {partial} > {whole}");
+}
+
+#[test]
+fn not_a_record_file_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("garbage.uprof");
+    fs::write(&file, b"this is not a recording").unwrap();
+    let out = uprof().arg("report").arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("uprof: error:") && stderr.contains("garbage.uprof"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+}

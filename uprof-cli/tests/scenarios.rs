@@ -1,0 +1,68 @@
+//! uprof's report equals the exact counts of programs with known epoll behaviour
+//! (`uprof-testprogs`' `epoll-scenario`), traced from their first instruction.
+mod support;
+
+use support::{assert_report_matches, trace_scenario};
+
+fn check(args: &[&str]) {
+    let (said, report) = trace_scenario(args);
+    assert_report_matches(&said, &report);
+}
+
+#[test]
+fn timeouts() {
+    check(&["timeouts"]);
+}
+
+#[test]
+fn ready_events_on_pipe_socket_and_eventfd() {
+    check(&["ready"]);
+}
+
+#[test]
+fn epoll_wait_pwait_and_pwait2() {
+    check(&["syscalls"]);
+}
+
+#[test]
+fn waits_interrupted_by_signals() {
+    check(&["eintr"]);
+}
+
+#[test]
+fn fd_number_reused_after_close_is_a_new_entry() {
+    let (said, report) = trace_scenario(&["fd-reuse"]);
+    assert_report_matches(&said, &report);
+    let fds = report["epolls"][0]["fds"].as_array().unwrap();
+    assert_eq!(fds[0]["fd"], fds[1]["fd"], "the reused number appears twice");
+}
+
+#[test]
+fn second_thread_with_its_own_loop() {
+    let (said, report) = trace_scenario(&["threads"]);
+    assert_report_matches(&said, &report);
+    let worker = report["threads"].as_array().unwrap().iter().find(|t| t["comm"] == "worker-1");
+    assert!(worker.is_some(), "the renamed thread is reported under its new name: {report:#}");
+}
+
+#[test]
+fn forked_child_is_followed() {
+    let (said, report) = trace_scenario(&["child"]);
+    assert!(!said["children"].as_array().unwrap().is_empty(), "the scenario forks a child");
+    assert_report_matches(&said, &report);
+}
+
+#[test]
+fn thread_blocked_when_the_process_exits() {
+    check(&["exit-mid-wait"]);
+}
+
+#[test]
+fn poll_ppoll_select_pselect6() {
+    check(&["poll"]);
+}
+
+#[test]
+fn many_fds() {
+    check(&["many-fds", "200"]);
+}

@@ -1,0 +1,124 @@
+//! Running uprof on programs with known behaviour, and comparing its report with what the
+//! programs say they did. These tests load eBPF programs: they need root (or CAP_BPF and
+//! CAP_PERFMON), and fail without it rather than pass vacuously.
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::Mutex,
+};
+
+use serde_json::Value;
+
+/// One traced run at a time: the machine has two cores, and timing-sensitive scenarios (EINTR,
+/// blocked threads) should not compete with each other.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn uprof() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_uprof"))
+}
+
+/// A binary of the `uprof-testprogs` crate, built by the same `cargo test --workspace`.
+pub fn testprog(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_uprof")).parent().unwrap().to_path_buf();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the test programs first (`cargo build -p uprof-testprogs`, or run \
+         the whole suite with `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Records `epoll-scenario <args>` to a file, then reports on the file as JSON. Returns
+/// (what the scenario says it did, uprof's report).
+pub fn trace_scenario(args: &[&str]) -> (Value, Value) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.uprof");
+    let out = run(uprof().arg("record").arg("-o").arg(&file).arg("--").arg(testprog("epoll-scenario")).args(args));
+    let said: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("scenario output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    (said, report_json(&file))
+}
+
+pub fn report_json(file: &Path) -> Value {
+    let out = run(uprof().arg("report").arg(file).args(["--format", "json"]));
+    serde_json::from_slice(&out.stdout).expect("uprof report --format json prints JSON")
+}
+
+/// The syscalls whose calls the report counts per thread.
+const WAIT_SYSCALLS: &[&str] =
+    &["epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6"];
+
+/// Asserts that the report's figures for the process the scenario describes (`said`: one
+/// process object of the scenario's JSON) equal the scenario's own counts, thread by thread
+/// and fd by fd.
+pub fn assert_process_matches(said: &Value, report: &Value) {
+    for thread in said["threads"].as_array().expect("threads") {
+        let tid = thread["tid"].as_u64().unwrap();
+        let said_calls: u64 = WAIT_SYSCALLS.iter().filter_map(|s| thread["calls"][s].as_u64()).sum();
+        let ours = report["threads"].as_array().unwrap().iter().find(|t| t["tid"].as_u64() == Some(tid));
+        let Some(ours) = ours else {
+            // The report lists the threads that waited or changed an interest list.
+            assert_eq!(said_calls, 0, "thread {tid} waited but is missing from the report: {report:#}");
+            continue;
+        };
+        let waits = &ours["waits"];
+        assert_eq!(waits["calls"].as_u64(), Some(said_calls), "wait calls of thread {tid}");
+        for syscall in WAIT_SYSCALLS {
+            let said = thread["calls"][syscall].as_u64().unwrap_or(0);
+            let seen = waits["by_syscall"][syscall].as_u64().unwrap_or(0);
+            assert_eq!(seen, said, "{syscall} calls of thread {tid}");
+        }
+        for key in ["ready", "timeouts", "interrupted", "errors", "events", "unfinished"] {
+            assert_eq!(waits[key], thread[key], "{key} of thread {tid}");
+        }
+        assert_eq!(waits["fds_scanned"]["total"], thread["fds_scanned"], "fds scanned by thread {tid}");
+    }
+    for epoll in said["epolls"].as_array().expect("epolls") {
+        let (pid, epfd) = (&epoll["pid"], &epoll["epfd"]);
+        let ours = report["epolls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| &e["pid"] == pid && &e["epfd"] == epfd)
+            .unwrap_or_else(|| panic!("epoll {pid}/{epfd} missing from the report: {report:#}"));
+        let said_fds = epoll["fds"].as_array().unwrap();
+        let our_fds = ours["fds"].as_array().unwrap();
+        assert_eq!(our_fds.len(), said_fds.len(), "fd entries of epoll {pid}/{epfd}: {our_fds:#?}");
+        for (said, seen) in said_fds.iter().zip(our_fds) {
+            let fd = &said["fd"];
+            assert_eq!(&seen["fd"], fd, "fd order in epoll {pid}/{epfd}");
+            assert_eq!(seen["delivered"], said["delivered"], "events delivered for fd {fd}");
+            for op in ["add", "mod", "del"] {
+                assert_eq!(seen["ctl"][op], said[op], "epoll_ctl {op} of fd {fd}");
+            }
+            assert_eq!(seen["ctl"]["errors"], said["ctl_errors"], "epoll_ctl errors of fd {fd}");
+        }
+    }
+}
+
+/// The scenario's process and, under `children`, its children: each must match.
+pub fn assert_report_matches(said: &Value, report: &Value) {
+    assert_eq!(report["schema"], "uprof.report/1");
+    assert_eq!(report["lost_events"], 0, "no record may be lost in a small scenario");
+    assert_process_matches(said, report);
+    for child in said["children"].as_array().into_iter().flatten() {
+        assert_process_matches(child, report);
+    }
+}
