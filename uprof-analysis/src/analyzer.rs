@@ -189,7 +189,7 @@ impl State {
             let process = &self.processes[&pid];
             let instance = &mut self.epolls[idx];
             for (fd, data) in entries {
-                instance.interest.insert(fd, process.generation(fd), data);
+                instance.inherit_interest(fd, process.generation(fd), data);
             }
         }
     }
@@ -218,7 +218,7 @@ impl State {
         // An epoll fd closed: that instance ends.
         process.epolls.remove(&fd);
         for &idx in process.epolls.values() {
-            self.epolls[idx].interest.remove(fd);
+            self.epolls[idx].forget(fd);
         }
         process.next_generation(fd);
     }

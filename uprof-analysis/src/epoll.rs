@@ -24,30 +24,41 @@ pub(crate) enum FdKey {
 #[derive(Clone, Default)]
 pub(crate) struct Interest {
     by_fd: FxHashMap<i32, (u32, u64)>,
-    by_data: FxHashMap<u64, (i32, u32)>,
+    by_data: FxHashMap<u64, Target>,
+}
+
+/// The fd that registered a `data` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Target {
+    fd: i32,
+    generation: u32,
+    /// Index of the fd's entry in [`FdTable`], once it has one.
+    slot: Option<usize>,
 }
 
 impl Interest {
     /// Registers (or re-registers) generation `generation` of `fd` with `data`.
-    pub(crate) fn insert(&mut self, fd: i32, generation: u32, data: u64) {
+    fn insert(&mut self, fd: i32, generation: u32, data: u64, slot: Option<usize>) {
         self.remove(fd);
         self.by_fd.insert(fd, (generation, data));
-        self.by_data.insert(data, (fd, generation));
+        self.by_data.insert(
+            data,
+            Target {
+                fd,
+                generation,
+                slot,
+            },
+        );
     }
 
-    pub(crate) fn remove(&mut self, fd: i32) {
+    fn remove(&mut self, fd: i32) {
         if let Some((generation, data)) = self.by_fd.remove(&fd)
-            && self.by_data.get(&data) == Some(&(fd, generation))
+            && self
+                .by_data
+                .get(&data)
+                .is_some_and(|t| (t.fd, t.generation) == (fd, generation))
         {
             self.by_data.remove(&data);
-        }
-    }
-
-    /// The fd a returned event with `data` is for.
-    pub(crate) fn key(&self, data: u64) -> FdKey {
-        match self.by_data.get(&data) {
-            Some(&(fd, generation)) => FdKey::Fd { fd, generation },
-            None => FdKey::Unmapped { data },
         }
     }
 
@@ -58,6 +69,27 @@ impl Interest {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.by_fd.is_empty()
+    }
+}
+
+/// Per-fd entries in order of creation, with an index by key.
+#[derive(Default)]
+pub(crate) struct FdTable {
+    entries: Vec<(FdKey, FdStats)>,
+    index: FxHashMap<FdKey, usize>,
+}
+
+impl FdTable {
+    /// The slot of `key`'s entry, created empty if needed.
+    fn slot(&mut self, key: FdKey) -> usize {
+        *self.index.entry(key).or_insert_with(|| {
+            self.entries.push((key, FdStats::default()));
+            self.entries.len() - 1
+        })
+    }
+
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (FdKey, FdStats)> {
+        self.entries.into_iter()
     }
 }
 
@@ -130,7 +162,7 @@ pub(crate) struct EpollInstance {
     pub(crate) waits: u64,
     pub(crate) delivered: u64,
     pub(crate) interest: Interest,
-    pub(crate) fds: FxHashMap<FdKey, FdStats>,
+    pub(crate) fds: FdTable,
 }
 
 impl EpollInstance {
@@ -144,7 +176,7 @@ impl EpollInstance {
             waits: 0,
             delivered: 0,
             interest: Interest::default(),
-            fds: FxHashMap::default(),
+            fds: FdTable::default(),
         }
     }
 
@@ -152,14 +184,15 @@ impl EpollInstance {
     pub(crate) fn ctl(&mut self, op: i32, fd: i32, generation: u32, data: u64, ret: i32) {
         self.listed = true;
         self.ctl.count(op, ret);
-        let stats = self.fds.entry(FdKey::Fd { fd, generation }).or_default();
+        let slot = self.fds.slot(FdKey::Fd { fd, generation });
+        let stats = &mut self.fds.entries[slot].1;
         stats.ctl.count(op, ret);
         if ret < 0 {
             *stats.ctl_errors.entry(-ret).or_default() += 1;
             return;
         }
         match op {
-            EPOLL_CTL_ADD | EPOLL_CTL_MOD => self.interest.insert(fd, generation, data),
+            EPOLL_CTL_ADD | EPOLL_CTL_MOD => self.interest.insert(fd, generation, data, Some(slot)),
             EPOLL_CTL_DEL => self.interest.remove(fd),
             _ => {}
         }
@@ -168,14 +201,39 @@ impl EpollInstance {
     /// Records an interest entry that existed before tracing began.
     pub(crate) fn snapshot_interest(&mut self, fd: i32, generation: u32, data: u64) {
         self.listed = true;
-        self.interest.insert(fd, generation, data);
-        self.fds.entry(FdKey::Fd { fd, generation }).or_default();
+        let slot = self.fds.slot(FdKey::Fd { fd, generation });
+        self.interest.insert(fd, generation, data, Some(slot));
+    }
+
+    /// Records an interest entry copied from the parent at a fork. It gets an fd entry only if
+    /// it delivers events.
+    pub(crate) fn inherit_interest(&mut self, fd: i32, generation: u32, data: u64) {
+        self.interest.insert(fd, generation, data, None);
+    }
+
+    /// Drops the registration of `fd`, if it has one (the fd was closed or replaced).
+    pub(crate) fn forget(&mut self, fd: i32) {
+        self.interest.remove(fd);
     }
 
     /// Counts one returned `(events, data)` pair.
     pub(crate) fn deliver(&mut self, events: u32, data: u64) {
         self.delivered += 1;
-        let stats = self.fds.entry(self.interest.key(data)).or_default();
+        let slot = match self.interest.by_data.get_mut(&data) {
+            Some(Target {
+                slot: Some(slot), ..
+            }) => *slot,
+            Some(target) => {
+                let slot = self.fds.slot(FdKey::Fd {
+                    fd: target.fd,
+                    generation: target.generation,
+                });
+                target.slot = Some(slot);
+                slot
+            }
+            None => self.fds.slot(FdKey::Unmapped { data }),
+        };
+        let stats = &mut self.fds.entries[slot].1;
         stats.delivered += 1;
         stats.masks.count(events);
     }
@@ -185,40 +243,43 @@ impl EpollInstance {
 mod tests {
     use super::*;
 
+    /// `(fd, delivered)` of every fd entry.
+    fn delivered(e: &mut EpollInstance) -> Vec<(FdKey, u64)> {
+        e.fds
+            .entries
+            .iter()
+            .map(|(key, stats)| (*key, stats.delivered))
+            .collect()
+    }
+
     #[test]
-    fn interest_maps_data_to_the_latest_registration() {
-        let mut i = Interest::default();
-        i.insert(5, 0, 50);
-        i.insert(6, 0, 60);
-        assert_eq!(
-            i.key(50),
-            FdKey::Fd {
-                fd: 5,
-                generation: 0
-            }
-        );
+    fn events_map_to_the_latest_registration_of_their_data() {
+        let fd = |fd, generation| FdKey::Fd { fd, generation };
+        let mut e = EpollInstance::new(1, 3, 0);
+        e.ctl(EPOLL_CTL_ADD, 5, 0, 50, 0);
+        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, 0);
+        e.deliver(EPOLLIN, 50);
         // MOD with new data: the old data no longer maps.
-        i.insert(5, 0, 55);
-        assert_eq!(i.key(50), FdKey::Unmapped { data: 50 });
-        assert_eq!(
-            i.key(55),
-            FdKey::Fd {
-                fd: 5,
-                generation: 0
-            }
-        );
+        e.ctl(EPOLL_CTL_MOD, 5, 0, 55, 0);
+        e.deliver(EPOLLIN, 50);
+        e.deliver(EPOLLIN, 55);
         // A second fd with fd 6's data takes it over; removing fd 6 leaves it mapped.
-        i.insert(7, 2, 60);
-        i.remove(6);
+        e.inherit_interest(7, 2, 60);
+        e.forget(6);
+        e.deliver(EPOLLIN, 60);
+        e.forget(7);
+        e.deliver(EPOLLIN, 60);
+        let unmapped = |data| FdKey::Unmapped { data };
         assert_eq!(
-            i.key(60),
-            FdKey::Fd {
-                fd: 7,
-                generation: 2
-            }
+            delivered(&mut e),
+            vec![
+                (fd(5, 0), 2),
+                (fd(6, 0), 0),
+                (unmapped(50), 1),
+                (fd(7, 2), 1),
+                (unmapped(60), 1)
+            ]
         );
-        i.remove(7);
-        assert_eq!(i.key(60), FdKey::Unmapped { data: 60 });
     }
 
     #[test]

@@ -5,45 +5,33 @@
 //! newest timestamp seen minus a window, then released smallest `(ts, arrival)` first, so ties
 //! keep their arrival order (a `WaitEvents` record has its `Wait`'s timestamp and follows it).
 //!
-//! Most records arrive in order: those go to the back of an already sorted queue in O(1), and
-//! only records behind the newest timestamp go through a heap.
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+//! The input is a few interleaved sorted streams (one per CPU buffer), so records are kept in
+//! sorted runs, as in patience sorting: each record goes to the end of the first run it does
+//! not precede, and the smallest of the runs' first records is released next. With k runs
+//! both steps cost O(k), and k stays about the number of interleaved streams.
+use std::collections::VecDeque;
 
 use uprof_common::Record;
 
 /// How far behind the newest timestamp a record may arrive and still be released in order.
 pub const REORDER_WINDOW_NS: u64 = 50_000_000;
 
-struct Entry {
-    ts: u64,
-    seq: u64,
-    rec: Record,
+/// A sorted run. The keys are kept apart from the records, which are large, so that finding
+/// the next key to release reads a dense array.
+#[derive(Default)]
+struct Run {
+    /// `(ts, arrival)` of each record, ascending.
+    keys: VecDeque<(u64, u64)>,
+    records: VecDeque<Record>,
 }
 
-impl Entry {
-    fn key(&self) -> (u64, u64) {
-        (self.ts, self.seq)
+impl Run {
+    fn first(&self) -> (u64, u64) {
+        self.keys.front().copied().unwrap_or((u64::MAX, u64::MAX))
     }
-}
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Entry {}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
+    fn last_ts(&self) -> u64 {
+        self.keys.back().map_or(0, |&(ts, _)| ts)
     }
 }
 
@@ -55,10 +43,11 @@ pub(crate) struct ReorderBuffer {
     newest: u64,
     /// Timestamp of the last released record.
     released: u64,
-    /// Records that were the newest when they arrived: sorted by construction.
-    in_order: VecDeque<Entry>,
-    /// Records that arrived behind the newest one.
-    behind: BinaryHeap<Reverse<Entry>>,
+    /// Non-empty sorted runs. Their last timestamps decrease from the first run to the last,
+    /// so the first run a record fits at the end of is the one whose end is closest to it.
+    runs: Vec<Run>,
+    /// Emptied runs, kept for their allocations.
+    spare: Vec<Run>,
     /// Records that arrived after a newer record had already been released.
     late: u64,
 }
@@ -70,8 +59,8 @@ impl ReorderBuffer {
             next_seq: 0,
             newest: 0,
             released: 0,
-            in_order: VecDeque::new(),
-            behind: BinaryHeap::new(),
+            runs: Vec::new(),
+            spare: Vec::new(),
             late: 0,
         }
     }
@@ -79,32 +68,28 @@ impl ReorderBuffer {
     /// Adds a record and passes every record now older than the window to `emit`, in order.
     pub(crate) fn push(&mut self, rec: &Record, emit: &mut impl FnMut(&Record)) {
         let ts = rec.header().ts;
-        let entry = Entry {
-            ts,
-            seq: self.next_seq,
-            rec: *rec,
-        };
+        let key = (ts, self.next_seq);
         self.next_seq += 1;
-        if ts >= self.newest {
-            self.newest = ts;
-            self.in_order.push_back(entry);
-        } else {
-            if ts < self.released {
-                self.late += 1;
+        self.newest = self.newest.max(ts);
+        if ts < self.released {
+            self.late += 1;
+        }
+        let run = match self.runs.iter().position(|run| run.last_ts() <= ts) {
+            Some(i) => &mut self.runs[i],
+            None => {
+                self.runs.push(self.spare.pop().unwrap_or_default());
+                self.runs.last_mut().expect("a run was just pushed")
             }
-            self.behind.push(Reverse(entry));
-        }
+        };
+        run.keys.push_back(key);
+        run.records.push_back(*rec);
         let horizon = self.newest.saturating_sub(self.window);
-        while let Some(entry) = self.pop_if(|ts| ts < horizon) {
-            emit(&entry.rec);
-        }
+        while self.release_first(|ts| ts < horizon, emit) {}
     }
 
     /// Releases everything still held, in order.
     pub(crate) fn flush(&mut self, emit: &mut impl FnMut(&Record)) {
-        while let Some(entry) = self.pop_if(|_| true) {
-            emit(&entry.rec);
-        }
+        while self.release_first(|_| true, emit) {}
     }
 
     /// Records that arrived too late to be put in order (they were processed out of order).
@@ -112,28 +97,35 @@ impl ReorderBuffer {
         self.late
     }
 
-    /// Removes the smallest entry if its timestamp passes `ready`.
-    fn pop_if(&mut self, ready: impl Fn(u64) -> bool) -> Option<Entry> {
-        let from_heap = match (self.in_order.front(), self.behind.peek()) {
-            (None, None) => return None,
-            (Some(_), None) => false,
-            (None, Some(_)) => true,
-            (Some(a), Some(Reverse(b))) => b < a,
+    /// Passes the smallest record to `emit` and removes it, if its timestamp passes `ready`.
+    fn release_first(
+        &mut self,
+        ready: impl Fn(u64) -> bool,
+        emit: &mut impl FnMut(&Record),
+    ) -> bool {
+        let Some((i, run)) = self
+            .runs
+            .iter_mut()
+            .enumerate()
+            .min_by_key(|(_, run)| run.first())
+        else {
+            return false;
         };
-        let entry = if from_heap {
-            let Reverse(head) = self.behind.peek()?;
-            if !ready(head.ts) {
-                return None;
-            }
-            self.behind.pop()?.0
-        } else {
-            if !ready(self.in_order.front()?.ts) {
-                return None;
-            }
-            self.in_order.pop_front()?
-        };
-        self.released = entry.ts;
-        Some(entry)
+        let (ts, _) = run.first();
+        if !ready(ts) {
+            return false;
+        }
+        if let Some(rec) = run.records.front() {
+            self.released = ts;
+            emit(rec);
+        }
+        run.keys.pop_front();
+        run.records.pop_front();
+        if run.keys.is_empty() {
+            let run = self.runs.remove(i);
+            self.spare.push(run);
+        }
+        true
     }
 }
 

@@ -198,7 +198,7 @@ fn scan_report(s: &ScanStats) -> ScanReport {
 fn epoll_report(e: EpollInstance, process: Option<&Process>) -> EpollReport {
     let mut fds: Vec<FdReport> = e
         .fds
-        .into_iter()
+        .into_entries()
         .map(|(key, stats)| fd_report(key, stats, process))
         .collect();
     fds.sort_by_key(|f| (f.fd, f.generation, f.data));
