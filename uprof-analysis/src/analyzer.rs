@@ -34,7 +34,8 @@ impl Analyzer {
         }
     }
 
-    /// Adds one record. Records may arrive out of timestamp order by up to the reorder window.
+    /// Adds one record. Records of different threads may arrive out of timestamp order by up
+    /// to [`REORDER_WINDOW_NS`]; one thread's records must arrive in order.
     pub fn push(&mut self, rec: &Record) {
         let state = &mut self.state;
         self.reorder.push(rec, &mut |r| state.apply(r));
@@ -225,7 +226,8 @@ impl State {
 
     fn wait(&mut self, w: &Wait) {
         let epoll = match WaitSyscall::from_u8(w.syscall) {
-            Some(s) if s.is_epoll() => {
+            // A negative epfd (a failed call) names no instance.
+            Some(s) if s.is_epoll() && w.epfd >= 0 => {
                 let idx = self.epoll(w.header.pid, w.epfd);
                 let instance = &mut self.epolls[idx];
                 instance.listed = true;

@@ -23,7 +23,7 @@ pub struct Report {
     pub duration_ns: u64,
     /// Records the kernel dropped: the larger of the recorder's count and the last `Lost` record.
     pub lost_events: u64,
-    /// Records that arrived more than the reorder window behind newer ones.
+    /// Records older than a record already processed: they were processed out of order.
     pub late_records: u64,
     /// Returned epoll events that followed no epoll wait of their thread.
     pub unattributed_events: u64,

@@ -538,3 +538,52 @@ fn text_report_shows_tables_and_lost_events() {
     let fds_only = render(&lossy, View::Fds);
     assert!(!fds_only.contains("THREADS"), "{fds_only}");
 }
+
+#[test]
+fn names_follow_the_latest_comm_record_and_reused_tids_start_over() {
+    let first = Task::new(300, 301);
+    let reused = Task::new(400, 301);
+    let report = analyze(vec![
+        first.task_info(0, "old-name"),
+        first.epoll_wait(1, 2, 3, 1),
+        first.exit(3, "renamed"),
+        // The kernel hands tid 301 to a thread of another process.
+        reused.task_info(4, "newcomer"),
+        reused.epoll_wait(5, 6, 3, 0),
+        reused.epoll_wait(7, 8, 3, 0),
+    ]);
+    let threads: Vec<_> = report
+        .threads
+        .iter()
+        .map(|t| (t.pid, t.tid, t.comm.as_deref(), t.waits.calls))
+        .collect();
+    assert_eq!(
+        threads,
+        vec![
+            (300, 301, Some("renamed"), 1),
+            (400, 301, Some("newcomer"), 2)
+        ]
+    );
+}
+
+#[test]
+fn a_fork_child_seen_before_its_fork_record_still_inherits() {
+    let parent = Task::new(500, 500);
+    let child = Task::new(600, 600);
+    // The child's first record is older than the parent's fork record: ordered first.
+    let mut records = vec![
+        parent.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 55, 0),
+        child.task_info(10, "child"),
+        parent.fork(20, 600, "parent"),
+        child.epoll_wait(30, 40, 3, 1),
+    ];
+    records.extend(child.events(40, &[(EPOLLIN, 55)]));
+    let report = analyze(records);
+    assert_eq!(thread(&report, 600).comm.as_deref(), Some("child"));
+    let fds: Vec<_> = epoll(&report, 600, 3)
+        .fds
+        .iter()
+        .map(|f| (f.fd, f.delivered))
+        .collect();
+    assert_eq!(fds, vec![(5, 1)]);
+}
