@@ -210,7 +210,11 @@ impl EventLoop {
         callback: impl FnMut(&mut EventLoop, IoHandle, Readiness) + 'static,
     ) -> Result<IoHandle> {
         self.backend.check_fd(fd)?;
-        Ok(IoHandle(self.registry.insert(fd, interest, Box::new(callback))))
+        Ok(IoHandle(self.registry.insert(
+            fd,
+            interest,
+            Box::new(callback),
+        )))
     }
 
     /// Changes what a watcher waits for: re-arming, switching direction, or pausing with
@@ -325,7 +329,10 @@ impl EventLoop {
             }),
         );
         let pool = self.pool.as_ref().expect("started above");
-        pool.submit(id, Box::new(move || Box::new(work()) as Box<dyn Any + Send>));
+        pool.submit(
+            id,
+            Box::new(move || Box::new(work()) as Box<dyn Any + Send>),
+        );
         Ok(())
     }
 
@@ -365,7 +372,11 @@ impl EventLoop {
         self.run_due_timers();
         self.stats.interest_updates += self.registry.flush(self.backend.as_mut())?;
         self.register_wake_fd()?;
-        let timeout = if no_wait { Some(Duration::ZERO) } else { self.poll_timeout() };
+        let timeout = if no_wait {
+            Some(Duration::ZERO)
+        } else {
+            self.poll_timeout()
+        };
         self.poll(timeout)?;
         self.run_completions();
         self.run_close_callbacks();

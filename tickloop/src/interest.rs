@@ -94,7 +94,11 @@ impl Readiness {
     pub(crate) fn filtered_by(self, interest: Interest) -> Readiness {
         let wanted = u8::from(interest.is_readable()) | (u8::from(interest.is_writable()) << 1);
         let trouble = self.0 & (Self::HANGUP.0 | Self::ERROR.0);
-        let directions = if trouble != 0 { wanted } else { self.0 & wanted };
+        let directions = if trouble != 0 {
+            wanted
+        } else {
+            self.0 & wanted
+        };
         if directions == 0 {
             Readiness::EMPTY
         } else {
@@ -146,13 +150,19 @@ mod tests {
         let both = Readiness::READABLE | Readiness::WRITABLE;
         assert_eq!(both.filtered_by(Interest::READABLE), Readiness::READABLE);
         assert_eq!(both.filtered_by(Interest::NONE), Readiness::EMPTY);
-        assert_eq!(Readiness::WRITABLE.filtered_by(Interest::READABLE), Readiness::EMPTY);
+        assert_eq!(
+            Readiness::WRITABLE.filtered_by(Interest::READABLE),
+            Readiness::EMPTY
+        );
     }
 
     #[test]
     fn hangup_is_reported_as_the_wanted_direction() {
         let got = Readiness::HANGUP.filtered_by(Interest::READABLE);
         assert_eq!(got, Readiness::READABLE | Readiness::HANGUP);
-        assert_eq!(Readiness::ERROR.filtered_by(Interest::NONE), Readiness::EMPTY);
+        assert_eq!(
+            Readiness::ERROR.filtered_by(Interest::NONE),
+            Readiness::EMPTY
+        );
     }
 }

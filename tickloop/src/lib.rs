@@ -49,9 +49,7 @@ mod wake;
 
 pub use backend::{Backend, BackendKind, ReadyEvent, SELECT_FD_LIMIT};
 pub use error::{LoopError, Result};
-pub use event_loop::{
-    DEFAULT_POOL_THREADS, EventLoop, IoHandle, LoopConfig, RunMode, TimerHandle,
-};
+pub use event_loop::{DEFAULT_POOL_THREADS, EventLoop, IoHandle, LoopConfig, RunMode, TimerHandle};
 pub use interest::{Interest, Readiness};
 pub use stats::LoopStats;
 pub use wake::LoopWaker;

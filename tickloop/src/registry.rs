@@ -70,7 +70,11 @@ impl Registry {
     }
 
     pub(crate) fn interest(&self, key: Key) -> Result<Interest> {
-        Ok(self.watchers.get(key).ok_or(LoopError::StaleHandle)?.interest)
+        Ok(self
+            .watchers
+            .get(key)
+            .ok_or(LoopError::StaleHandle)?
+            .interest)
     }
 
     /// Removes a watcher and deregisters its fd now. Returns its callback unless it is the one

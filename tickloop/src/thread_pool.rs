@@ -36,7 +36,9 @@ pub(crate) struct ThreadPool {
 /// Locks a mutex even if a thread panicked while holding it: jobs run outside the locks, so
 /// the protected lists are always consistent.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ThreadPool {

@@ -82,7 +82,9 @@ impl TimerQueue {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.order.first_key_value().map(|((deadline, _), _)| *deadline)
+        self.order
+            .first_key_value()
+            .map(|((deadline, _), _)| *deadline)
     }
 
     /// Unschedules every timer due at `now` and returns them in firing order. Timers started

@@ -29,18 +29,22 @@ fn close_inside_own_callback(kind: BackendKind) {
     let handle_slot = Rc::new(Cell::new(None));
     let own_handle = Rc::clone(&handle_slot);
     let handle = lp
-        .watch(ours.as_raw_fd(), Interest::READABLE, move |lp, handle, _| {
-            assert_eq!(Some(handle), own_handle.get());
-            let mut buf = [0; 8];
-            assert_eq!(ours.read(&mut buf).unwrap(), 3);
-            let closed_count = Rc::clone(&closed_count);
-            lp.close_then(handle, move |_| closed_count.set(closed_count.get() + 1))
-                .unwrap();
-            assert!(matches!(
-                lp.set_interest(handle, Interest::READABLE),
-                Err(LoopError::StaleHandle)
-            ));
-        })
+        .watch(
+            ours.as_raw_fd(),
+            Interest::READABLE,
+            move |lp, handle, _| {
+                assert_eq!(Some(handle), own_handle.get());
+                let mut buf = [0; 8];
+                assert_eq!(ours.read(&mut buf).unwrap(), 3);
+                let closed_count = Rc::clone(&closed_count);
+                lp.close_then(handle, move |_| closed_count.set(closed_count.get() + 1))
+                    .unwrap();
+                assert!(matches!(
+                    lp.set_interest(handle, Interest::READABLE),
+                    Err(LoopError::StaleHandle)
+                ));
+            },
+        )
         .unwrap();
     handle_slot.set(Some(handle));
     lp.run(RunMode::Default).unwrap();
@@ -89,29 +93,36 @@ fn rearm_inside_callback(kind: BackendKind) {
     let events = Rc::clone(&log);
     let mut stream = ours;
     let mut peer = Some(peer);
-    lp.watch(stream.as_raw_fd(), Interest::WRITABLE, move |lp, handle, ready| {
-        if ready.is_writable() {
-            events.borrow_mut().push("write");
-            if events.borrow().len() == 5 {
-                lp.close(handle).unwrap();
-                return;
+    lp.watch(
+        stream.as_raw_fd(),
+        Interest::WRITABLE,
+        move |lp, handle, ready| {
+            if ready.is_writable() {
+                events.borrow_mut().push("write");
+                if events.borrow().len() == 5 {
+                    lp.close(handle).unwrap();
+                    return;
+                }
+                stream.write_all(b"ping").unwrap();
+                lp.set_interest(handle, Interest::READABLE).unwrap();
+                // The peer answers; it is drained here so readiness is exact.
+                let peer = peer.as_mut().unwrap();
+                let mut buf = [0; 4];
+                peer.read_exact(&mut buf).unwrap();
+                peer.write_all(b"pong").unwrap();
+            } else {
+                events.borrow_mut().push("read");
+                let mut buf = [0; 4];
+                stream.read_exact(&mut buf).unwrap();
+                assert_eq!(&buf, b"pong");
+                assert_eq!(
+                    stream.read(&mut buf).unwrap_err().kind(),
+                    ErrorKind::WouldBlock
+                );
+                lp.set_interest(handle, Interest::WRITABLE).unwrap();
             }
-            stream.write_all(b"ping").unwrap();
-            lp.set_interest(handle, Interest::READABLE).unwrap();
-            // The peer answers; it is drained here so readiness is exact.
-            let peer = peer.as_mut().unwrap();
-            let mut buf = [0; 4];
-            peer.read_exact(&mut buf).unwrap();
-            peer.write_all(b"pong").unwrap();
-        } else {
-            events.borrow_mut().push("read");
-            let mut buf = [0; 4];
-            stream.read_exact(&mut buf).unwrap();
-            assert_eq!(&buf, b"pong");
-            assert_eq!(stream.read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
-            lp.set_interest(handle, Interest::WRITABLE).unwrap();
-        }
-    })
+        },
+    )
     .unwrap();
     lp.run(RunMode::Default).unwrap();
     assert_eq!(*log.borrow(), ["write", "read", "write", "read", "write"]);

@@ -37,15 +37,19 @@ fn socket_becomes_readable(kind: BackendKind) {
     let mut lp = EventLoop::new(kind).unwrap();
     let received = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&received);
-    lp.watch(server.as_raw_fd(), Interest::READABLE, move |lp, handle, ready| {
-        assert!(ready.is_readable());
-        let mut buf = [0u8; 64];
-        let n = server.read(&mut buf).unwrap();
-        sink.borrow_mut().extend_from_slice(&buf[..n]);
-        if sink.borrow().len() == 11 {
-            lp.close(handle).unwrap();
-        }
-    })
+    lp.watch(
+        server.as_raw_fd(),
+        Interest::READABLE,
+        move |lp, handle, ready| {
+            assert!(ready.is_readable());
+            let mut buf = [0u8; 64];
+            let n = server.read(&mut buf).unwrap();
+            sink.borrow_mut().extend_from_slice(&buf[..n]);
+            if sink.borrow().len() == 11 {
+                lp.close(handle).unwrap();
+            }
+        },
+    )
     .unwrap();
     client.write_all(b"hello world").unwrap();
     lp.run(RunMode::Default).unwrap();
@@ -59,11 +63,15 @@ fn socket_is_writable_and_pause_silences_it(kind: BackendKind) {
     let calls = Rc::new(Cell::new(0));
     let seen = Rc::clone(&calls);
     let handle = lp
-        .watch(client.as_raw_fd(), Interest::WRITABLE, move |lp, handle, ready| {
-            assert!(ready.is_writable() && !ready.is_readable());
-            seen.set(seen.get() + 1);
-            lp.set_interest(handle, Interest::NONE).unwrap();
-        })
+        .watch(
+            client.as_raw_fd(),
+            Interest::WRITABLE,
+            move |lp, handle, ready| {
+                assert!(ready.is_writable() && !ready.is_readable());
+                seen.set(seen.get() + 1);
+                lp.set_interest(handle, Interest::NONE).unwrap();
+            },
+        )
         .unwrap();
     // The paused watcher no longer keeps the loop alive, so this returns after one call.
     assert!(!lp.run(RunMode::Default).unwrap());

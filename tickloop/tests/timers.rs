@@ -48,7 +48,10 @@ fn stopped_timers_never_fire(kind: BackendKind) {
     let victim = lp.start_timer(Duration::from_millis(10), logger(&log, "victim"));
     victim_slot.set(Some(victim));
     assert!(lp.stop_timer(doomed));
-    assert!(!lp.stop_timer(doomed), "a second stop reports the timer gone");
+    assert!(
+        !lp.stop_timer(doomed),
+        "a second stop reports the timer gone"
+    );
     lp.run(RunMode::Default).unwrap();
     assert_eq!(*log.borrow(), ["first"]);
 }
@@ -79,12 +82,16 @@ fn repeating_and_restarted_timers(kind: BackendKind) {
     let mut lp = EventLoop::new(kind).unwrap();
     let repeats = Rc::new(Cell::new(0));
     let count = Rc::clone(&repeats);
-    lp.start_repeating_timer(Duration::from_millis(1), Duration::from_millis(2), move |lp, t| {
-        count.set(count.get() + 1);
-        if count.get() == 4 {
-            assert!(lp.stop_timer(t));
-        }
-    });
+    lp.start_repeating_timer(
+        Duration::from_millis(1),
+        Duration::from_millis(2),
+        move |lp, t| {
+            count.set(count.get() + 1);
+            if count.get() == 4 {
+                assert!(lp.stop_timer(t));
+            }
+        },
+    );
     let restarts = Rc::new(Cell::new(0));
     let rounds = Rc::clone(&restarts);
     lp.start_timer(Duration::from_millis(1), move |lp, t| {

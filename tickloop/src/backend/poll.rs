@@ -88,7 +88,10 @@ impl Backend for PollBackend {
     }
 
     fn delete(&mut self, fd: RawFd) -> Result<()> {
-        let index = self.index_of.remove(&fd).ok_or_else(|| not_registered(fd))?;
+        let index = self
+            .index_of
+            .remove(&fd)
+            .ok_or_else(|| not_registered(fd))?;
         self.fds.swap_remove(index);
         self.tokens.swap_remove(index);
         if let Some(moved) = self.fds.get(index) {
