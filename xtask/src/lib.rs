@@ -1,3 +1,4 @@
 //! Developer tasks of the uprof workspace, one module per `cargo xtask` command.
 
+pub mod bench;
 pub mod vm;

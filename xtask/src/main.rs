@@ -16,12 +16,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure uprof against its speed targets: overhead, pipeline, report, rss.
+    Bench(xtask::bench::Args),
     /// Boot stock Debian kernels under qemu (TCG) and run a payload inside each.
     Vm(xtask::vm::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Bench(args) => xtask::bench::main(args),
         Command::Vm(args) => xtask::vm::main(args),
     }
 }

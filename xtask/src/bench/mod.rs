@@ -1,0 +1,189 @@
+//! `cargo xtask bench`: measures uprof against its speed targets and prints the figures.
+//!
+//! Each benchmark is one module: [`overhead`] (CPU added to a traced redis-server, next to
+//! strace and perf trace), [`pipeline`] (records per second uprof stores without loss),
+//! [`report`] (records per second `uprof report` reads) and [`rss`] (uprof's memory during a
+//! long recording). They share [`procs`] (spawning and measuring processes), [`uprof`]
+//! (driving the binary), [`redis`] and [`load`] (an epoll_wait generator). Figures are ratios
+//! or rates measured within one run, since the machine they run on is small and shared.
+
+mod load;
+mod overhead;
+mod pipeline;
+mod procs;
+mod redis;
+mod report;
+mod rss;
+mod stats;
+mod uprof;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// Command-line arguments of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which benchmark to run (default: all).
+    #[command(subcommand)]
+    which: Option<Which>,
+    /// Short runs, everything in about three minutes: noisier figures.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// The uprof binary to measure (default: build it with `cargo build --release -p uprof-cli`).
+    #[arg(long, global = true, value_name = "PATH")]
+    uprof: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Which {
+    /// CPU time per request a tracer adds to redis-server: uprof, strace, perf trace.
+    Overhead,
+    /// Wait records per second uprof records without losing any.
+    Pipeline,
+    /// Records per second `uprof report --format json` reads (on a fresh pipeline recording).
+    Report,
+    /// Peak RSS of `uprof record` during a long recording of a busy redis-server.
+    Rss,
+    /// All of the above, in that order.
+    All,
+    /// The epoll_wait generator the pipeline benchmark traces.
+    #[command(hide = true)]
+    EpollLoad(load::Args),
+}
+
+/// How long each benchmark runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Rounds of the interleaved overhead variants.
+    pub rounds: usize,
+    /// Target length of one redis-benchmark run, in seconds.
+    pub redis_seconds: f64,
+    /// Length of one epoll_wait generator run, in seconds.
+    pub load_seconds: f64,
+    /// Runs of `uprof report`.
+    pub report_runs: usize,
+    /// Length of the RSS recording, in seconds.
+    pub rss_seconds: u64,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                rounds: 3,
+                redis_seconds: 3.0,
+                load_seconds: 3.0,
+                report_runs: 3,
+                rss_seconds: 30,
+            }
+        } else {
+            Plan {
+                rounds: 5,
+                redis_seconds: 8.0,
+                load_seconds: 10.0,
+                report_runs: 5,
+                rss_seconds: 600,
+            }
+        }
+    }
+}
+
+/// What every benchmark needs: the binary, the plan, a scratch directory.
+pub struct Bench {
+    pub uprof: PathBuf,
+    pub plan: Plan,
+    scratch: tempfile::TempDir,
+}
+
+impl Bench {
+    /// A path in the scratch directory (removed at the end).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.scratch.path().join(name)
+    }
+
+    /// The scratch directory itself.
+    pub fn scratch_dir(&self) -> &Path {
+        self.scratch.path()
+    }
+}
+
+/// One speed target and whether this run met it.
+pub struct Target {
+    pub what: &'static str,
+    pub goal: &'static str,
+    pub measured: String,
+    pub met: bool,
+}
+
+/// Runs `cargo xtask bench`.
+pub fn main(args: Args) -> Result<()> {
+    let which = args.which.unwrap_or(Which::All);
+    if let Which::EpollLoad(load) = which {
+        return load::main(load);
+    }
+    // SAFETY: geteuid has no memory effects.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("uprof needs root to load its eBPF programs: run the benchmarks as root");
+    }
+    let uprof = match args.uprof {
+        Some(path) => path,
+        None => uprof::build()?,
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("uprof-bench-")
+        .tempdir()
+        .context("cannot create a scratch directory")?;
+    let bench = Bench {
+        uprof,
+        plan: Plan::new(args.quick),
+        scratch,
+    };
+    println!("machine: {}", machine());
+    println!("uprof: {}\n", bench.uprof.display());
+
+    let targets = match which {
+        Which::Overhead => overhead::run(&bench)?,
+        Which::Pipeline => pipeline::run(&bench)?.0,
+        Which::Report => report::run(&bench, &pipeline::record_big(&bench)?)?,
+        Which::Rss => rss::run(&bench)?,
+        Which::All => {
+            let mut targets = overhead::run(&bench)?;
+            let (pipeline, recording) = pipeline::run(&bench)?;
+            targets.extend(pipeline);
+            targets.extend(report::run(&bench, &recording)?);
+            targets.extend(rss::run(&bench)?);
+            targets
+        }
+        Which::EpollLoad(_) => unreachable!("handled above"),
+    };
+    println!("targets:");
+    for t in &targets {
+        let verdict = if t.met { "met" } else { "MISSED" };
+        println!(
+            "  {:<34} {:>22}  goal {:<14} {verdict}",
+            t.what, t.measured, t.goal
+        );
+    }
+    Ok(())
+}
+
+/// Kernel, CPU model, CPU count and memory of this machine.
+fn machine() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| "?".into())
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "Linux {}, {cpus} x {}, {} RAM",
+        read("/proc/sys/kernel/osrelease").trim(),
+        field(&cpuinfo, "model name"),
+        field(&read("/proc/meminfo"), "MemTotal"),
+    )
+}

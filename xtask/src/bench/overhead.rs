@@ -1,0 +1,239 @@
+//! The overhead benchmark: redis-server answering redis-benchmark's PINGs, untraced and under
+//! each tracer in turn, round after round (interleaved, so that drift in the machine's load
+//! hits every variant alike). Per run: redis-benchmark's throughput, and the CPU time the
+//! redis-server process used per request — tracing probes run in its context, so their cost
+//! shows there. Ratios are taken within a round, against that round's untraced run.
+
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::procs::{self, Spawned, describe};
+use super::redis::{self, Redis};
+use super::stats::median;
+use super::uprof::{self, Stopped};
+use super::{Bench, Target};
+
+/// Requests of the warm-up run that measures each variant's speed.
+const WARMUP_REQUESTS: u64 = 20_000;
+/// perf trace says nothing when it is ready: give it this long to set up.
+const PERF_SETTLE: Duration = Duration::from_secs(2);
+/// uprof's CPU target: at most this much more server CPU per request.
+const UPROF_MAX_CPU_RATIO: f64 = 1.05;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Untraced,
+    Uprof,
+    Strace,
+    PerfTrace,
+}
+
+impl Variant {
+    const ALL: [Variant; 4] = [Self::Untraced, Self::Uprof, Self::Strace, Self::PerfTrace];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Untraced => "untraced",
+            Self::Uprof => "uprof record",
+            Self::Strace => "strace -f",
+            Self::PerfTrace => "perf trace",
+        }
+    }
+
+    /// The tracer's command line for `pid`, if it has one.
+    fn command(self, bench: &Bench, pid: u32) -> Option<Command> {
+        let mut cmd = match self {
+            Self::Untraced => return None,
+            Self::Uprof => uprof::record_pid(&bench.uprof, pid, &bench.scratch("overhead.uprof")),
+            Self::Strace => {
+                let mut cmd = Command::new("strace");
+                cmd.args(["-f", "-e", "trace=epoll_wait,epoll_ctl,epoll_pwait"])
+                    .args(["-p", &pid.to_string(), "-o", "/dev/null"]);
+                cmd
+            }
+            Self::PerfTrace => {
+                let mut cmd = Command::new("perf");
+                cmd.args([
+                    "trace",
+                    "-e",
+                    "epoll_*",
+                    "-p",
+                    &pid.to_string(),
+                    "-o",
+                    "/dev/null",
+                ]);
+                cmd
+            }
+        };
+        cmd.stdout(Stdio::null());
+        Some(cmd)
+    }
+
+    /// Starts tracing `pid` and returns once the tracer is in place.
+    fn attach(self, bench: &Bench, pid: u32) -> Result<Option<Spawned>> {
+        let Some(mut cmd) = self.command(bench, pid) else {
+            return Ok(None);
+        };
+        let mut tracer = Spawned::start(&mut cmd)?;
+        match self {
+            Self::Uprof => uprof::wait_attached(&mut tracer)?,
+            Self::Strace => tracer.wait_for_line("attached", Duration::from_secs(30))?,
+            // A perf trace that could not start fails when it is finished.
+            _ => thread::sleep(PERF_SETTLE),
+        }
+        Ok(Some(tracer))
+    }
+}
+
+/// One redis-benchmark run.
+struct Run {
+    requests: u64,
+    /// redis-benchmark's requests per second.
+    throughput: f64,
+    /// redis-server's CPU time per request, in µs.
+    server_us: f64,
+    /// The tracer's CPU time over its whole life (attach included) per request, in µs.
+    tracer_us: Option<f64>,
+    /// uprof's counts.
+    stopped: Option<Stopped>,
+}
+
+fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Result<Run> {
+    let tracer = variant.attach(bench, redis.pid())?;
+    let before = procs::cpu_time(redis.pid())?;
+    let throughput = redis.benchmark(requests)?;
+    let server = procs::cpu_time(redis.pid())? - before;
+    let finished = match tracer {
+        Some(tracer) => {
+            tracer.interrupt()?;
+            Some(tracer.finish()?)
+        }
+        None => None,
+    };
+    let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests as f64;
+    let stopped = match (&finished, variant) {
+        (Some(f), Variant::Uprof) => Some(Stopped::of(f)?),
+        _ => None,
+    };
+    Ok(Run {
+        requests,
+        throughput,
+        server_us: per_request(server),
+        tracer_us: finished.map(|f| per_request(f.cpu)),
+        stopped,
+    })
+}
+
+/// Runs the overhead benchmark, prints its table and returns uprof's CPU target.
+pub fn run(bench: &Bench) -> Result<Vec<Target>> {
+    let redis = Redis::start(bench.scratch_dir())?;
+    let pid = redis.pid();
+    println!(
+        "== overhead: redis-server PING ({} clients, unix socket), {} interleaved rounds",
+        redis::CLIENTS,
+        bench.plan.rounds
+    );
+    println!(
+        "   load: {}",
+        describe(&redis.benchmark_command(&["-n", "N", "--csv"]))
+    );
+
+    // Warm-up: one short run per variant sizes its runs to last about redis_seconds.
+    let mut sized = Vec::new();
+    for variant in Variant::ALL {
+        match measure(bench, &redis, variant, WARMUP_REQUESTS) {
+            Ok(warmup) => {
+                let requests =
+                    (warmup.throughput * bench.plan.redis_seconds / 1000.0).ceil() as u64 * 1000;
+                if let Some(cmd) = variant.command(bench, pid) {
+                    println!("   {:<13} {}", variant.name(), describe(&cmd));
+                }
+                sized.push((variant, requests.max(WARMUP_REQUESTS)));
+            }
+            Err(e) if variant == Variant::PerfTrace || variant == Variant::Strace => {
+                println!("   {:<13} unavailable here: {e:#}", variant.name());
+            }
+            Err(e) => return Err(e).with_context(|| format!("{} warm-up", variant.name())),
+        }
+    }
+
+    let mut runs: Vec<Vec<Run>> = sized.iter().map(|_| Vec::new()).collect();
+    for round in 1..=bench.plan.rounds {
+        eprintln!("bench: overhead round {round}/{}", bench.plan.rounds);
+        for ((variant, requests), runs) in sized.iter().zip(&mut runs) {
+            let run = measure(bench, &redis, *variant, *requests)
+                .with_context(|| format!("{} run", variant.name()))?;
+            runs.push(run);
+        }
+    }
+
+    let untraced = &runs[0];
+    println!(
+        "   {:<13} {:>9} {:>10} {:>8} {:>13} {:>8} {:>13} {:>9}",
+        "variant",
+        "requests",
+        "req/s",
+        "x req/s",
+        "server µs/req",
+        "x CPU",
+        "tracer µs/req",
+        "uprof lost"
+    );
+    let mut uprof_ratio = f64::NAN;
+    for ((variant, requests), runs) in sized.iter().zip(&runs) {
+        // Ratios within each round, against that round's untraced run.
+        let ratio = |field: fn(&Run) -> f64| {
+            median(
+                &runs
+                    .iter()
+                    .zip(untraced)
+                    .map(|(r, u)| field(r) / field(u))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let throughput = median(&runs.iter().map(|r| r.throughput).collect::<Vec<_>>());
+        let server_us = median(&runs.iter().map(|r| r.server_us).collect::<Vec<_>>());
+        let cpu_ratio = ratio(|r| r.server_us);
+        let tracer_us = runs.iter().map(|r| r.tracer_us).collect::<Option<Vec<_>>>();
+        let lost = runs
+            .iter()
+            .map(|r| r.stopped.map(|s| s.lost))
+            .sum::<Option<u64>>();
+        println!(
+            "   {:<13} {:>9} {:>10.0} {:>8.3} {:>13.2} {:>8.3} {:>13} {:>9}",
+            variant.name(),
+            requests,
+            throughput,
+            ratio(|r| r.throughput),
+            server_us,
+            cpu_ratio,
+            tracer_us.map_or("-".into(), |t| format!("{:.2}", median(&t))),
+            lost.map_or("-".into(), |l| l.to_string()),
+        );
+        if *variant == Variant::Uprof {
+            uprof_ratio = cpu_ratio;
+            let records: u64 = runs
+                .iter()
+                .filter_map(|r| r.stopped)
+                .map(|s| s.records)
+                .sum();
+            let requests: u64 = runs.iter().map(|r| r.requests).sum();
+            println!(
+                "   (uprof stored {:.2} records per request)",
+                records as f64 / requests as f64
+            );
+        }
+    }
+    println!(
+        "   x = median over rounds of (variant / same round's untraced); tracer CPU includes its start-up\n"
+    );
+    Ok(vec![Target {
+        what: "uprof: redis-server CPU per request",
+        goal: "<= x1.05",
+        measured: format!("x{uprof_ratio:.3}"),
+        met: uprof_ratio <= UPROF_MAX_CPU_RATIO,
+    }])
+}

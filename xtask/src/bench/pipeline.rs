@@ -1,0 +1,185 @@
+//! The pipeline benchmark: how many records per second uprof stores without losing any. The
+//! traced process is the [`load`] generator, one wait record per call; it runs untraced for
+//! comparison, then traced flat out, then traced at rising paced rates until records are lost
+//! or the generator cannot keep the pace.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::load::{self, Done};
+use super::procs::{Spawned, describe};
+use super::stats::millions;
+use super::uprof::Stopped;
+use super::{Bench, Target};
+
+/// The first paced rate tried, in calls per second.
+const FIRST_RATE: f64 = 250_000.0;
+/// Each paced step asks for this much more than the previous one.
+const STEP: f64 = 1.5;
+/// Paced steps at most.
+const MAX_STEPS: usize = 8;
+/// A step whose achieved rate falls below this share of the asked one is generator-bound.
+const KEEPS_PACE: f64 = 0.9;
+/// Generator threads: one per core of the test machine, since a traced call costs the
+/// generator far more than the record costs uprof.
+const THREADS: u64 = 2;
+/// The target: records per second stored with none lost.
+const TARGET_RATE: f64 = 1e6;
+
+/// A recording kept for the report benchmark.
+pub struct Recording {
+    pub path: PathBuf,
+    pub records: u64,
+}
+
+/// One traced run of the generator.
+struct Traced {
+    done: Done,
+    stopped: Stopped,
+    /// uprof's CPU time over the whole recording.
+    uprof_cpu: Duration,
+}
+
+impl Traced {
+    /// Records stored per second of load.
+    fn rate(&self) -> f64 {
+        self.stopped.records as f64 / self.done.seconds
+    }
+}
+
+fn untraced(load: &load::Args) -> Result<Done> {
+    let mut cmd = load.command()?;
+    let finished = Spawned::start(cmd.stdout(Stdio::piped()))?.finish()?;
+    Done::parse(&finished.stdout)
+}
+
+/// `uprof record -o OUT -- <load>`: the generator traced from its first instruction.
+fn record_command(bench: &Bench, load: &load::Args, out: &std::path::Path) -> Result<Command> {
+    let generator = load.command()?;
+    let mut cmd = Command::new(&bench.uprof);
+    cmd.args(["record", "-o"])
+        .arg(out)
+        .arg("--")
+        .arg(generator.get_program())
+        .args(generator.get_args())
+        .stdout(Stdio::piped());
+    Ok(cmd)
+}
+
+fn traced(bench: &Bench, load: &load::Args, out: &std::path::Path) -> Result<Traced> {
+    let finished = Spawned::start(&mut record_command(bench, load, out)?)?.finish()?;
+    Ok(Traced {
+        done: Done::parse(&finished.stdout)?,
+        stopped: Stopped::of(&finished)?,
+        uprof_cpu: finished.cpu,
+    })
+}
+
+/// The generator on `threads` threads, unpaced.
+fn flat_out(bench: &Bench, threads: u64) -> load::Args {
+    load::Args {
+        threads,
+        rate: 0,
+        seconds: bench.plan.load_seconds,
+    }
+}
+
+/// Records the generator running flat out on both threads: the big file the report benchmark
+/// reads.
+pub fn record_big(bench: &Bench) -> Result<Recording> {
+    Ok(record_flat_out(bench)?.1)
+}
+
+fn record_flat_out(bench: &Bench) -> Result<(Traced, Recording)> {
+    let path = bench.scratch("pipeline.uprof");
+    let run = traced(bench, &flat_out(bench, THREADS), &path)?;
+    let records = run.stopped.records;
+    Ok((run, Recording { path, records }))
+}
+
+fn print_traced(label: &str, run: &Traced) {
+    println!(
+        "   {label:<24} {:>9.3} {:>11.3} {:>9} {:>12.0}",
+        millions(run.done.rate()),
+        millions(run.rate()),
+        run.stopped.lost,
+        100.0 * run.uprof_cpu.as_secs_f64() / run.done.seconds,
+    );
+}
+
+/// Runs the pipeline benchmark; returns its target and the flat-out recording.
+pub fn run(bench: &Bench) -> Result<(Vec<Target>, Recording)> {
+    let seconds = bench.plan.load_seconds;
+    let step_file = bench.scratch("pipeline-step.uprof");
+    println!("== pipeline: epoll_wait(timeout 0) generator, {seconds} s per run");
+    println!(
+        "   traced: {}",
+        describe(&record_command(
+            bench,
+            &flat_out(bench, THREADS),
+            &step_file
+        )?)
+    );
+    println!(
+        "   {:<24} {:>9} {:>11} {:>9} {:>12}",
+        "run", "M calls/s", "M records/s", "lost", "uprof CPU %"
+    );
+    for threads in [1, THREADS] {
+        let done = untraced(&flat_out(bench, threads)).context("untraced generator")?;
+        println!(
+            "   {:<24} {:>9.3}",
+            format!("untraced, {threads} thread(s)"),
+            millions(done.rate())
+        );
+    }
+    let one = traced(bench, &flat_out(bench, 1), &step_file)?;
+    print_traced("traced, 1 thread", &one);
+    let (flat, recording) = record_flat_out(bench)?;
+    print_traced(&format!("traced, {THREADS} threads"), &flat);
+
+    // Paced steps: the best rate with nothing lost, until records are lost or the generator
+    // cannot keep the pace.
+    let mut sustained: f64 = [&one, &flat]
+        .iter()
+        .filter(|run| run.stopped.lost == 0)
+        .map(|run| run.rate())
+        .fold(0.0, f64::max);
+    let mut asked = FIRST_RATE;
+    for _ in 0..MAX_STEPS {
+        let load = load::Args {
+            rate: asked as u64,
+            ..flat_out(bench, THREADS)
+        };
+        let step = traced(bench, &load, &step_file)?;
+        print_traced(&format!("traced, paced {:.3} M/s", millions(asked)), &step);
+        if step.stopped.lost > 0 {
+            break;
+        }
+        sustained = sustained.max(step.rate());
+        if step.done.rate() < KEEPS_PACE * asked {
+            break;
+        }
+        asked *= STEP;
+    }
+    std::fs::remove_file(&step_file).context("removing a step recording")?;
+    println!(
+        "   sustained with 0 lost: {:.3} M records/s",
+        millions(sustained)
+    );
+    if flat.stopped.lost == 0 {
+        println!(
+            "   (nothing lost even flat out: the traced generator's own speed is the ceiling)"
+        );
+    }
+    println!();
+    let target = Target {
+        what: "pipeline: records/s with 0 lost",
+        goal: ">= 1 M/s",
+        measured: format!("{:.3} M/s", millions(sustained)),
+        met: sustained >= TARGET_RATE,
+    };
+    Ok((vec![target], recording))
+}

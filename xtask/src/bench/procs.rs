@@ -1,0 +1,265 @@
+//! Spawning the processes a benchmark is made of, and measuring them: CPU time and memory from
+//! `/proc`, and the whole-life CPU time and peak RSS of a child from `wait4`.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A running child whose stderr is collected line by line in the background (and echoed when
+/// it fails), so that we can wait for a line that says it is ready.
+pub struct Spawned {
+    child: Child,
+    program: String,
+    stderr: Arc<Mutex<Vec<String>>>,
+    reader: JoinHandle<()>,
+}
+
+/// How a [`Spawned`] child ended.
+pub struct Finished {
+    /// Its user + system CPU time over its whole life.
+    pub cpu: Duration,
+    /// Its peak resident set size (`ru_maxrss`), in bytes.
+    pub max_rss: u64,
+    /// Everything it wrote on stdout, if stdout was piped.
+    pub stdout: String,
+    /// Its stderr, line by line.
+    pub stderr: Vec<String>,
+}
+
+impl Spawned {
+    /// Starts `cmd` with its stderr piped to us.
+    pub fn start(cmd: &mut Command) -> Result<Spawned> {
+        let program = describe(cmd);
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run `{program}`"))?;
+        let pipe = child.stderr.take().expect("stderr was piped");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&stderr);
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        Ok(Spawned {
+            child,
+            program,
+            stderr,
+            reader,
+        })
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until a line of its stderr contains `needle`.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.lines().iter().any(|line| line.contains(needle)) {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "`{}` ended ({status}) before saying `{needle}`: {}",
+                    self.program,
+                    self.lines().join("\n")
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "`{}` did not say `{needle}` within {timeout:?}",
+                    self.program
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGINT, the Ctrl-C every tracer here stops cleanly on.
+    pub fn interrupt(&self) -> Result<()> {
+        signal(self.pid(), libc::SIGINT)
+    }
+
+    /// Waits for the child to end; fails if it did not exit with status 0.
+    pub fn finish(self) -> Result<Finished> {
+        let finished = self.wait()?;
+        if !libc::WIFEXITED(finished.status) || libc::WEXITSTATUS(finished.status) != 0 {
+            bail!(
+                "`{}` failed (wait status {:#x}): {}",
+                finished.program,
+                finished.status,
+                finished.stderr.join("\n")
+            );
+        }
+        Ok(finished.finished())
+    }
+
+    /// Waits for the child with `wait4`, which also gives its resource usage; `std`'s
+    /// `Child::wait` would throw that away.
+    fn wait(mut self) -> Result<Waited> {
+        let mut stdout = String::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            pipe.read_to_string(&mut stdout)
+                .with_context(|| format!("reading the output of `{}`", self.program))?;
+        }
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child, with valid pointers to a status and a rusage.
+        let pid = unsafe { libc::wait4(self.pid() as i32, &mut status, 0, &mut usage) };
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("waiting for `{}`", self.program));
+        }
+        let _ = self.reader.join();
+        let stderr =
+            std::mem::take(&mut *self.stderr.lock().unwrap_or_else(PoisonError::into_inner));
+        Ok(Waited {
+            program: self.program,
+            status,
+            usage,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// What `wait4` said about a child, before we judge its exit status.
+struct Waited {
+    program: String,
+    status: i32,
+    usage: libc::rusage,
+    stdout: String,
+    stderr: Vec<String>,
+}
+
+impl Waited {
+    fn finished(self) -> Finished {
+        Finished {
+            cpu: timeval(self.usage.ru_utime) + timeval(self.usage.ru_stime),
+            max_rss: self.usage.ru_maxrss as u64 * 1024,
+            stdout: self.stdout,
+            stderr: self.stderr,
+        }
+    }
+}
+
+fn timeval(tv: libc::timeval) -> Duration {
+    Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000)
+}
+
+/// Sends `signal` to process `pid`.
+pub fn signal(pid: u32, signal: i32) -> Result<()> {
+    // SAFETY: kill has no memory effects.
+    if unsafe { libc::kill(pid as i32, signal) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot send signal {signal} to {pid}"));
+    }
+    Ok(())
+}
+
+/// User + system CPU time process `pid` (all its threads) has used so far.
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let ticks = stat_cpu_ticks(&stat).with_context(|| format!("unexpected {path}: {stat}"))?;
+    // SAFETY: sysconf has no memory effects.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Ok(Duration::from_nanos(ticks * 1_000_000_000 / per_second))
+}
+
+/// utime + stime, in clock ticks, of a `/proc/PID/stat` line.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name, in parentheses, may hold spaces: count fields after its last `)`.
+    // There, field 1 is the state (field 3 of proc(5)), so utime and stime are fields 12 and 13.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// A process's memory use, from `/proc/PID/status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set size now, in bytes.
+    pub rss: u64,
+    /// Peak resident set size so far, in bytes.
+    pub hwm: u64,
+}
+
+/// The memory use of `pid`, or `None` once it has exited (a zombie has no memory lines).
+pub fn memory(pid: u32) -> Option<Memory> {
+    parse_memory(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+fn parse_memory(status: &str) -> Option<Memory> {
+    let kib = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..]
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(Memory {
+        rss: kib("VmRSS:")? * 1024,
+        hwm: kib("VmHWM:")? * 1024,
+    })
+}
+
+/// The command line of `cmd`, for messages and the commands we print.
+pub fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|part| part.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_even_with_spaces_in_the_name() {
+        let stat = "1234 (redis server) S 1 1234 1234 0 -1 4194560 900 0 0 0 317 45 0 0 20 0 5 0";
+        assert_eq!(stat_cpu_ticks(stat), Some(317 + 45));
+    }
+
+    #[test]
+    fn memory_lines_are_read_in_kib() {
+        let status = "Name:\tuprof\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t1\n";
+        let memory = parse_memory(status).unwrap();
+        assert_eq!(
+            memory,
+            Memory {
+                rss: 10240 * 1024,
+                hwm: 20480 * 1024
+            }
+        );
+    }
+
+    #[test]
+    fn a_zombie_has_no_memory() {
+        assert_eq!(parse_memory("Name:\tuprof\nState:\tZ (zombie)\n"), None);
+    }
+}

@@ -1,0 +1,87 @@
+//! The RSS benchmark: uprof's memory during a long recording of a busy redis-server (driven by
+//! redis-benchmark in a loop), sampled every second from `/proc`, and its lifetime peak from
+//! `wait4` (which also covers the final flush).
+
+use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::procs::{self, Spawned, describe};
+use super::redis::Redis;
+use super::stats::{mib, millions};
+use super::uprof::{self, Stopped};
+use super::{Bench, Target};
+
+/// The target: peak RSS, in bytes.
+const TARGET_BYTES: u64 = 64 << 20;
+/// Time between two samples.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// redis-benchmark looping (`-l`) until killed, its output silenced.
+struct Looping(Child);
+
+impl Drop for Looping {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the RSS benchmark and returns its target.
+pub fn run(bench: &Bench) -> Result<Vec<Target>> {
+    let seconds = bench.plan.rss_seconds;
+    let redis = Redis::start(bench.scratch_dir())?;
+    let mut load = redis.benchmark_command(&["-n", "1000000", "-l", "-q"]);
+    let out = bench.scratch("rss.uprof");
+    let mut record = uprof::record_pid(&bench.uprof, redis.pid(), &out);
+    record.args(["--duration", &format!("{seconds}s")]);
+    println!("== rss: {seconds} s recording of a busy redis-server, sampled every second");
+    println!("   load:   {}", describe(&load));
+    println!("   traced: {}", describe(&record));
+
+    let _load = Looping(
+        load.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run redis-benchmark")?,
+    );
+    let mut recorder = Spawned::start(&mut record)?;
+    uprof::wait_attached(&mut recorder)?;
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    while let Some(memory) = procs::memory(recorder.pid()) {
+        samples.push(memory);
+        thread::sleep(SAMPLE_EVERY);
+    }
+    let finished = recorder.finish()?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let stopped = Stopped::of(&finished)?;
+    let size = std::fs::metadata(&out)?.len();
+    std::fs::remove_file(&out).context("removing the RSS recording")?;
+
+    let max_sampled = samples.iter().map(|m| m.rss).max().unwrap_or(0);
+    println!(
+        "   {} samples; VmRSS max {:.1} MiB, last {:.1} MiB; peak (wait4 ru_maxrss) {:.1} MiB",
+        samples.len(),
+        mib(max_sampled),
+        mib(samples.last().map_or(0, |m| m.rss)),
+        mib(finished.max_rss),
+    );
+    println!(
+        "   {} records ({:.3} M/s), {} lost, {:.0} MiB file; uprof CPU {:.1}% of one core\n",
+        stopped.records,
+        millions(stopped.records as f64 / elapsed),
+        stopped.lost,
+        mib(size),
+        100.0 * finished.cpu.as_secs_f64() / elapsed,
+    );
+    let peak = finished.max_rss.max(max_sampled);
+    Ok(vec![Target {
+        what: "rss: peak RSS while recording",
+        goal: "< 64 MiB",
+        measured: format!("{:.1} MiB", mib(peak)),
+        met: peak < TARGET_BYTES,
+    }])
+}

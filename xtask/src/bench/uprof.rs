@@ -1,0 +1,105 @@
+//! Driving the `uprof` binary under measurement: building it, attaching `uprof record` to a
+//! process, and reading the counts of its `stopped` line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::procs::{Finished, Spawned, describe};
+
+/// Builds `uprof` (release) with the cargo running this xtask and returns its path.
+pub fn build() -> Result<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    cargo
+        .current_dir(&workspace)
+        .args(["build", "--release", "--quiet", "-p", "uprof-cli"]);
+    eprintln!("bench: {}", describe(&cargo));
+    let status = cargo.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(&cargo));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    Ok(target.join("release/uprof"))
+}
+
+/// `uprof record -p PID -o FILE`, its stdout silenced.
+pub fn record_pid(uprof: &Path, pid: u32, out: &Path) -> Command {
+    let mut record = Command::new(uprof);
+    record
+        .args(["record", "-p", &pid.to_string(), "-o"])
+        .arg(out)
+        .stdout(Stdio::null());
+    record
+}
+
+/// Waits until a started `uprof record` says it is tracing.
+pub fn wait_attached(record: &mut Spawned) -> Result<()> {
+    record.wait_for_line("uprof: tracing pid", Duration::from_secs(30))
+}
+
+/// What a recording stored, from uprof's `uprof: stopped (...): N records, M lost` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub records: u64,
+    pub lost: u64,
+}
+
+impl Stopped {
+    /// The counts of a finished `uprof record`.
+    pub fn of(finished: &Finished) -> Result<Stopped> {
+        finished
+            .stderr
+            .iter()
+            .find_map(|line| parse_stopped(line))
+            .with_context(|| {
+                format!(
+                    "no `stopped` line from uprof: {}",
+                    finished.stderr.join("\n")
+                )
+            })
+    }
+}
+
+fn parse_stopped(line: &str) -> Option<Stopped> {
+    let counts = line.strip_prefix("uprof: stopped (")?.rsplit_once("): ")?.1;
+    let (records, lost) = counts.split_once(" records, ")?;
+    Some(Stopped {
+        records: records.parse().ok()?,
+        lost: lost.strip_suffix(" lost")?.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopped_line_gives_records_and_lost() {
+        let line = "uprof: stopped (command exited with status 0): 3141592 records, 27 lost";
+        let stopped = parse_stopped(line).unwrap();
+        assert_eq!(
+            stopped,
+            Stopped {
+                records: 3_141_592,
+                lost: 27
+            }
+        );
+    }
+
+    #[test]
+    fn other_lines_are_not_stopped_lines() {
+        assert_eq!(
+            parse_stopped("uprof: tracing pid 12 with 40 of 40 probes"),
+            None
+        );
+        assert_eq!(
+            parse_stopped("uprof: stopped (interrupted): many records, 0 lost"),
+            None
+        );
+    }
+}
