@@ -35,6 +35,26 @@ impl Run {
     }
 }
 
+/// How far ahead of the record released to start loading records of the same run: they were
+/// written a whole window ago and are out of cache, and with several runs interleaved the
+/// CPU's own prefetching does not keep up.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks the CPU to start loading `rec` into cache (a hint; nothing off x86_64).
+fn prefetch(rec: &Record) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start: *const i8 = (rec as *const Record).cast();
+        for offset in (0..size_of::<Record>()).step_by(64) {
+            // SAFETY: a prefetch is a hint: it never faults and writes no memory.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = rec;
+}
+
 /// A reorder buffer releasing records in `(header.ts, arrival)` order.
 pub(crate) struct ReorderBuffer {
     window: u64,
@@ -121,6 +141,9 @@ impl ReorderBuffer {
         }
         run.keys.pop_front();
         run.records.pop_front();
+        if let Some(ahead) = run.records.get(PREFETCH_AHEAD) {
+            prefetch(ahead);
+        }
         if run.keys.is_empty() {
             let run = self.runs.remove(i);
             self.spare.push(run);
