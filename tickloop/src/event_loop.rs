@@ -231,7 +231,9 @@ impl EventLoop {
     /// Stops watching and frees the handle. Safe inside the handle's own callback: the callback
     /// finishes, then is dropped.
     pub fn close(&mut self, handle: IoHandle) -> Result<()> {
-        self.registry.remove(handle.0, self.backend.as_mut())?;
+        if self.registry.remove(handle.0, self.backend.as_mut())? {
+            self.stats.interest_updates += 1;
+        }
         Ok(())
     }
 

@@ -77,13 +77,9 @@ impl Registry {
             .interest)
     }
 
-    /// Removes a watcher and deregisters its fd now. Returns its callback unless it is the one
-    /// running (the dispatcher then drops it when the callback returns).
-    pub(crate) fn remove(
-        &mut self,
-        key: Key,
-        backend: &mut dyn Backend,
-    ) -> Result<Option<IoCallback>> {
+    /// Removes a watcher and deregisters its fd now; returns whether that took a backend call.
+    /// The callback is dropped here, or by the dispatcher when it is the one running.
+    pub(crate) fn remove(&mut self, key: Key, backend: &mut dyn Backend) -> Result<bool> {
         let watcher = self.watchers.remove(key).ok_or(LoopError::StaleHandle)?;
         if watcher.queued {
             self.queue.retain(|&queued| queued != key);
@@ -91,7 +87,7 @@ impl Registry {
         if watcher.registered.is_some() {
             backend.delete(watcher.fd)?;
         }
-        Ok(watcher.callback)
+        Ok(watcher.registered.is_some())
     }
 
     /// Applies the watcher queue to the backend; returns how many backend calls it made.
