@@ -2,3 +2,4 @@
 
 pub mod bench;
 pub mod vm;
+pub mod vm_test;

@@ -20,11 +20,14 @@ enum Command {
     Bench(xtask::bench::Args),
     /// Boot stock Debian kernels under qemu (TCG) and run a payload inside each.
     Vm(xtask::vm::Args),
+    /// Run uprof's integration tests inside each stock kernel of `vm`.
+    VmTest(xtask::vm_test::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => xtask::bench::main(args),
         Command::Vm(args) => xtask::vm::main(args),
+        Command::VmTest(args) => xtask::vm_test::main(args),
     }
 }

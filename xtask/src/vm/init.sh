@@ -11,6 +11,8 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t bpf bpf /sys/fs/bpf
 mount -t tmpfs tmpfs /tmp
+# Programs under test talk to themselves over 127.0.0.1, as on any machine.
+ip link set lo up
 # The empty line ends whatever escape sequences the firmware left on the console's last line.
 echo
 echo UPROF-INIT

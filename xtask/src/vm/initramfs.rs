@@ -3,7 +3,7 @@
 //!
 //! Layout inside the VM: `/bin` holds busybox and its applet links, `/payload` holds the payload
 //! files under their base names and the script as `run.sh` (it is the working directory and comes
-//! first in `PATH`), and libraries keep their host paths.
+//! first in `PATH`), and libraries and the files placed at their host paths keep those paths.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -25,6 +25,10 @@ const INIT_SCRIPT: &str = include_str!("init.sh");
 pub struct Payload {
     /// Host files copied to `/payload/<file name>`; ELF executables bring their shared libraries.
     pub files: Vec<PathBuf>,
+    /// Host files copied to the same absolute path inside the VM, for programs that find each
+    /// other by paths baked in at build time (`env!("CARGO_BIN_EXE_...")`); ELF executables bring
+    /// their shared libraries.
+    pub at_host_paths: Vec<PathBuf>,
     /// The script's text, run with busybox `sh` from `/payload`. It reports results with the
     /// lines described in [`super::protocol`] and ends with `UPROF-DONE`.
     pub script: String,
@@ -59,6 +63,18 @@ pub fn build(payload: &Payload, out_dir: &Path) -> Result<PathBuf> {
         if target.exists() {
             bail!("two payload files are named {}", name.to_string_lossy());
         }
+        install(file, &target, &mut libraries)?;
+    }
+    for file in &payload.at_host_paths {
+        let relative = file
+            .strip_prefix("/")
+            .with_context(|| format!("{} is not an absolute path", file.display()))?;
+        let target = root.join(relative);
+        if target.symlink_metadata().is_ok() {
+            bail!("{} is already in the initramfs", file.display());
+        }
+        fs::create_dir_all(target.parent().expect("an absolute file path has a parent"))
+            .with_context(|| format!("cannot create the directory of {}", target.display()))?;
         install(file, &target, &mut libraries)?;
     }
     for library in &libraries {
@@ -250,8 +266,12 @@ mod tests {
     fn archive_holds_init_busybox_payload_and_libraries() {
         let out = std::env::temp_dir().join(format!("xtask-initramfs-test-{}", std::process::id()));
         fs::create_dir_all(&out).unwrap();
+        let placed = out.join("placed/deep/tool");
+        fs::create_dir_all(placed.parent().unwrap()).unwrap();
+        fs::write(&placed, "placed at its host path").unwrap();
         let payload = Payload {
             files: vec![PathBuf::from("/bin/ls")],
+            at_host_paths: vec![placed.clone()],
             script: "echo UPROF-DONE\n".to_owned(),
         };
         let archive = build(&payload, &out).unwrap();
@@ -288,6 +308,26 @@ mod tests {
             archive_command(&archive, "--extract --to-stdout init"),
             INIT_SCRIPT
         );
+        let placed_name = placed.to_string_lossy().trim_start_matches('/').to_owned();
+        assert_eq!(
+            archive_command(&archive, &format!("--extract --to-stdout '{placed_name}'")),
+            "placed at its host path"
+        );
+        fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn a_host_path_file_may_not_replace_a_busybox_applet() {
+        let out =
+            std::env::temp_dir().join(format!("xtask-initramfs-clash-{}", std::process::id()));
+        fs::create_dir_all(&out).unwrap();
+        let payload = Payload {
+            files: Vec::new(),
+            at_host_paths: vec![PathBuf::from("/bin/sh")],
+            script: "echo UPROF-DONE\n".to_owned(),
+        };
+        let error = build(&payload, &out).unwrap_err();
+        assert_eq!(error.to_string(), "/bin/sh is already in the initramfs");
         fs::remove_dir_all(&out).unwrap();
     }
 

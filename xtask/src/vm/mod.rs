@@ -10,7 +10,7 @@ pub mod kernels;
 pub mod protocol;
 pub mod qemu;
 pub mod report;
-mod tool;
+pub(crate) mod tool;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -47,12 +47,16 @@ impl Default for RunOptions {
     }
 }
 
-/// `vm` in the workspace's target directory (`$CARGO_TARGET_DIR` when set).
+/// `vm` in the workspace's target directory.
 pub fn default_out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    target_dir().join("vm")
+}
+
+/// The workspace's target directory: `$CARGO_TARGET_DIR` when set, else `target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("vm")
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
 /// Boots every kernel of `series` in turn with `payload` and returns one report per kernel, in
@@ -117,6 +121,7 @@ pub fn main(args: Args) -> Result<()> {
     };
     let payload = Payload {
         files: args.bins,
+        at_host_paths: Vec::new(),
         script,
     };
     let options = RunOptions {
@@ -125,7 +130,13 @@ pub fn main(args: Args) -> Result<()> {
         ..RunOptions::default()
     };
     let reports = run_matrix(&args.kernels, &payload, &options)?;
-    print!("{}", report::render(&reports));
+    conclude(&reports)
+}
+
+/// Prints the result table of `reports` to stdout, and fails if any kernel failed (for the
+/// commands' exit status).
+pub fn conclude(reports: &[KernelReport]) -> Result<()> {
+    print!("{}", report::render(reports));
     let failed = reports.iter().filter(|r| !r.ok()).count();
     if failed > 0 {
         bail!("{failed} of {} kernels failed", reports.len());
