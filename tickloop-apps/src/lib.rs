@@ -10,3 +10,4 @@ pub mod net;
 pub mod protocol;
 pub mod report;
 pub mod server;
+pub mod server_process;

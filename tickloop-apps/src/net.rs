@@ -15,7 +15,9 @@ pub fn listen_loopback(port: u16) -> Result<TcpListener> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).context("creating a socket")?;
     socket.set_reuse_address(true).context("SO_REUSEADDR")?;
-    socket.bind(&addr.into()).with_context(|| format!("binding {addr}"))?;
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("binding {addr}"))?;
     socket.listen(BACKLOG).context("listen")?;
     socket.set_nonblocking(true).context("O_NONBLOCK")?;
     Ok(socket.into())
@@ -42,7 +44,9 @@ pub fn connect_loopback(addr: SocketAddr, timeout: Duration) -> Result<TcpStream
     socket
         .connect_timeout(&addr.into(), timeout)
         .with_context(|| format!("connecting to {addr}"))?;
-    socket.set_linger(Some(Duration::ZERO)).context("SO_LINGER")?;
+    socket
+        .set_linger(Some(Duration::ZERO))
+        .context("SO_LINGER")?;
     socket.set_tcp_nodelay(true).context("TCP_NODELAY")?;
     Ok(socket.into())
 }

@@ -104,18 +104,22 @@ fn watch_connection<P: Protocol + 'static>(
             source: e,
         })?;
     let mut connection = Connection::new(protocol);
-    lp.watch(stream.as_raw_fd(), Interest::READABLE, move |lp, handle, _| {
-        let interest = match connection.on_ready(&mut stream) {
-            Next::Read => Interest::READABLE,
-            Next::Write => Interest::WRITABLE,
-            Next::Close => {
-                lp.close(handle).expect("the running watcher is open");
-                open.set(open.get() - 1);
-                return;
-            }
-        };
-        lp.set_interest(handle, interest)
-            .expect("the running watcher is open");
-    })?;
+    lp.watch(
+        stream.as_raw_fd(),
+        Interest::READABLE,
+        move |lp, handle, _| {
+            let interest = match connection.on_ready(&mut stream) {
+                Next::Read => Interest::READABLE,
+                Next::Write => Interest::WRITABLE,
+                Next::Close => {
+                    lp.close(handle).expect("the running watcher is open");
+                    open.set(open.get() - 1);
+                    return;
+                }
+            };
+            lp.set_interest(handle, interest)
+                .expect("the running watcher is open");
+        },
+    )?;
     Ok(())
 }

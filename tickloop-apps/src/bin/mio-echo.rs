@@ -54,7 +54,9 @@ fn main() -> Result<()> {
         SIGNALS,
         Interest::READABLE,
     )?;
-    let mut connections: HashMap<Token, (TcpStream, Connection<Echo>)> = HashMap::new();
+    // Each connection with the interest it is registered with, so mio is only asked to
+    // reregister when that changes (as tickloop's watcher queue does).
+    let mut connections: HashMap<Token, (TcpStream, Connection<Echo>, Interest)> = HashMap::new();
     let mut next_token = FIRST_CONNECTION;
     let mut events = Events::with_capacity(1024);
     'serve: loop {
@@ -74,7 +76,8 @@ fn main() -> Result<()> {
                             stream.set_nodelay(true)?;
                             poll.registry()
                                 .register(&mut stream, token, Interest::READABLE)?;
-                            connections.insert(token, (stream, Connection::new(Echo)));
+                            connections
+                                .insert(token, (stream, Connection::new(Echo), Interest::READABLE));
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         Err(e) => return Err(e).context("accept"),
@@ -90,19 +93,22 @@ fn main() -> Result<()> {
                     }
                 }
                 token => {
-                    let Some((stream, connection)) = connections.get_mut(&token) else {
+                    let Some((stream, connection, registered)) = connections.get_mut(&token) else {
                         continue;
                     };
                     let interest = match connection.on_ready(stream) {
                         Next::Read => Interest::READABLE,
                         Next::Write => Interest::WRITABLE,
                         Next::Close => {
-                            let (mut stream, _) = connections.remove(&token).expect("present");
+                            let (mut stream, ..) = connections.remove(&token).expect("present");
                             poll.registry().deregister(&mut stream)?;
                             continue;
                         }
                     };
-                    poll.registry().reregister(stream, token, interest)?;
+                    if interest != *registered {
+                        poll.registry().reregister(stream, token, interest)?;
+                        *registered = interest;
+                    }
                 }
             }
         }

@@ -48,8 +48,13 @@ enum WireArg {
 }
 
 fn seconds(value: f64, what: &str) -> Result<Duration> {
-    ensure!(value.is_finite() && value >= 0.0, "--{what} must be a non-negative number");
-    Ok(Duration::from_secs_f64(value.min(loadgen::MAX_DURATION.as_secs_f64())))
+    ensure!(
+        value.is_finite() && value >= 0.0,
+        "--{what} must be a non-negative number"
+    );
+    Ok(Duration::from_secs_f64(
+        value.min(loadgen::MAX_DURATION.as_secs_f64()),
+    ))
 }
 
 fn main() -> Result<()> {

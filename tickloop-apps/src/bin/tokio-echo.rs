@@ -5,13 +5,13 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::signal::unix::{SignalKind, signal};
 use tickloop_apps::cli::ServerArgs;
 use tickloop_apps::net;
 use tickloop_apps::report::{ServerReport, process_cpu_micros};
 use tickloop_apps::server::SERVER_FD_LIMIT;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// Echoes every byte back, on tokio's single-threaded runtime (one core, like the other
 /// servers). Same protocol, signals and reports as tickloop-echo.

@@ -133,7 +133,8 @@ impl ClientSet {
             Interest::BOTH
         };
         if let Some(handle) = client.handle {
-            lp.set_interest(handle, interest).expect("client watchers stay open");
+            lp.set_interest(handle, interest)
+                .expect("client watchers stay open");
         }
     }
 
@@ -176,7 +177,8 @@ impl ClientSet {
     fn fail(&mut self, lp: &mut EventLoop, index: usize) {
         let client = &mut self.clients[index];
         if let Some(handle) = client.handle.take() {
-            lp.close(handle).expect("client watchers stay open until they fail");
+            lp.close(handle)
+                .expect("client watchers stay open until they fail");
         }
         client.broken = true;
         self.measurements.borrow_mut().error();

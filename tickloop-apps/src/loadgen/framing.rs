@@ -18,7 +18,9 @@ impl Wire {
     /// The bytes of one request.
     pub fn request(self) -> Vec<u8> {
         match self {
-            Wire::Echo { message_size } => (0..message_size).map(|i| b'a' + (i % 26) as u8).collect(),
+            Wire::Echo { message_size } => {
+                (0..message_size).map(|i| b'a' + (i % 26) as u8).collect()
+            }
             Wire::Http => HTTP_REQUEST.to_vec(),
         }
     }

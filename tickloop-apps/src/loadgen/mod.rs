@@ -120,8 +120,14 @@ impl Measurements {
 
 /// Runs the load; `on_window` is called at the start and end of the measurement window.
 pub fn run(config: &LoadConfig, on_window: impl FnMut(Window) + 'static) -> Result<LoadReport> {
-    ensure!(config.addr.ip().is_loopback(), "only loopback targets are allowed");
-    ensure!(config.active > 0, "at least one active connection is needed");
+    ensure!(
+        config.addr.ip().is_loopback(),
+        "only loopback targets are allowed"
+    );
+    ensure!(
+        config.active > 0,
+        "at least one active connection is needed"
+    );
     ensure!(
         config.warmup + config.duration <= MAX_DURATION,
         "runs are limited to {} s",
@@ -132,7 +138,10 @@ pub fn run(config: &LoadConfig, on_window: impl FnMut(Window) + 'static) -> Resu
     }
     let needed = (config.active + config.idle) as u64 + 256;
     let limit = crate::net::raise_fd_limit(needed)?;
-    ensure!(limit >= needed, "{needed} descriptors needed, RLIMIT_NOFILE allows {limit}");
+    ensure!(
+        limit >= needed,
+        "{needed} descriptors needed, RLIMIT_NOFILE allows {limit}"
+    );
 
     let idle = (0..config.idle)
         .map(|_| crate::net::connect_loopback(config.addr, CONNECT_TIMEOUT))
