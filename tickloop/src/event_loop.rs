@@ -2,12 +2,14 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, BackendKind, ReadyEvent};
 use crate::error::{LoopError, Result, io_error};
+use crate::executor::{Executor, run_woken_tasks};
 use crate::interest::{Interest, Readiness};
 use crate::registry::Registry;
 use crate::slab::Key;
@@ -77,7 +79,8 @@ impl LoopConfig {
 ///    else until the nearest timer, else forever;
 /// 5. run the callbacks of ready watchers;
 /// 6. run the completions of thread-pool work that finished;
-/// 7. run close callbacks.
+/// 7. poll the `async` tasks that were woken;
+/// 8. run close callbacks.
 ///
 /// Callbacks get `&mut EventLoop`, so they can watch, re-arm, close (their own handle
 /// included), start timers, queue work and stop the loop.
@@ -114,6 +117,7 @@ pub struct EventLoop {
     wake_registered: bool,
     wake_signalled: bool,
     closing: Vec<CloseCallback>,
+    executor: Executor,
     ready: Vec<ReadyEvent>,
     now: Instant,
     stop_requested: bool,
@@ -145,6 +149,7 @@ impl EventLoop {
             wake_registered: false,
             wake_signalled: false,
             closing: Vec::new(),
+            executor: Executor::new(),
             ready: Vec::new(),
             now: Instant::now(),
             stop_requested: false,
@@ -338,6 +343,25 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Runs an `async` task on this loop. It is first polled in the task phase of the next
+    /// tick, and again whenever woken; the futures in [`crate::task`] wait on this loop's
+    /// watchers and timers. Unfinished tasks keep the loop alive.
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + 'static) {
+        self.executor.spawn(Box::pin(task), &self.wake);
+    }
+
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    pub(crate) fn executor_mut(&mut self) -> &mut Executor {
+        &mut self.executor
+    }
+
+    pub(crate) fn wake_fd(&self) -> Arc<EventFd> {
+        Arc::clone(&self.wake)
+    }
+
     /// Makes [`EventLoop::run`] return after the current tick. Safe from any callback.
     pub fn stop(&mut self) {
         self.stop_requested = true;
@@ -349,6 +373,7 @@ impl EventLoop {
             || self.timers.len() > 0
             || !self.completions.is_empty()
             || !self.closing.is_empty()
+            || self.executor.len() > 0
     }
 
     /// Runs ticks as `mode` says. Returns whether the loop is still alive (libuv's `uv_run`).
@@ -381,6 +406,7 @@ impl EventLoop {
         };
         self.poll(timeout)?;
         self.run_completions();
+        run_woken_tasks(self);
         self.run_close_callbacks();
         Ok(())
     }

@@ -3,13 +3,13 @@
 //! [`EventLoop`] owns a queue of handles (I/O watchers and timers) and a watcher queue of
 //! pending interest changes. Every tick it updates its time, runs due timers, applies the
 //! watcher queue to the backend in one batch, polls with a timeout derived from the nearest
-//! timer, dispatches ready watchers, runs completions of thread-pool work and then close
-//! callbacks. The backends issue the raw `epoll_wait`, `poll` and `select` system calls, so a
+//! timer, dispatches ready watchers, runs completions of thread-pool work, polls woken
+//! `async` tasks ([`EventLoop::spawn`], [`task`]) and then runs close callbacks. The backends issue the raw `epoll_wait`, `poll` and `select` system calls, so a
 //! tracer sees exactly those.
 //!
 //! Modules: [`backend`] (the [`Backend`] trait and its epoll/poll/select implementations),
-//! the watcher registry and queue, timers, the waker, the thread pool, and [`signal`] for
-//! turning signals into a readable descriptor.
+//! the watcher registry and queue, timers, the waker, the thread pool, the task executor with
+//! its futures in [`task`], and [`signal`] for turning signals into a readable descriptor.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -38,11 +38,13 @@
 pub mod backend;
 mod error;
 mod event_loop;
+mod executor;
 mod interest;
 mod registry;
 pub mod signal;
 mod slab;
 mod stats;
+pub mod task;
 mod thread_pool;
 mod timer;
 mod wake;
