@@ -95,7 +95,7 @@ struct Run {
     throughput: f64,
     /// redis-server's CPU time per request, in µs.
     server_us: f64,
-    /// The tracer's CPU time over its whole life (attach included) per request, in µs.
+    /// The tracer's CPU time from the moment it traces to its exit, per request, in µs.
     tracer_us: Option<f64>,
     /// uprof's counts.
     stopped: Option<Stopped>,
@@ -103,14 +103,15 @@ struct Run {
 
 fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Result<Run> {
     let tracer = variant.attach(bench, redis.pid())?;
+    let tracer_start_up = tracer
+        .as_ref()
+        .map(|t| procs::cpu_time(t.pid()))
+        .transpose()?;
     let before = procs::cpu_time(redis.pid())?;
     let throughput = redis.benchmark(requests)?;
     let server = procs::cpu_time(redis.pid())? - before;
     let finished = match tracer {
-        Some(tracer) => {
-            tracer.interrupt()?;
-            Some(tracer.finish()?)
-        }
+        Some(tracer) => Some(tracer.stop()?),
         None => None,
     };
     let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests as f64;
@@ -118,11 +119,14 @@ fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Res
         (Some(f), Variant::Uprof) => Some(Stopped::of(f)?),
         _ => None,
     };
+    let tracer_us = finished
+        .zip(tracer_start_up)
+        .map(|(f, start_up)| per_request(f.cpu.saturating_sub(start_up)));
     Ok(Run {
         requests,
         throughput,
         server_us: per_request(server),
-        tracer_us: finished.map(|f| per_request(f.cpu)),
+        tracer_us,
         stopped,
     })
 }
@@ -166,6 +170,12 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         for ((variant, requests), runs) in sized.iter().zip(&mut runs) {
             let run = measure(bench, &redis, *variant, *requests)
                 .with_context(|| format!("{} run", variant.name()))?;
+            eprintln!(
+                "bench:   {:<13} {:>8.0} req/s {:>6.2} server µs/req",
+                variant.name(),
+                run.throughput,
+                run.server_us
+            );
             runs.push(run);
         }
     }
@@ -228,7 +238,7 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         }
     }
     println!(
-        "   x = median over rounds of (variant / same round's untraced); tracer CPU includes its start-up\n"
+        "   x = median over rounds of (variant / same round's untraced); tracer CPU excludes its start-up\n"
     );
     Ok(vec![Target {
         what: "uprof: redis-server CPU per request",

@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::load::{self, Done};
-use super::procs::{Spawned, describe};
+use super::procs::{self, Spawned, describe};
 use super::stats::millions;
-use super::uprof::Stopped;
+use super::uprof::{self, Stopped};
 use super::{Bench, Target};
 
 /// The first paced rate tried, in calls per second.
@@ -39,7 +39,7 @@ pub struct Recording {
 struct Traced {
     done: Done,
     stopped: Stopped,
-    /// uprof's CPU time over the whole recording.
+    /// uprof's CPU time from the moment it traces (start-up excluded) to its exit.
     uprof_cpu: Duration,
 }
 
@@ -70,11 +70,14 @@ fn record_command(bench: &Bench, load: &load::Args, out: &std::path::Path) -> Re
 }
 
 fn traced(bench: &Bench, load: &load::Args, out: &std::path::Path) -> Result<Traced> {
-    let finished = Spawned::start(&mut record_command(bench, load, out)?)?.finish()?;
+    let mut record = Spawned::start(&mut record_command(bench, load, out)?)?;
+    uprof::wait_attached(&mut record)?;
+    let start_up = procs::cpu_time(record.pid())?;
+    let finished = record.finish()?;
     Ok(Traced {
         done: Done::parse(&finished.stdout)?,
         stopped: Stopped::of(&finished)?,
-        uprof_cpu: finished.cpu,
+        uprof_cpu: finished.cpu.saturating_sub(start_up),
     })
 }
 
@@ -127,6 +130,7 @@ pub fn run(bench: &Bench) -> Result<(Vec<Target>, Recording)> {
         "   {:<24} {:>9} {:>11} {:>9} {:>12}",
         "run", "M calls/s", "M records/s", "lost", "uprof CPU %"
     );
+    let mut untraced_one = None;
     for threads in [1, THREADS] {
         let done = untraced(&flat_out(bench, threads)).context("untraced generator")?;
         println!(
@@ -134,9 +138,15 @@ pub fn run(bench: &Bench) -> Result<(Vec<Target>, Recording)> {
             format!("untraced, {threads} thread(s)"),
             millions(done.rate())
         );
+        untraced_one.get_or_insert(done);
     }
     let one = traced(bench, &flat_out(bench, 1), &step_file)?;
     print_traced("traced, 1 thread", &one);
+    let untraced_one = untraced_one.expect("the loop ran for one thread");
+    println!(
+        "   (tracing adds {:.2} µs to each epoll_wait call of the traced thread)",
+        1e6 / one.done.rate() - 1e6 / untraced_one.rate()
+    );
     let (flat, recording) = record_flat_out(bench)?;
     print_traced(&format!("traced, {THREADS} threads"), &flat);
 

@@ -86,23 +86,17 @@ impl Spawned {
         }
     }
 
-    /// Sends SIGINT, the Ctrl-C every tracer here stops cleanly on.
-    pub fn interrupt(&self) -> Result<()> {
-        signal(self.pid(), libc::SIGINT)
+    /// Sends SIGINT, the Ctrl-C every tracer here stops cleanly on, and waits for the child
+    /// to end. Exiting with status 0 or dying of that SIGINT (strace re-raises it) are clean.
+    pub fn stop(self) -> Result<Finished> {
+        signal(self.pid(), libc::SIGINT)?;
+        self.wait()?
+            .clean(|status| libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGINT)
     }
 
     /// Waits for the child to end; fails if it did not exit with status 0.
     pub fn finish(self) -> Result<Finished> {
-        let finished = self.wait()?;
-        if !libc::WIFEXITED(finished.status) || libc::WEXITSTATUS(finished.status) != 0 {
-            bail!(
-                "`{}` failed (wait status {:#x}): {}",
-                finished.program,
-                finished.status,
-                finished.stderr.join("\n")
-            );
-        }
-        Ok(finished.finished())
+        self.wait()?.clean(|_| false)
     }
 
     /// Waits for the child with `wait4`, which also gives its resource usage; `std`'s
@@ -152,13 +146,23 @@ struct Waited {
 }
 
 impl Waited {
-    fn finished(self) -> Finished {
-        Finished {
+    /// What the child did, if it exited with status 0 or `also_clean` accepts its status.
+    fn clean(self, also_clean: impl Fn(i32) -> bool) -> Result<Finished> {
+        let exited_0 = libc::WIFEXITED(self.status) && libc::WEXITSTATUS(self.status) == 0;
+        if !exited_0 && !also_clean(self.status) {
+            bail!(
+                "`{}` failed (wait status {:#x}): {}",
+                self.program,
+                self.status,
+                self.stderr.join("\n")
+            );
+        }
+        Ok(Finished {
             cpu: timeval(self.usage.ru_utime) + timeval(self.usage.ru_stime),
             max_rss: self.usage.ru_maxrss as u64 * 1024,
             stdout: self.stdout,
             stderr: self.stderr,
-        }
+        })
     }
 }
 

@@ -1,5 +1,7 @@
 //! A private redis-server on a unix socket, and redis-benchmark runs against it.
 
+use std::fs;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -24,6 +26,11 @@ impl Redis {
     /// Starts redis-server listening on `dir/redis.sock` only, and waits until it accepts.
     pub fn start(dir: &Path) -> Result<Redis> {
         let socket = dir.join("redis.sock");
+        // A killed server leaves its socket behind, and nothing listens on it.
+        if socket.exists() {
+            fs::remove_file(&socket)
+                .with_context(|| format!("cannot remove {}", socket.display()))?;
+        }
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", "0", "--unixsocket"])
             .arg(&socket)
@@ -35,9 +42,9 @@ impl Redis {
             .with_context(|| format!("cannot run `{}`", describe(&cmd)))?;
         let redis = Redis { server, socket };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.socket.exists() {
+        while UnixStream::connect(&redis.socket).is_err() {
             if Instant::now() >= deadline {
-                bail!("redis-server did not create {}", redis.socket.display());
+                bail!("redis-server does not accept on {}", redis.socket.display());
             }
             thread::sleep(Duration::from_millis(20));
         }

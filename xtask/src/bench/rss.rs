@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::procs::{self, Spawned, describe};
 use super::redis::Redis;
@@ -16,6 +16,8 @@ use super::{Bench, Target};
 
 /// The target: peak RSS, in bytes.
 const TARGET_BYTES: u64 = 64 << 20;
+/// Samples taken while uprof settles (its peak comes from loading the eBPF programs).
+const START_UP_SAMPLES: usize = 5;
 /// Time between two samples.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
@@ -33,16 +35,17 @@ impl Drop for Looping {
 pub fn run(bench: &Bench) -> Result<Vec<Target>> {
     let seconds = bench.plan.rss_seconds;
     let redis = Redis::start(bench.scratch_dir())?;
-    let mut load = redis.benchmark_command(&["-n", "1000000", "-l", "-q"]);
+    let mut load_cmd = redis.benchmark_command(&["-n", "1000000", "-l", "-q"]);
     let out = bench.scratch("rss.uprof");
     let mut record = uprof::record_pid(&bench.uprof, redis.pid(), &out);
     record.args(["--duration", &format!("{seconds}s")]);
     println!("== rss: {seconds} s recording of a busy redis-server, sampled every second");
-    println!("   load:   {}", describe(&load));
+    println!("   load:   {}", describe(&load_cmd));
     println!("   traced: {}", describe(&record));
 
-    let _load = Looping(
-        load.stdout(Stdio::null())
+    let mut looping = Looping(
+        load_cmd
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("cannot run redis-benchmark")?,
@@ -56,16 +59,27 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         thread::sleep(SAMPLE_EVERY);
     }
     let finished = recorder.finish()?;
+    if let Some(status) = looping.0.try_wait()? {
+        bail!("redis-benchmark stopped during the recording ({status})");
+    }
     let elapsed = start.elapsed().as_secs_f64();
     let stopped = Stopped::of(&finished)?;
     let size = std::fs::metadata(&out)?.len();
     std::fs::remove_file(&out).context("removing the RSS recording")?;
 
     let max_sampled = samples.iter().map(|m| m.rss).max().unwrap_or(0);
+    let max_steady = samples
+        .iter()
+        .skip(START_UP_SAMPLES)
+        .map(|m| m.rss)
+        .max()
+        .unwrap_or(0);
     println!(
-        "   {} samples; VmRSS max {:.1} MiB, last {:.1} MiB; peak (wait4 ru_maxrss) {:.1} MiB",
+        "   {} samples; VmRSS max {:.1} MiB, after the first {START_UP_SAMPLES} s {:.1} MiB, \
+         last {:.1} MiB; peak (wait4 ru_maxrss) {:.1} MiB",
         samples.len(),
         mib(max_sampled),
+        mib(max_steady),
         mib(samples.last().map_or(0, |m| m.rss)),
         mib(finished.max_rss),
     );
