@@ -28,6 +28,8 @@ struct Watcher {
 pub(crate) struct Registry {
     watchers: Slab<Watcher>,
     queue: Vec<Key>,
+    /// Watchers with a non-empty interest, kept up to date so liveness checks are O(1).
+    active: usize,
 }
 
 impl Registry {
@@ -35,15 +37,13 @@ impl Registry {
         Registry {
             watchers: Slab::new(),
             queue: Vec::new(),
+            active: 0,
         }
     }
 
     /// Watchers whose interest is not empty; each keeps the loop alive.
     pub(crate) fn active_count(&self) -> usize {
-        self.watchers
-            .values()
-            .filter(|w| !w.interest.is_none())
-            .count()
+        self.active
     }
 
     pub(crate) fn insert(&mut self, fd: RawFd, interest: Interest, callback: IoCallback) -> Key {
@@ -61,6 +61,11 @@ impl Registry {
 
     pub(crate) fn set_interest(&mut self, key: Key, interest: Interest) -> Result<()> {
         let watcher = self.watchers.get_mut(key).ok_or(LoopError::StaleHandle)?;
+        match (watcher.interest.is_none(), interest.is_none()) {
+            (true, false) => self.active += 1,
+            (false, true) => self.active -= 1,
+            _ => {}
+        }
         watcher.interest = interest;
         if !watcher.queued && watcher.registered.unwrap_or(Interest::NONE) != interest {
             watcher.queued = true;
@@ -81,6 +86,9 @@ impl Registry {
     /// The callback is dropped here, or by the dispatcher when it is the one running.
     pub(crate) fn remove(&mut self, key: Key, backend: &mut dyn Backend) -> Result<bool> {
         let watcher = self.watchers.remove(key).ok_or(LoopError::StaleHandle)?;
+        if !watcher.interest.is_none() {
+            self.active -= 1;
+        }
         if watcher.queued {
             self.queue.retain(|&queued| queued != key);
         }

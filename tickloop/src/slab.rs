@@ -99,10 +99,6 @@ impl<T> Slab<T> {
         self.len -= 1;
         Some(value)
     }
-
-    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
-        self.slots.iter().filter_map(|slot| slot.value.as_ref())
-    }
 }
 
 #[cfg(test)]

@@ -48,13 +48,22 @@ impl AsRawFd for EventFd {
 /// Wakes coalesce: many calls before the loop runs produce one wakeup.
 ///
 /// ```
+/// use std::time::{Duration, Instant};
 /// use tickloop::{EventLoop, BackendKind, RunMode};
 ///
 /// let mut lp = EventLoop::new(BackendKind::Epoll)?;
+/// let timer = lp.start_timer(Duration::from_secs(60), |_, _| {});
 /// let waker = lp.waker();
-/// std::thread::spawn(move || waker.wake()).join().unwrap();
-/// // The wake is consumed by the next tick; with nothing else to do the loop then ends.
-/// assert!(!lp.run(RunMode::Default)?);
+/// std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(10));
+///     waker.wake();
+/// });
+/// // The tick would block for the timer's minute; the wake ends its poll early.
+/// let started = Instant::now();
+/// assert!(lp.run(RunMode::Once)?);
+/// assert!(started.elapsed() < Duration::from_secs(60));
+/// assert_eq!(lp.stats().wakeups, 1);
+/// lp.stop_timer(timer);
 /// # Ok::<(), tickloop::LoopError>(())
 /// ```
 #[derive(Clone, Debug)]
