@@ -44,7 +44,8 @@ pub struct TimerHandle(Key);
 pub enum RunMode {
     /// Until nothing keeps the loop alive, or [`EventLoop::stop`] is called.
     Default,
-    /// One tick, blocking in the poll phase if nothing is pending.
+    /// One tick, blocking in the poll phase if nothing is pending, then the timers that
+    /// became due while polling: at least one callback runs unless the loop is not alive.
     Once,
     /// One tick with a zero poll timeout.
     NoWait,
@@ -384,6 +385,12 @@ impl EventLoop {
         }
         while alive && !self.stop_requested {
             self.tick(mode == RunMode::NoWait)?;
+            if mode == RunMode::Once {
+                // A poll that ended by timeout ran no callback; the timers that made it end
+                // are due now, and running them guarantees progress (as libuv does).
+                self.update_time();
+                self.run_due_timers();
+            }
             alive = self.is_alive();
             if mode != RunMode::Default {
                 break;

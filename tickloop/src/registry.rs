@@ -99,21 +99,28 @@ impl Registry {
     }
 
     /// Applies the watcher queue to the backend; returns how many backend calls it made.
+    /// If a call fails, the failing watcher leaves the queue (so the error is not repeated
+    /// every tick) and the watchers after it stay queued for the next flush.
     pub(crate) fn flush(&mut self, backend: &mut dyn Backend) -> Result<u64> {
+        let queue = std::mem::take(&mut self.queue);
         let mut calls = 0;
-        for key in std::mem::take(&mut self.queue) {
+        for (position, &key) in queue.iter().enumerate() {
             let Some(watcher) = self.watchers.get_mut(key) else {
                 continue;
             };
             watcher.queued = false;
             let token = key.to_token();
             let wanted = watcher.interest;
-            match (watcher.registered, wanted.is_none()) {
+            let applied = match (watcher.registered, wanted.is_none()) {
                 (None, true) => continue,
                 (Some(current), false) if current == wanted => continue,
-                (None, false) => backend.add(watcher.fd, token, wanted)?,
-                (Some(_), false) => backend.modify(watcher.fd, token, wanted)?,
-                (Some(_), true) => backend.delete(watcher.fd)?,
+                (None, false) => backend.add(watcher.fd, token, wanted),
+                (Some(_), false) => backend.modify(watcher.fd, token, wanted),
+                (Some(_), true) => backend.delete(watcher.fd),
+            };
+            if let Err(err) = applied {
+                self.queue.extend_from_slice(&queue[position + 1..]);
+                return Err(err);
             }
             watcher.registered = (!wanted.is_none()).then_some(wanted);
             calls += 1;

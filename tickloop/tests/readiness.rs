@@ -184,3 +184,35 @@ fn select_refuses_fd_beyond_its_limit() {
     // SAFETY: closes the descriptor created above.
     unsafe { libc::close(high) };
 }
+
+/// A failing `epoll_ctl` is reported with the operation and fd; the changes queued after it
+/// are kept and applied by the next tick.
+#[test]
+fn failed_interest_change_is_reported_and_the_rest_of_the_queue_survives() {
+    let mut lp = EventLoop::new(BackendKind::Epoll).unwrap();
+    // Far above any descriptor this process has open (the tests run in parallel, so a
+    // just-closed descriptor could be reused at once).
+    let closed_fd = 999_999;
+    lp.watch(closed_fd, Interest::READABLE, |_, _, _| {})
+        .unwrap();
+    let (read_end, write_end) = common::pipe();
+    write_fd(&write_end, b"!");
+    let calls = Rc::new(Cell::new(0));
+    let seen = Rc::clone(&calls);
+    lp.watch(
+        read_end.as_raw_fd(),
+        Interest::READABLE,
+        move |lp, handle, _| {
+            seen.set(seen.get() + 1);
+            lp.close(handle).unwrap();
+        },
+    )
+    .unwrap();
+    let err = lp.run(RunMode::NoWait).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("epoll_ctl(ADD, fd {closed_fd}) failed: Bad file descriptor (os error 9)")
+    );
+    lp.run(RunMode::NoWait).unwrap();
+    assert_eq!(calls.get(), 1);
+}

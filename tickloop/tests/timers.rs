@@ -118,10 +118,25 @@ fn poll_sleeps_until_the_nearest_timer(kind: BackendKind) {
     assert_eq!(stats.timer_callbacks, 1);
 }
 
+/// `RunMode::Once` makes progress: a tick that only waits for a timer also fires it.
+fn run_once_fires_the_timer_it_waited_for(kind: BackendKind) {
+    let mut lp = EventLoop::new(kind).unwrap();
+    let fired = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&fired);
+    lp.start_timer(Duration::from_millis(20), move |_, _| flag.set(true));
+    assert!(
+        !lp.run(RunMode::Once).unwrap(),
+        "nothing is left after the timer"
+    );
+    assert!(fired.get());
+    assert_eq!(lp.stats().ticks, 1);
+}
+
 crate::per_backend!(
     timers_fire_by_deadline_then_start_order,
     stopped_timers_never_fire,
     zero_timeout_timer_fires_next_tick,
     repeating_and_restarted_timers,
     poll_sleeps_until_the_nearest_timer,
+    run_once_fires_the_timer_it_waited_for,
 );
