@@ -112,6 +112,7 @@ mod tests {
         let panicking = "echo 'test b ... FAILED'\necho\necho '---- b stdout ----'\n\
                          echo \"thread 'b' (4242) panicked at uprof-cli/tests/x.rs:103:9:\"\n\
                          echo 'assertion `left == right` failed: epoll_wait calls'\necho '  left: 2'\n\
+                         echo ' right: 3'\necho 'stack backtrace:'\necho '   0: std::panicking'\n\
                          echo 'test result: FAILED. 0 passed; 1 failed'\nexit 101";
         let tests = [
             case(fake_test_executable(&dir, "pass", "a", passing), "t", "a"),
@@ -163,7 +164,7 @@ mod tests {
             results,
             [
                 "UPROF-TEST t::a PASS",
-                "UPROF-TEST t::b FAIL assertion `left == right` failed: epoll_wait calls (at uprof-cli/tests/x.rs:103:9)",
+                "UPROF-TEST t::b FAIL assertion `left == right` failed: epoll_wait calls | left: 2 | right: 3 (at uprof-cli/tests/x.rs:103:9)",
                 "UPROF-TEST t::c FAIL killed after 1 s (SIGTERM from timeout)",
                 "UPROF-TEST t::d FAIL killed by signal 11",
                 "UPROF-TEST t::e FAIL did not run: test result: ok. 0 passed; 0 failed; 1 filtered out",

@@ -32,18 +32,19 @@ uptime_seconds() {
     cut -d ' ' -f 1 /proc/uptime
 }
 
-# failure_reason OUTPUT STATUS: one line saying why a test failed: the first line of its panic
-# message and where it panicked, else how its process ended.
+# failure_reason OUTPUT STATUS: one line saying why a test failed: its panic message (up to four
+# lines, joined with " | ") and where it panicked, else how its process ended.
 failure_reason() {
-    # libtest: "thread 'NAME' (TID) panicked at FILE:LINE:COLUMN:", then the message.
-    panic=$(awk '/^thread .* panicked at / {
-            place = $NF
-            sub(/:$/, "", place)
-            message = ""
-            getline message
-            print message " (at " place ")"
-            exit
-        }' "$1")
+    # libtest: "thread 'NAME' (TID) panicked at FILE:LINE:COLUMN:", the message, a blank line or
+    # the backtrace.
+    panic=$(awk '
+        /^thread .* panicked at / && !found { place = $NF; sub(/:$/, "", place); found = 1; next }
+        found {
+            if ($0 == "" || /^stack backtrace:/ || /^note: / || lines == 4) exit
+            sub(/^ +/, "")
+            message = lines++ ? message " | " $0 : $0
+        }
+        END { if (found) print message " (at " place ")" }' "$1")
     if [ -n "$panic" ]; then
         echo "$panic"
     elif [ "$2" -eq 143 ]; then
