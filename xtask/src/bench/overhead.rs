@@ -90,7 +90,6 @@ impl Variant {
 
 /// One redis-benchmark run.
 struct Run {
-    requests: u64,
     /// redis-benchmark's requests per second.
     throughput: f64,
     /// redis-server's CPU time per request, in µs.
@@ -123,7 +122,6 @@ fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Res
         .zip(tracer_start_up)
         .map(|(f, start_up)| per_request(f.cpu.saturating_sub(start_up)));
     Ok(Run {
-        requests,
         throughput,
         server_us: per_request(server),
         tracer_us,
@@ -134,7 +132,6 @@ fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Res
 /// Runs the overhead benchmark, prints its table and returns uprof's CPU target.
 pub fn run(bench: &Bench) -> Result<Vec<Target>> {
     let redis = Redis::start(bench.scratch_dir())?;
-    let pid = redis.pid();
     println!(
         "== overhead: redis-server PING ({} clients, unix socket), {} interleaved rounds",
         redis::CLIENTS,
@@ -144,31 +141,12 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         "   load: {}",
         describe(&redis.benchmark_command(&["-n", "N", "--csv"]))
     );
-
-    // Warm-up: one short run per variant sizes its runs to last about redis_seconds.
-    let mut sized = Vec::new();
-    for variant in Variant::ALL {
-        match measure(bench, &redis, variant, WARMUP_REQUESTS) {
-            Ok(warmup) => {
-                let requests =
-                    (warmup.throughput * bench.plan.redis_seconds / 1000.0).ceil() as u64 * 1000;
-                if let Some(cmd) = variant.command(bench, pid) {
-                    println!("   {:<13} {}", variant.name(), describe(&cmd));
-                }
-                sized.push((variant, requests.max(WARMUP_REQUESTS)));
-            }
-            Err(e) if variant == Variant::PerfTrace || variant == Variant::Strace => {
-                println!("   {:<13} unavailable here: {e:#}", variant.name());
-            }
-            Err(e) => return Err(e).with_context(|| format!("{} warm-up", variant.name())),
-        }
-    }
-
+    let sized = warm_up(bench, &redis)?;
     let mut runs: Vec<Vec<Run>> = sized.iter().map(|_| Vec::new()).collect();
     for round in 1..=bench.plan.rounds {
         eprintln!("bench: overhead round {round}/{}", bench.plan.rounds);
-        for ((variant, requests), runs) in sized.iter().zip(&mut runs) {
-            let run = measure(bench, &redis, *variant, *requests)
+        for (&(variant, requests), runs) in sized.iter().zip(&mut runs) {
+            let run = measure(bench, &redis, variant, requests)
                 .with_context(|| format!("{} run", variant.name()))?;
             eprintln!(
                 "bench:   {:<13} {:>8.0} req/s {:>6.2} server µs/req",
@@ -179,7 +157,40 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
             runs.push(run);
         }
     }
+    let uprof_ratio = print_table(&sized, &runs);
+    Ok(vec![Target {
+        what: "uprof: redis-server CPU per request",
+        goal: "<= x1.05",
+        measured: format!("x{uprof_ratio:.3}"),
+        met: uprof_ratio <= UPROF_MAX_CPU_RATIO,
+    }])
+}
 
+/// One short run per variant, which sizes its runs to last about `redis_seconds`; prints the
+/// tracers' commands and drops strace or perf trace if they do not work here.
+fn warm_up(bench: &Bench, redis: &Redis) -> Result<Vec<(Variant, u64)>> {
+    let mut sized = Vec::new();
+    for variant in Variant::ALL {
+        match measure(bench, redis, variant, WARMUP_REQUESTS) {
+            Ok(warmup) => {
+                let thousands = (warmup.throughput * bench.plan.redis_seconds / 1000.0).ceil();
+                if let Some(cmd) = variant.command(bench, redis.pid()) {
+                    println!("   {:<13} {}", variant.name(), describe(&cmd));
+                }
+                sized.push((variant, (thousands as u64 * 1000).max(WARMUP_REQUESTS)));
+            }
+            Err(e) if matches!(variant, Variant::Strace | Variant::PerfTrace) => {
+                println!("   {:<13} unavailable here: {e:#}", variant.name());
+            }
+            Err(e) => return Err(e).with_context(|| format!("{} warm-up", variant.name())),
+        }
+    }
+    Ok(sized)
+}
+
+/// Prints one row per variant (medians over rounds, ratios to the same round's untraced run,
+/// which is the first variant) and returns uprof's server CPU ratio.
+fn print_table(sized: &[(Variant, u64)], runs: &[Vec<Run>]) -> f64 {
     let untraced = &runs[0];
     println!(
         "   {:<13} {:>9} {:>10} {:>8} {:>13} {:>8} {:>13} {:>9}",
@@ -193,8 +204,7 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         "uprof lost"
     );
     let mut uprof_ratio = f64::NAN;
-    for ((variant, requests), runs) in sized.iter().zip(&runs) {
-        // Ratios within each round, against that round's untraced run.
+    for (&(variant, requests), runs) in sized.iter().zip(runs) {
         let ratio = |field: fn(&Run) -> f64| {
             median(
                 &runs
@@ -204,33 +214,29 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
                     .collect::<Vec<_>>(),
             )
         };
-        let throughput = median(&runs.iter().map(|r| r.throughput).collect::<Vec<_>>());
-        let server_us = median(&runs.iter().map(|r| r.server_us).collect::<Vec<_>>());
+        let each = |field: fn(&Run) -> f64| median(&runs.iter().map(field).collect::<Vec<_>>());
         let cpu_ratio = ratio(|r| r.server_us);
         let tracer_us = runs.iter().map(|r| r.tracer_us).collect::<Option<Vec<_>>>();
-        let lost = runs
-            .iter()
-            .map(|r| r.stopped.map(|s| s.lost))
-            .sum::<Option<u64>>();
+        // Only uprof's runs have counts.
+        let stopped = runs.iter().map(|r| r.stopped).collect::<Option<Vec<_>>>();
+        let lost = stopped
+            .as_ref()
+            .map(|s| s.iter().map(|s| s.lost).sum::<u64>());
         println!(
             "   {:<13} {:>9} {:>10.0} {:>8.3} {:>13.2} {:>8.3} {:>13} {:>9}",
             variant.name(),
             requests,
-            throughput,
+            each(|r| r.throughput),
             ratio(|r| r.throughput),
-            server_us,
+            each(|r| r.server_us),
             cpu_ratio,
             tracer_us.map_or("-".into(), |t| format!("{:.2}", median(&t))),
             lost.map_or("-".into(), |l| l.to_string()),
         );
-        if *variant == Variant::Uprof {
+        if let Some(stopped) = stopped {
             uprof_ratio = cpu_ratio;
-            let records: u64 = runs
-                .iter()
-                .filter_map(|r| r.stopped)
-                .map(|s| s.records)
-                .sum();
-            let requests: u64 = runs.iter().map(|r| r.requests).sum();
+            let records: u64 = stopped.iter().map(|s| s.records).sum();
+            let requests = requests * runs.len() as u64;
             println!(
                 "   (uprof stored {:.2} records per request)",
                 records as f64 / requests as f64
@@ -240,10 +246,5 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
     println!(
         "   x = median over rounds of (variant / same round's untraced); tracer CPU excludes its start-up\n"
     );
-    Ok(vec![Target {
-        what: "uprof: redis-server CPU per request",
-        goal: "<= x1.05",
-        measured: format!("x{uprof_ratio:.3}"),
-        met: uprof_ratio <= UPROF_MAX_CPU_RATIO,
-    }])
+    uprof_ratio
 }
