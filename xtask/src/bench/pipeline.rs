@@ -105,11 +105,11 @@ fn record_flat_out(bench: &Bench) -> Result<(Traced, Recording)> {
 
 fn print_traced(label: &str, run: &Traced) {
     println!(
-        "   {label:<24} {:>9.3} {:>11.3} {:>9} {:>12.0}",
+        "   {label:<24} {:>9.3} {:>11.3} {:>9} {:>12.2}",
         millions(run.done.rate()),
         millions(run.rate()),
         run.stopped.lost,
-        100.0 * run.uprof_cpu.as_secs_f64() / run.done.seconds,
+        run.uprof_cpu.as_secs_f64() * 1e6 / run.stopped.records as f64,
     );
 }
 
@@ -128,7 +128,7 @@ pub fn run(bench: &Bench) -> Result<(Vec<Target>, Recording)> {
     );
     println!(
         "   {:<24} {:>9} {:>11} {:>9} {:>12}",
-        "run", "M calls/s", "M records/s", "lost", "uprof CPU %"
+        "run", "M calls/s", "M records/s", "lost", "uprof µs/rec"
     );
     let mut untraced_one = None;
     for threads in [1, THREADS] {
