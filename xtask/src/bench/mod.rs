@@ -1,10 +1,10 @@
 //! `cargo xtask bench`: measures uprof against its speed targets and prints the figures.
 //!
-//! Each benchmark is one module: [`overhead`] (CPU added to a traced redis-server, next to
-//! strace and perf trace), [`pipeline`] (records per second uprof stores without loss),
-//! [`report`] (records per second `uprof report` reads) and [`rss`] (uprof's memory during a
-//! long recording). They share [`procs`] (spawning and measuring processes), [`uprof`]
-//! (driving the binary), [`redis`] and [`load`] (an epoll_wait generator). Figures are ratios
+//! Each benchmark is one module: `overhead` (CPU added to a traced redis-server, next to
+//! strace and perf trace), `pipeline` (records per second uprof stores without loss),
+//! `report` (records per second `uprof report` reads) and `rss` (uprof's memory during a
+//! long recording). They share `procs` (spawning and measuring processes), `uprof`
+//! (driving the binary), `redis` and `load` (an epoll_wait generator). Figures are ratios
 //! or rates measured within one run, since the machine they run on is small and shared.
 
 mod load;
