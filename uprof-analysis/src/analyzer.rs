@@ -2,7 +2,7 @@
 use rustc_hash::FxHashMap;
 use uprof_common::{
     Close, Dup, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header, Interest, Record, TaskComm,
-    Wait, WaitEvents, WaitSyscall,
+    WAIT_ABANDONED, Wait, WaitEvents, WaitSyscall,
 };
 
 use crate::SessionInfo;
@@ -10,7 +10,7 @@ use crate::epoll::EpollInstance;
 use crate::process::Process;
 use crate::reorder::{REORDER_WINDOW_NS, ReorderBuffer};
 use crate::report::{self, Report};
-use crate::thread::Thread;
+use crate::thread::{Outcome, Thread};
 
 /// Consumes records in any order within [`REORDER_WINDOW_NS`] and produces a [`Report`].
 ///
@@ -45,6 +45,7 @@ impl Analyzer {
     pub fn finish(mut self, info: &SessionInfo) -> Report {
         let state = &mut self.state;
         self.reorder.flush(&mut |r| state.apply(r));
+        state.release_interrupted();
         report::build(self.state, info, self.reorder.late())
     }
 }
@@ -78,11 +79,28 @@ pub(crate) struct State {
     pub(crate) lost: u64,
     /// Returned events that followed no known epoll wait of their thread.
     pub(crate) unattributed_events: u64,
+    /// Interrupted waits held until their thread's next kernel record, by tid.
+    interrupted: FxHashMap<u32, Wait>,
 }
 
 impl State {
     fn apply(&mut self, rec: &Record) {
+        // A thread killed while blocked (exit_group from another thread, a fatal signal)
+        // leaves its wait with EINTR on the way out: if the thread's next record is its exit,
+        // the wait never returned to the program, and is counted as unfinished.
+        let h = rec.header();
+        if h.cpu != u32::MAX
+            && let Some(mut w) = self.interrupted.remove(&h.tid)
+        {
+            if matches!(rec, Record::Exit(_)) {
+                w.flags |= WAIT_ABANDONED;
+            }
+            self.wait(&w);
+        }
         match rec {
+            Record::Wait(w) if Outcome::of(w) == Outcome::Interrupted => {
+                self.interrupted.insert(w.header.tid, *w);
+            }
             Record::Wait(w) => self.wait(w),
             Record::WaitEvents(e) => self.wait_events(e),
             Record::EpollCtl(c) => self.epoll_ctl(c),
@@ -95,6 +113,13 @@ impl State {
             Record::FdInfo(i) => self.fd_info(i),
             Record::Interest(i) => self.interest(i),
             Record::Lost(l) => self.lost = self.lost.max(l.total),
+        }
+    }
+
+    /// Counts the interrupted waits still held: their threads did not exit.
+    fn release_interrupted(&mut self) {
+        for (_, w) in std::mem::take(&mut self.interrupted) {
+            self.wait(&w);
         }
     }
 

@@ -56,6 +56,22 @@ fn flagged(task: Task, enter: u64, exit: u64, flags: u8) -> Record {
 }
 
 #[test]
+fn a_wait_ended_by_its_threads_death_is_unfinished_not_interrupted() {
+    let (dying, living) = (Task::new(12, 13), Task::new(12, 14));
+    let report = analyze(vec![
+        // exit_group from another thread: the blocked wait returns EINTR, then the thread exits.
+        dying.epoll_wait(0, 100, 3, -EINTR),
+        living.epoll_wait(10, 20, 4, -EINTR),
+        living.epoll_wait(30, 40, 4, 0),
+        dying.exit(101, "dying"),
+    ]);
+    let dying = &thread(&report, 13).waits;
+    assert_eq!((dying.calls, dying.interrupted, dying.unfinished), (1, 0, 1));
+    let living = &thread(&report, 14).waits;
+    assert_eq!((living.calls, living.interrupted, living.timeouts, living.unfinished), (2, 1, 1, 0));
+}
+
+#[test]
 fn waits_are_classified_by_flags_and_return_value() {
     let t = Task::new(10, 11);
     let records = vec![
@@ -283,20 +299,21 @@ fn epoll_ctl_outcomes_are_counted_per_op_and_errno() {
     let e = epoll(&report, 50, 3);
     assert_eq!(
         serde_json::to_value(e.ctl).unwrap(),
-        json!({"add": 1, "mod": 1, "del": 1, "errors": 4})
+        json!({"add": 3, "mod": 2, "del": 2, "errors": 4}),
+        "add/mod/del count every call, failed ones included"
     );
     let ctl = |fd| serde_json::to_value(&fd_entries(e, fd)[0].ctl).unwrap();
     assert_eq!(
         ctl(5),
-        json!({"add": 1, "mod": 1, "del": 1, "errors": 1, "errors_by_errno": {"EEXIST": 1}})
+        json!({"add": 2, "mod": 1, "del": 1, "errors": 1, "errors_by_errno": {"EEXIST": 1}})
     );
     assert_eq!(
         ctl(7),
-        json!({"add": 0, "mod": 0, "del": 0, "errors": 2, "errors_by_errno": {"ENOENT": 2}})
+        json!({"add": 0, "mod": 1, "del": 1, "errors": 2, "errors_by_errno": {"ENOENT": 2}})
     );
     assert_eq!(
         ctl(9),
-        json!({"add": 0, "mod": 0, "del": 0, "errors": 1, "errors_by_errno": {"EPERM": 1}})
+        json!({"add": 1, "mod": 0, "del": 0, "errors": 1, "errors_by_errno": {"EPERM": 1}})
     );
     // The thread is listed for its epoll_ctl calls although it never waited.
     let th = thread(&report, 51);

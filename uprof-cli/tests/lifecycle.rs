@@ -3,6 +3,7 @@ mod support;
 
 use std::{
     fs,
+    io::{BufRead as _, BufReader, Read as _},
     process::{Command, Stdio},
     thread::sleep,
     time::Duration,
@@ -20,19 +21,25 @@ fn ctrl_c_leaves_a_complete_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("interrupted.uprof");
     let demo = Command::new(testprog("uprof-demo")).args(["--duration-ms", "20000"]).stderr(Stdio::null()).spawn().unwrap();
-    let recorder = uprof()
+    let mut recorder = uprof()
         .args(["record", "-p", &demo.id().to_string(), "-o"])
         .arg(&file)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = BufReader::new(recorder.stderr.take().unwrap());
+    let mut attached = String::new();
+    stderr.read_line(&mut attached).unwrap();
+    assert!(attached.starts_with("uprof: tracing pid"), "uprof attached: {attached}");
     sleep(Duration::from_millis(1500));
     // SAFETY: signalling our own children.
     unsafe { libc::kill(recorder.id() as i32, libc::SIGINT) };
-    let out = recorder.wait_with_output().unwrap();
+    let status = recorder.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
     unsafe { libc::kill(demo.id() as i32, libc::SIGKILL) };
-    assert!(out.status.success(), "uprof record exits 0 after Ctrl-C: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped (interrupted)"));
+    assert!(status.success(), "uprof record exits 0 after Ctrl-C: {rest}");
+    assert!(rest.contains("stopped (interrupted)"), "{rest}");
 
     let report = run(uprof().arg("report").arg(&file));
     assert!(report.stderr.is_empty(), "a cleanly ended file reads without warnings: {}", String::from_utf8_lossy(&report.stderr));

@@ -7,7 +7,13 @@ use aya_ebpf::{
 };
 use uprof_common::{Header, RecordBody};
 
-use crate::maps::{DROPS, EVENTS, TRACED};
+use crate::maps::{DROPS, EVENTS, TRACED, offsets::WAKEUP_BYTES};
+
+/// `bpf_ringbuf_submit` flags.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+/// `bpf_ringbuf_query`: bytes not yet consumed.
+const BPF_RB_AVAIL_DATA: u64 = 0;
 
 /// The current thread, split into (process id, thread id).
 #[inline(always)]
@@ -57,7 +63,19 @@ pub fn reserve<R: RecordBody + 'static>() -> Option<RingBufEntry<R>> {
 pub fn send<R: RecordBody + 'static>(record: R) {
     if let Some(mut entry) = reserve::<R>() {
         entry.write(record);
-        entry.submit(0);
+        entry.submit(wakeup());
+    }
+}
+
+/// Wake the reader only once enough data waits: a wake-up per record costs the traced thread
+/// more than the record itself (an interrupt, and a VM exit on virtual machines). The reader
+/// also drains the buffer on a short timer, so nothing waits long.
+#[inline(always)]
+pub fn wakeup() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= crate::maps::offsets::get(&WAKEUP_BYTES) as u64 {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
     }
 }
 

@@ -1,6 +1,10 @@
 //! uprof's eBPF programs: syscall tracepoints for the epoll and poll families and fd lifetime,
 //! and scheduler tracepoints for the task lifecycle. Every program starts by checking that the
 //! current process is traced (`TRACED`), so untraced processes pay one hash lookup.
+//!
+//! Every program returns [`PASS`]: a tracepoint program returning 0 hides the event from every
+//! other perf user of that tracepoint (`perf stat`, `perf trace` running beside us). aya's
+//! `#[tracepoint]` macro always returns 0, so [`tracepoint!`] declares the programs instead.
 #![no_std]
 #![no_main]
 
@@ -9,21 +13,34 @@ mod maps;
 mod syscalls;
 mod tasks;
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use core::ffi::c_void;
+
+use aya_ebpf::programs::TracePointContext;
 use uprof_common::{WaitSyscall, call};
+
+/// What every program returns: let the event go on to other perf users.
+const PASS: u32 = 1;
+
+/// A tracepoint program named `$name` (the section aya's loader recognises), running `$body`
+/// on the context and returning [`PASS`].
+macro_rules! tracepoint {
+    ($name:ident, |$ctx:ident| $body:expr) => {
+        #[unsafe(no_mangle)]
+        #[unsafe(link_section = "tracepoint")]
+        pub fn $name(raw: *mut c_void) -> u32 {
+            let $ctx = TracePointContext::new(raw);
+            $body;
+            PASS
+        }
+    };
+}
 
 /// One entry and one exit program per syscall, named after their tracepoints
 /// (`syscalls:sys_enter_<name>` and `syscalls:sys_exit_<name>`).
 macro_rules! syscall_programs {
     ($($enter:ident, $exit:ident => $call:expr;)*) => {$(
-        #[tracepoint]
-        pub fn $enter(ctx: TracePointContext) -> u32 {
-            syscalls::enter(&ctx, $call)
-        }
-        #[tracepoint]
-        pub fn $exit(ctx: TracePointContext) -> u32 {
-            syscalls::exit(&ctx, $call)
-        }
+        tracepoint!($enter, |ctx| syscalls::enter(&ctx, $call));
+        tracepoint!($exit, |ctx| syscalls::exit(&ctx, $call));
     )*};
 }
 
@@ -43,25 +60,13 @@ syscall_programs! {
     sys_enter_dup3, sys_exit_dup3 => call::DUP3;
 }
 
-#[tracepoint]
-pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
-    tasks::fork(&ctx)
-}
+tracepoint!(sched_process_fork, |ctx| tasks::fork(&ctx));
 
-#[tracepoint]
-pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    tasks::exec(&ctx)
-}
+tracepoint!(sched_process_exec, |ctx| tasks::exec(&ctx));
 
-#[tracepoint]
-pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
-    tasks::exit(&ctx)
-}
+tracepoint!(sched_process_exit, |ctx| tasks::exit(&ctx));
 
-#[tracepoint]
-pub fn task_rename(ctx: TracePointContext) -> u32 {
-    tasks::rename(&ctx)
-}
+tracepoint!(task_rename, |ctx| tasks::rename(&ctx));
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -22,9 +22,13 @@ pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 #[map]
 pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0);
 
-/// Tracepoint field offsets, read by the loader from tracefs `format` files: they differ
-/// between kernels (e.g. `sched_process_fork` switched to `__data_loc` comm strings).
+/// Values the loader sets at load time. Tracepoint field offsets are read from tracefs `format`
+/// files: they differ between kernels (e.g. `sched_process_fork` switched to `__data_loc` comm
+/// strings).
 pub mod offsets {
+    /// Wake the reader when this many bytes wait in `EVENTS`.
+    #[unsafe(no_mangle)]
+    pub static WAKEUP_BYTES: u32 = 1 << 20;
     #[unsafe(no_mangle)]
     pub static SYSCALL_ARGS: u32 = 16;
     #[unsafe(no_mangle)]
@@ -36,7 +40,7 @@ pub mod offsets {
     #[unsafe(no_mangle)]
     pub static RENAME_NEWCOMM: u32 = 28;
 
-    /// Reads a constant the loader may have rewritten (a plain read would be folded at
+    /// Reads a value the loader may have rewritten (a plain read would be folded at
     /// compile time).
     #[inline(always)]
     pub fn get(v: &'static u32) -> usize {

@@ -13,15 +13,15 @@ use uprof_common::{
 };
 
 use crate::{
-    emit::{current, header, now, reserve, send, traced},
+    emit::{current, header, now, reserve, send, traced, wakeup},
     maps::{INFLIGHT, offsets},
 };
 
 /// Entry of any traced syscall: remember `call`, the arguments and the time.
 #[inline(always)]
-pub fn enter(ctx: &TracePointContext, call: u8) -> u32 {
+pub fn enter(ctx: &TracePointContext, call: u8) {
     if !traced() {
-        return 0;
+        return;
     }
     let base = offsets::get(&offsets::SYSCALL_ARGS);
     let (pid, tid) = current();
@@ -33,20 +33,19 @@ pub fn enter(ctx: &TracePointContext, call: u8) -> u32 {
         f.timeout_ns = wait_timeout(syscall, &f.args);
     }
     let _ = INFLIGHT.insert(&tid, &f, 0);
-    0
 }
 
 /// Exit of a traced syscall: emit its record. A thread without a matching entry (it was
 /// already inside the call when tracing began) is ignored.
 #[inline(always)]
-pub fn exit(ctx: &TracePointContext, call: u8) -> u32 {
+pub fn exit(ctx: &TracePointContext, call: u8) {
     let (_, tid) = current();
     let Some(f) = (unsafe { INFLIGHT.get(&tid) }).copied() else {
-        return 0;
+        return;
     };
     let _ = INFLIGHT.remove(&tid);
     if f.call != call {
-        return 0;
+        return;
     }
     let ret: i64 = unsafe { ctx.read_at(offsets::get(&offsets::SYSCALL_RET)) }.unwrap_or(0);
     let ts = now();
@@ -71,7 +70,6 @@ pub fn exit(ctx: &TracePointContext, call: u8) -> u32 {
             }
         }
     }
-    0
 }
 
 fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
@@ -136,7 +134,7 @@ fn send_events(user_events: u64, n: u32, ts: u64) {
                 (*rec).count = 0;
             }
         }
-        entry.submit(0);
+        entry.submit(wakeup());
     }
 }
 

@@ -21,32 +21,30 @@ fn send_comm(kind: Kind, tid: u32, name: [u8; COMM_LEN]) {
 }
 
 /// `sched_process_fork`, in the parent: trace the child too.
-pub fn fork(ctx: &TracePointContext) -> u32 {
+pub fn fork(ctx: &TracePointContext) {
     if !traced() {
-        return 0;
+        return;
     }
     let Ok(child) = (unsafe { ctx.read_at::<u32>(offsets::get(&offsets::FORK_CHILD_PID)) }) else {
-        return 0;
+        return;
     };
     // A new thread gets an entry too (its id is not a process id): harmless, and removed at
     // its exit. A new process needs it to be traced from its first instruction.
     let _ = TRACED.insert(&child, &1, 0);
     send(Fork { header: header::<Fork>(now()), child_tid: child, _pad: 0, comm: comm() });
-    0
 }
 
 /// `sched_process_exec`: the process has a new name.
-pub fn exec(_ctx: &TracePointContext) -> u32 {
+pub fn exec(_ctx: &TracePointContext) {
     if traced() {
         send_comm(Kind::Exec, current().1, comm());
     }
-    0
 }
 
 /// `sched_process_exit`, for every exiting thread.
-pub fn exit(_ctx: &TracePointContext) -> u32 {
+pub fn exit(_ctx: &TracePointContext) {
     if !traced() {
-        return 0;
+        return;
     }
     let (pid, tid) = current();
     if let Some(f) = unsafe { INFLIGHT.get(&tid) }.copied() {
@@ -60,19 +58,17 @@ pub fn exit(_ctx: &TracePointContext) -> u32 {
     if tid != pid {
         let _ = TRACED.remove(&tid);
     }
-    0
 }
 
 /// `task_rename` (prctl PR_SET_NAME, writes to /proc/.../comm): `header.tid` is the renamed
 /// thread.
-pub fn rename(ctx: &TracePointContext) -> u32 {
+pub fn rename(ctx: &TracePointContext) {
     if !traced() {
-        return 0;
+        return;
     }
     let target = unsafe { ctx.read_at::<u32>(offsets::get(&offsets::RENAME_PID)) };
     let name = unsafe { ctx.read_at::<[u8; COMM_LEN]>(offsets::get(&offsets::RENAME_NEWCOMM)) };
     if let (Ok(target), Ok(name)) = (target, name) {
         send_comm(Kind::Rename, target, name);
     }
-    0
 }

@@ -219,10 +219,12 @@ pub fn drain(fd: Fd) -> io::Result<Vec<u8>> {
 
 /// Reads the 8-byte counter of a drained eventfd or timerfd (timer expirations, eventfd sum).
 pub fn counter(bytes: &[u8]) -> Result<u64> {
-    let raw: [u8; 8] = bytes
-        .try_into()
-        .with_context(|| format!("expected an 8-byte counter, got {} bytes", bytes.len()))?;
-    Ok(u64::from_ne_bytes(raw))
+    // Draining may read the counter more than once (a timer can expire again between two
+    // reads): each read gives 8 bytes, and the counts add up.
+    if bytes.is_empty() || bytes.len() % 8 != 0 {
+        anyhow::bail!("expected 8-byte counters, got {} bytes", bytes.len());
+    }
+    Ok(bytes.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunk"))).sum())
 }
 
 /// Raises the soft limit on open fds to at least `wanted` (up to the hard limit).

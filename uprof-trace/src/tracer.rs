@@ -37,6 +37,10 @@ pub struct Tracer {
 }
 
 impl Tracer {
+    /// How often the reader must drain the ring buffer even when not woken: programs only wake
+    /// it when the buffer fills up.
+    pub const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
     /// Checks privileges and kernel, loads the programs and attaches them. Nothing is traced
     /// until [`Tracer::trace`] names a process.
     pub fn load(options: &TracerOptions) -> Result<Tracer> {
@@ -49,6 +53,9 @@ impl Tracer {
         raise_memlock_limit();
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("EVENTS", options.buffer_bytes)
+            // Programs wake the reader once a quarter of the buffer is waiting; the reader
+            // drains it on a timer too (see `Tracer::DRAIN_INTERVAL`).
+            .override_global("WAKEUP_BYTES", &(options.buffer_bytes / 4), true)
             .override_global("SYSCALL_ARGS", &offsets.syscall_args, true)
             .override_global("SYSCALL_RET", &offsets.syscall_ret, true)
             .override_global("FORK_CHILD_PID", &offsets.fork_child_pid, true)

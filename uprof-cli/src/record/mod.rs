@@ -12,6 +12,7 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     time::{Instant, MissedTickBehavior, interval},
 };
+use aya::maps::{MapData, RingBuf};
 use uprof_analysis::Analyzer;
 use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
 use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
@@ -75,6 +76,8 @@ async fn record(args: RecordArgs) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut drain = interval(Tracer::DRAIN_INTERVAL);
+    drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut status = StatusLine::new();
     let mut lost_seen = 0;
@@ -83,11 +86,10 @@ async fn record(args: RecordArgs) -> Result<()> {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                while let Some(item) = guard.get_inner_mut().next() {
-                    recorder.push_kernel(&item)?;
-                }
+                drain_ring(guard.get_inner_mut(), &mut recorder)?;
                 guard.clear_ready();
             }
+            _ = drain.tick() => drain_ring(ring.get_mut(), &mut recorder)?,
             _ = tick.tick() => {
                 lost_seen = note_lost(&tracer, &mut recorder, lost_seen)?;
                 if let Sink::File(writer) = &mut recorder.sink {
@@ -117,9 +119,7 @@ async fn record(args: RecordArgs) -> Result<()> {
     status.clear();
 
     // Whatever the kernel produced before we stopped.
-    while let Some(item) = ring.get_mut().next() {
-        recorder.push_kernel(&item)?;
-    }
+    drain_ring(ring.get_mut(), &mut recorder)?;
     let end_ts = clock::monotonic_ns();
     note_unfinished_waits(&tracer, &mut recorder, end_ts)?;
     let lost = note_lost(&tracer, &mut recorder, lost_seen)?;
@@ -145,6 +145,13 @@ async fn record(args: RecordArgs) -> Result<()> {
             report::print(&analyzer.finish(&info), &args.output_format)
         }
     }
+}
+
+fn drain_ring(ring: &mut RingBuf<MapData>, recorder: &mut Recorder) -> Result<()> {
+    while let Some(item) = ring.next() {
+        recorder.push_kernel(&item)?;
+    }
+    Ok(())
 }
 
 fn session_header(tracer: &Tracer, args: &RecordArgs, pids: &[u32]) -> SessionHeader {
