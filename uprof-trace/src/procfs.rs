@@ -131,7 +131,9 @@ mod tests {
             _ => None,
         });
         let interest = interest.expect("the epoll fd's interest list is in the snapshot");
-        assert_eq!((interest.fd, interest.events, interest.data), (efd, libc::EPOLLIN as u32, 42));
+        // The kernel always adds EPOLLERR and EPOLLHUP to the interest mask.
+        let events = (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) as u32;
+        assert_eq!((interest.fd, interest.events, interest.data), (efd, events, 42));
         assert!(parsed.iter().any(|r| matches!(r, uprof_common::Record::FdInfo(i)
             if i.fd == efd && FdKind::from_u32(i.kind) == FdKind::EventFd)));
         assert!(parsed.iter().any(|r| matches!(r, uprof_common::Record::TaskInfo(t)
