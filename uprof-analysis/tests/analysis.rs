@@ -66,9 +66,20 @@ fn a_wait_ended_by_its_threads_death_is_unfinished_not_interrupted() {
         dying.exit(101, "dying"),
     ]);
     let dying = &thread(&report, 13).waits;
-    assert_eq!((dying.calls, dying.interrupted, dying.unfinished), (1, 0, 1));
+    assert_eq!(
+        (dying.calls, dying.interrupted, dying.unfinished),
+        (1, 0, 1)
+    );
     let living = &thread(&report, 14).waits;
-    assert_eq!((living.calls, living.interrupted, living.timeouts, living.unfinished), (2, 1, 1, 0));
+    assert_eq!(
+        (
+            living.calls,
+            living.interrupted,
+            living.timeouts,
+            living.unfinished
+        ),
+        (2, 1, 1, 0)
+    );
 }
 
 #[test]

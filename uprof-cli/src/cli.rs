@@ -4,8 +4,12 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "uprof", version, about = "See how a program's event loop really behaves: epoll waits, wakeups, \
-    block and busy time, ready events per fd and interest-list churn, traced with eBPF.")]
+#[command(
+    name = "uprof",
+    version,
+    about = "See how a program's event loop really behaves: epoll waits, wakeups, \
+    block and busy time, ready events per fd and interest-list churn, traced with eBPF."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +38,12 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct RecordArgs {
     /// Processes to trace, comma-separated; their future children are traced too.
-    #[arg(short, long, value_delimiter = ',', required_unless_present = "command")]
+    #[arg(
+        short,
+        long,
+        value_delimiter = ',',
+        required_unless_present = "command"
+    )]
     pub pid: Vec<u32>,
     /// Write the recording to FILE instead of printing a report at the end.
     #[arg(short, long, value_name = "FILE")]
@@ -86,9 +95,13 @@ pub enum ViewArg {
 }
 
 fn parse_buffer_mib(s: &str) -> Result<u32, String> {
-    let mib: u32 = s.parse().map_err(|_| format!("`{s}` is not a number of MiB"))?;
+    let mib: u32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of MiB"))?;
     if mib == 0 || !mib.is_power_of_two() || mib > 2048 {
-        return Err(format!("{mib} MiB: the ring buffer size must be a power of two between 1 and 2048"));
+        return Err(format!(
+            "{mib} MiB: the ring buffer size must be a power of two between 1 and 2048"
+        ));
     }
     Ok(mib)
 }

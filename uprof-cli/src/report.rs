@@ -28,7 +28,12 @@ pub fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u
     let end_ts = end.map_or(last_ts, |e| e.end_ts);
     SessionInfo {
         duration_ns: end_ts.saturating_sub(header.start_ts),
-        probes: header.probes.iter().filter(|p| p.attached).map(|p| p.name.clone()).collect(),
+        probes: header
+            .probes
+            .iter()
+            .filter(|p| p.attached)
+            .map(|p| p.name.clone())
+            .collect(),
         tier: header.tier.clone(),
         command: header.target.command.clone(),
         pids: header.target.pids.clone(),

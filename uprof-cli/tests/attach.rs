@@ -13,7 +13,10 @@ fn line_starting(reader: &mut impl BufRead, prefix: &str) -> String {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended before a line starting with {prefix:?}");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "stream ended before a line starting with {prefix:?}"
+        );
         if line.starts_with(prefix) {
             return line;
         }
@@ -35,7 +38,12 @@ fn attach_to_running_process_sees_exactly_its_work() {
         .unwrap();
     let mut target_err = BufReader::new(target.stderr.take().unwrap());
     let ready = line_starting(&mut target_err, "ready ");
-    let pid: i32 = ready.trim().strip_prefix("ready ").unwrap().parse().unwrap();
+    let pid: i32 = ready
+        .trim()
+        .strip_prefix("ready ")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(pid as u32, target.id());
 
     let mut recorder = uprof()
@@ -61,7 +69,10 @@ fn attach_to_running_process_sees_exactly_its_work() {
 
 #[test]
 fn attach_to_missing_pid_is_one_clear_error() {
-    let out = uprof().args(["record", "-p", "999999999"]).output().unwrap();
+    let out = uprof()
+        .args(["record", "-p", "999999999"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim(), "uprof: error: no such process: 999999999");

@@ -12,7 +12,12 @@ use std::{
 use support::{SERIAL, report_json, run, testprog, uprof};
 
 fn calls_of_all_threads(report: &serde_json::Value) -> u64 {
-    report["threads"].as_array().unwrap().iter().map(|t| t["waits"]["calls"].as_u64().unwrap()).sum()
+    report["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["waits"]["calls"].as_u64().unwrap())
+        .sum()
 }
 
 #[test]
@@ -20,7 +25,11 @@ fn ctrl_c_leaves_a_complete_file() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("interrupted.uprof");
-    let demo = Command::new(testprog("uprof-demo")).args(["--duration-ms", "20000"]).stderr(Stdio::null()).spawn().unwrap();
+    let mut demo = Command::new(testprog("uprof-demo"))
+        .args(["--duration-ms", "20000"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut recorder = uprof()
         .args(["record", "-p", &demo.id().to_string(), "-o"])
         .arg(&file)
@@ -30,20 +39,34 @@ fn ctrl_c_leaves_a_complete_file() {
     let mut stderr = BufReader::new(recorder.stderr.take().unwrap());
     let mut attached = String::new();
     stderr.read_line(&mut attached).unwrap();
-    assert!(attached.starts_with("uprof: tracing pid"), "uprof attached: {attached}");
+    assert!(
+        attached.starts_with("uprof: tracing pid"),
+        "uprof attached: {attached}"
+    );
     sleep(Duration::from_millis(1500));
     // SAFETY: signalling our own children.
     unsafe { libc::kill(recorder.id() as i32, libc::SIGINT) };
     let status = recorder.wait().unwrap();
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
-    unsafe { libc::kill(demo.id() as i32, libc::SIGKILL) };
-    assert!(status.success(), "uprof record exits 0 after Ctrl-C: {rest}");
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+    assert!(
+        status.success(),
+        "uprof record exits 0 after Ctrl-C: {rest}"
+    );
     assert!(rest.contains("stopped (interrupted)"), "{rest}");
 
     let report = run(uprof().arg("report").arg(&file));
-    assert!(report.stderr.is_empty(), "a cleanly ended file reads without warnings: {}", String::from_utf8_lossy(&report.stderr));
-    assert!(calls_of_all_threads(&report_json(&file)) > 10, "the demo waited many times in 1.5 s");
+    assert!(
+        report.stderr.is_empty(),
+        "a cleanly ended file reads without warnings: {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(
+        calls_of_all_threads(&report_json(&file)) > 10,
+        "the demo waited many times in 1.5 s"
+    );
 }
 
 #[test]
@@ -67,10 +90,16 @@ fn duration_ends_recording_and_a_truncated_copy_still_reads() {
     fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let out = run(uprof().arg("report").arg(&cut).args(["--format", "json"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("uprof: warning:"), "truncation is reported: {stderr}");
+    assert!(
+        stderr.contains("uprof: warning:"),
+        "truncation is reported: {stderr}"
+    );
     let partial: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let partial = calls_of_all_threads(&partial);
-    assert!(partial <= whole, "a truncated file cannot hold more than the whole: {partial} > {whole}");
+    assert!(
+        partial <= whole,
+        "a truncated file cannot hold more than the whole: {partial} > {whole}"
+    );
 }
 
 #[test]
@@ -81,6 +110,9 @@ fn not_a_record_file_is_one_clear_error() {
     let out = uprof().arg("report").arg(&file).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("uprof: error:") && stderr.contains("garbage.uprof"), "{stderr}");
+    assert!(
+        stderr.starts_with("uprof: error:") && stderr.contains("garbage.uprof"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
 }

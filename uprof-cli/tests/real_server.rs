@@ -29,7 +29,10 @@ fn signal(child: &Child, sig: i32) {
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
         sleep(Duration::from_millis(50));
     }
 }
@@ -45,7 +48,15 @@ fn redis_wait_counts_equal_perf_stat() {
 
     let redis = Reaped(
         Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
             .arg(&socket)
             .stdout(Stdio::null())
             .spawn()
@@ -57,10 +68,20 @@ fn redis_wait_counts_equal_perf_stat() {
     // entries, uprof calls whose entry it saw).
     signal(&redis.0, libc::SIGSTOP);
 
-    let perf_events = EPOLL_WAITS.map(|s| format!("syscalls:sys_enter_{s}")).join(",");
+    let perf_events = EPOLL_WAITS
+        .map(|s| format!("syscalls:sys_enter_{s}"))
+        .join(",");
     // perf -p ends by itself when redis exits (and so does uprof record -p).
     let perf = Command::new("perf")
-        .args(["stat", "-x", ",", "-e", &perf_events, "-p", &redis.0.id().to_string()])
+        .args([
+            "stat",
+            "-x",
+            ",",
+            "-e",
+            &perf_events,
+            "-p",
+            &redis.0.id().to_string(),
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("perf is installed (scripts/setup.sh installs linux-perf)");
@@ -76,13 +97,19 @@ fn redis_wait_counts_equal_perf_stat() {
     let mut line = String::new();
     while !line.starts_with("uprof: tracing pid") {
         line.clear();
-        assert!(recorder_err.read_line(&mut line).unwrap() > 0, "uprof record ended before attaching");
+        assert!(
+            recorder_err.read_line(&mut line).unwrap() > 0,
+            "uprof record ended before attaching"
+        );
     }
     // perf prints nothing until it ends: give it time to open its counters.
     sleep(Duration::from_secs(1));
     signal(&redis.0, libc::SIGCONT);
 
-    run(Command::new("redis-benchmark").arg("-s").arg(&socket).args(["-q", "-t", "ping_mbulk,set,get", "-n", "20000", "-c", "20"]));
+    run(Command::new("redis-benchmark")
+        .arg("-s")
+        .arg(&socket)
+        .args(["-q", "-t", "ping_mbulk,set,get", "-n", "20000", "-c", "20"]));
 
     // Both end with the target: redis exits on SIGTERM after finishing its current loop.
     signal(&redis.0, libc::SIGTERM);
@@ -100,10 +127,21 @@ fn redis_wait_counts_equal_perf_stat() {
             .map(|t| t["waits"]["by_syscall"][syscall].as_u64().unwrap_or(0))
             .sum();
         let theirs = perf_count(&perf_out, &format!("syscalls:sys_enter_{syscall}"));
-        assert_eq!(ours, theirs, "{syscall} calls: uprof {ours}, perf stat {theirs}\n{perf_out}");
+        assert_eq!(
+            ours, theirs,
+            "{syscall} calls: uprof {ours}, perf stat {theirs}\n{perf_out}"
+        );
     }
-    let total: u64 = report["threads"].as_array().unwrap().iter().map(|t| t["waits"]["calls"].as_u64().unwrap()).sum();
-    assert!(total > 1000, "redis-benchmark made redis wait many times, not {total}");
+    let total: u64 = report["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["waits"]["calls"].as_u64().unwrap())
+        .sum();
+    assert!(
+        total > 1000,
+        "redis-benchmark made redis wait many times, not {total}"
+    );
 }
 
 /// The count of `event` in `perf stat -x ,` output (`count,unit,event,...`).
@@ -111,7 +149,9 @@ fn perf_count(out: &str, event: &str) -> u64 {
     out.lines()
         .find_map(|l| {
             let fields: Vec<&str> = l.split(',').collect();
-            (fields.get(2) == Some(&event)).then(|| fields[0].parse().ok()).flatten()
+            (fields.get(2) == Some(&event))
+                .then(|| fields[0].parse().ok())
+                .flatten()
         })
         .unwrap_or_else(|| panic!("perf stat printed no count for {event}:\n{out}"))
 }

@@ -34,21 +34,34 @@ fn fd_number_reused_after_close_is_a_new_entry() {
     let (said, report) = trace_scenario(&["fd-reuse"]);
     assert_report_matches(&said, &report);
     let fds = report["epolls"][0]["fds"].as_array().unwrap();
-    assert_eq!(fds[0]["fd"], fds[1]["fd"], "the reused number appears twice");
+    assert_eq!(
+        fds[0]["fd"], fds[1]["fd"],
+        "the reused number appears twice"
+    );
 }
 
 #[test]
 fn second_thread_with_its_own_loop() {
     let (said, report) = trace_scenario(&["threads"]);
     assert_report_matches(&said, &report);
-    let worker = report["threads"].as_array().unwrap().iter().find(|t| t["comm"] == "worker-1");
-    assert!(worker.is_some(), "the renamed thread is reported under its new name: {report:#}");
+    let worker = report["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["comm"] == "worker-1");
+    assert!(
+        worker.is_some(),
+        "the renamed thread is reported under its new name: {report:#}"
+    );
 }
 
 #[test]
 fn forked_child_is_followed() {
     let (said, report) = trace_scenario(&["child"]);
-    assert!(!said["children"].as_array().unwrap().is_empty(), "the scenario forks a child");
+    assert!(
+        !said["children"].as_array().unwrap().is_empty(),
+        "the scenario forks a child"
+    );
     assert_report_matches(&said, &report);
 }
 

@@ -81,7 +81,14 @@ pub struct Wait {
 
 impl Wait {
     /// The record of wait `f` (its entry) ending with `ret` (or never: `flags`).
-    pub fn new(header: Header, f: &InFlight, syscall: crate::WaitSyscall, ret: i64, flags: u8, captured: u16) -> Wait {
+    pub fn new(
+        header: Header,
+        f: &InFlight,
+        syscall: crate::WaitSyscall,
+        ret: i64,
+        flags: u8,
+        captured: u16,
+    ) -> Wait {
         let (epfd, nfds) = syscall.target(&f.args);
         Wait {
             header,
@@ -113,7 +120,13 @@ pub struct WaitEvents {
 
 impl Default for WaitEvents {
     fn default() -> Self {
-        Self { header: Header::default(), chunk: 0, count: 0, _pad: 0, raw: [0; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE] }
+        Self {
+            header: Header::default(),
+            chunk: 0,
+            count: 0,
+            _pad: 0,
+            raw: [0; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE],
+        }
     }
 }
 
@@ -311,7 +324,10 @@ pub enum ParseError {
     /// Fewer bytes than the header announces.
     Short,
     /// A known kind with the wrong length.
-    BadLength { kind: u16, len: u16 },
+    BadLength {
+        kind: u16,
+        len: u16,
+    },
     UnknownKind(u16),
 }
 
@@ -319,7 +335,9 @@ impl core::fmt::Display for ParseError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Short => write!(f, "record cut short"),
-            Self::BadLength { kind, len } => write!(f, "record of kind {kind} has bad length {len}"),
+            Self::BadLength { kind, len } => {
+                write!(f, "record of kind {kind} has bad length {len}")
+            }
             Self::UnknownKind(k) => write!(f, "unknown record kind {k}"),
         }
     }
@@ -337,7 +355,14 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
 impl Header {
     /// A header for a record of type `R` produced now by user space.
     pub fn user<R: RecordBody>(ts: u64, pid: u32, tid: u32) -> Header {
-        Header { kind: R::KIND as u16, len: size_of::<R>() as u16, cpu: u32::MAX, ts, pid, tid }
+        Header {
+            kind: R::KIND as u16,
+            len: size_of::<R>() as u16,
+            cpu: u32::MAX,
+            ts,
+            pid,
+            tid,
+        }
     }
 }
 

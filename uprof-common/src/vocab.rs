@@ -45,7 +45,9 @@ impl WaitSyscall {
     /// and `maxevents`, or `-1` and the number of fds passed (select: highest fd + 1).
     pub fn target(self, args: &[u64; 6]) -> (i32, u32) {
         match self {
-            Self::EpollWait | Self::EpollPwait | Self::EpollPwait2 => (args[0] as i32, args[2] as u32),
+            Self::EpollWait | Self::EpollPwait | Self::EpollPwait2 => {
+                (args[0] as i32, args[2] as u32)
+            }
             Self::Poll | Self::Ppoll => (-1, args[1] as u32),
             Self::Select | Self::Pselect6 => (-1, args[0] as u32),
         }
@@ -122,7 +124,10 @@ impl FdKind {
     ];
 
     pub fn from_u32(v: u32) -> Self {
-        Self::ALL.into_iter().find(|k| *k as u32 == v).unwrap_or(Self::Unknown)
+        Self::ALL
+            .into_iter()
+            .find(|k| *k as u32 == v)
+            .unwrap_or(Self::Unknown)
     }
 
     /// Classifies the target of a `/proc/PID/fd/N` link.

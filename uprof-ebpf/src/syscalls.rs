@@ -25,7 +25,13 @@ pub fn enter(ctx: &TracePointContext, call: u8) {
     }
     let base = offsets::get(&offsets::SYSCALL_ARGS);
     let (pid, tid) = current();
-    let mut f = InFlight { ts: now(), timeout_ns: TIMEOUT_INFINITE, call, pid, ..Default::default() };
+    let mut f = InFlight {
+        ts: now(),
+        timeout_ns: TIMEOUT_INFINITE,
+        call,
+        pid,
+        ..Default::default()
+    };
     for (i, arg) in f.args.iter_mut().enumerate() {
         *arg = unsafe { ctx.read_at::<u64>(base + i * 8) }.unwrap_or(0);
     }
@@ -52,16 +58,28 @@ pub fn exit(ctx: &TracePointContext, call: u8) {
     match call {
         call::EPOLL_CREATE | call::EPOLL_CREATE1 => send(EpollCreate {
             header: header::<EpollCreate>(ts),
-            flags: if call == call::EPOLL_CREATE1 { f.args[0] as i32 } else { 0 },
+            flags: if call == call::EPOLL_CREATE1 {
+                f.args[0] as i32
+            } else {
+                0
+            },
             ret: ret as i32,
         }),
         call::EPOLL_CTL => send_ctl(&f, ts, ret),
-        call::CLOSE => send(Close { header: header::<Close>(ts), fd: f.args[0] as i32, ret: ret as i32 }),
+        call::CLOSE => send(Close {
+            header: header::<Close>(ts),
+            fd: f.args[0] as i32,
+            ret: ret as i32,
+        }),
         call::DUP2 | call::DUP3 => send(Dup {
             header: header::<Dup>(ts),
             oldfd: f.args[0] as i32,
             newfd: f.args[1] as i32,
-            flags: if call == call::DUP3 { f.args[2] as i32 } else { 0 },
+            flags: if call == call::DUP3 {
+                f.args[2] as i32
+            } else {
+                0
+            },
             ret: ret as i32,
         }),
         _ => {
@@ -77,9 +95,12 @@ fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
     let (mut events, mut data) = (0, 0);
     // The caller's `struct epoll_event` (packed: u32 events, u64 data); DEL may pass NULL.
     if op != EPOLL_CTL_DEL && f.args[3] != 0 {
-        if let Ok(raw) = unsafe { bpf_probe_read_user(f.args[3] as *const [u8; EPOLL_EVENT_SIZE]) } {
+        if let Ok(raw) = unsafe { bpf_probe_read_user(f.args[3] as *const [u8; EPOLL_EVENT_SIZE]) }
+        {
             events = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
-            data = u64::from_ne_bytes([raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11]]);
+            data = u64::from_ne_bytes([
+                raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11],
+            ]);
         }
     }
     send(EpollCtl {
@@ -98,12 +119,23 @@ fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
 /// Emits the record of a wait that returned `ret` (or never will: `flags`).
 #[inline(always)]
 pub fn send_wait(f: &InFlight, syscall: WaitSyscall, ts: u64, ret: i64, flags: u8, captured: u16) {
-    send(Wait::new(header::<Wait>(ts), f, syscall, ret, flags, captured));
+    send(Wait::new(
+        header::<Wait>(ts),
+        f,
+        syscall,
+        ret,
+        flags,
+        captured,
+    ));
 }
 
 fn finish_wait(f: &InFlight, syscall: WaitSyscall, ts: u64, ret: i64) {
     let max_captured = (EVENTS_PER_CHUNK * MAX_EVENT_CHUNKS) as i64;
-    let captured = if syscall.is_epoll() && ret > 0 { ret.min(max_captured) as u32 } else { 0 };
+    let captured = if syscall.is_epoll() && ret > 0 {
+        ret.min(max_captured) as u32
+    } else {
+        0
+    };
     send_wait(f, syscall, ts, ret, 0, captured as u16);
     if captured > 0 {
         send_events(f.args[1], captured, ts);
@@ -130,7 +162,8 @@ fn send_events(user_events: u64, n: u32, ts: u64) {
             (*rec).raw = [0; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE];
             let src = (user_events + (start as u64) * EPOLL_EVENT_SIZE as u64) as *const c_void;
             let size = count * EPOLL_EVENT_SIZE as u32;
-            if generated::bpf_probe_read_user((*rec).raw.as_mut_ptr() as *mut c_void, size, src) < 0 {
+            if generated::bpf_probe_read_user((*rec).raw.as_mut_ptr() as *mut c_void, size, src) < 0
+            {
                 (*rec).count = 0;
             }
         }
@@ -154,7 +187,11 @@ fn wait_timeout(syscall: WaitSyscall, args: &[u64; 6]) -> i64 {
 /// An `int` timeout in milliseconds; negative means infinite.
 fn millis(arg: u64) -> i64 {
     let ms = arg as i32;
-    if ms < 0 { TIMEOUT_INFINITE } else { ms as i64 * 1_000_000 }
+    if ms < 0 {
+        TIMEOUT_INFINITE
+    } else {
+        ms as i64 * 1_000_000
+    }
 }
 
 /// About 292 years: the largest whole number of seconds whose nanoseconds fit in an i64.
@@ -169,7 +206,9 @@ fn timespec(ptr: u64, frac_ns: i64) -> i64 {
     match unsafe { bpf_probe_read_user(ptr as *const [i64; 2]) } {
         // Plain arithmetic in a range that cannot overflow (checked multiplication would need
         // 128-bit helpers BPF does not have); longer timeouts are as good as infinite here.
-        Ok([sec, frac]) if (0..=MAX_TIMEOUT_SECS).contains(&sec) && (0..1_000_000_000).contains(&frac) => {
+        Ok([sec, frac])
+            if (0..=MAX_TIMEOUT_SECS).contains(&sec) && (0..1_000_000_000).contains(&frac) =>
+        {
             sec * 1_000_000_000 + frac * frac_ns
         }
         Ok(_) => TIMEOUT_INFINITE,

@@ -31,7 +31,12 @@ pub fn fork(ctx: &TracePointContext) {
     // A new thread gets an entry too (its id is not a process id): harmless, and removed at
     // its exit. A new process needs it to be traced from its first instruction.
     let _ = TRACED.insert(&child, &1, 0);
-    send(Fork { header: header::<Fork>(now()), child_tid: child, _pad: 0, comm: comm() });
+    send(Fork {
+        header: header::<Fork>(now()),
+        child_tid: child,
+        _pad: 0,
+        comm: comm(),
+    });
 }
 
 /// `sched_process_exec`: the process has a new name.

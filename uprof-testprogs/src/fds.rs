@@ -221,10 +221,11 @@ pub fn drain(fd: Fd) -> io::Result<Vec<u8>> {
 pub fn counter(bytes: &[u8]) -> Result<u64> {
     // Draining may read the counter more than once (a timer can expire again between two
     // reads): each read gives 8 bytes, and the counts add up.
-    if bytes.is_empty() || bytes.len() % 8 != 0 {
+    let (counters, rest) = bytes.as_chunks::<8>();
+    if counters.is_empty() || !rest.is_empty() {
         anyhow::bail!("expected 8-byte counters, got {} bytes", bytes.len());
     }
-    Ok(bytes.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunk"))).sum())
+    Ok(counters.iter().map(|c| u64::from_ne_bytes(*c)).sum())
 }
 
 /// Raises the soft limit on open fds to at least `wanted` (up to the hard limit).

@@ -1,11 +1,11 @@
 //! The kernel side of uprof, seen from user space: checks the machine, loads and attaches the
 //! eBPF programs, chooses which processes are traced, and hands out the ring buffer the
 //! records arrive in. It knows nothing of files or reports.
+pub mod clock;
 pub mod preflight;
 mod probes;
 pub mod procfs;
 mod tracefs;
-pub mod clock;
 mod tracer;
 
 pub use probes::ProbeStatus;

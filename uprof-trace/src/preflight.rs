@@ -37,7 +37,9 @@ pub fn check_privileges() -> Result<()> {
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
     }
-    bail!("uprof needs root, or the CAP_BPF and CAP_PERFMON capabilities, to load its eBPF programs (try sudo)")
+    bail!(
+        "uprof needs root, or the CAP_BPF and CAP_PERFMON capabilities, to load its eBPF programs (try sudo)"
+    )
 }
 
 /// Fails on kernels without the BPF ring buffer.
@@ -72,7 +74,12 @@ mod tests {
 
     #[test]
     fn rejects_kernels_before_ring_buffers() {
-        assert!(check_kernel("5.4.0-150-generic").unwrap_err().to_string().contains("too old"));
+        assert!(
+            check_kernel("5.4.0-150-generic")
+                .unwrap_err()
+                .to_string()
+                .contains("too old")
+        );
         assert!(check_kernel("5.8.0").is_ok());
         assert!(check_kernel("6.12.1").is_ok());
     }

@@ -13,7 +13,11 @@ struct Spec {
 }
 
 const fn tp(program: &'static str, category: &'static str, required: bool) -> Spec {
-    Spec { program, category, required }
+    Spec {
+        program,
+        category,
+        required,
+    }
 }
 
 /// Every tracepoint program in `uprof-ebpf`, named after its tracepoint.
@@ -69,15 +73,26 @@ pub fn attach_all(ebpf: &mut Ebpf, tracefs: &Path) -> Result<Vec<ProbeStatus>> {
     let mut statuses = Vec::with_capacity(SPECS.len());
     for spec in SPECS {
         let name = format!("{}:{}", spec.category, spec.program);
-        let exists = tracefs.join("events").join(spec.category).join(spec.program).is_dir();
+        let exists = tracefs
+            .join("events")
+            .join(spec.category)
+            .join(spec.program)
+            .is_dir();
         let result = if exists {
             attach(ebpf, spec)
         } else {
             Err(anyhow!("this kernel has no such tracepoint"))
         };
         match result {
-            Ok(()) => statuses.push(ProbeStatus { name, kind: "tracepoint", attached: true, note: None }),
-            Err(e) if spec.required => return Err(e.context(format!("cannot attach tracepoint {name}"))),
+            Ok(()) => statuses.push(ProbeStatus {
+                name,
+                kind: "tracepoint",
+                attached: true,
+                note: None,
+            }),
+            Err(e) if spec.required => {
+                return Err(e.context(format!("cannot attach tracepoint {name}")));
+            }
             Err(e) => statuses.push(ProbeStatus {
                 name,
                 kind: "tracepoint",
@@ -94,7 +109,9 @@ fn attach(ebpf: &mut Ebpf, spec: &Spec) -> Result<()> {
         .program_mut(spec.program)
         .with_context(|| format!("program {} missing from uprof's eBPF object", spec.program))?
         .try_into()?;
-    program.load().context("the kernel refused to load the program")?;
+    program
+        .load()
+        .context("the kernel refused to load the program")?;
     program.attach(spec.category, spec.program)?;
     Ok(())
 }

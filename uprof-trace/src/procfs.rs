@@ -23,7 +23,9 @@ pub fn check_alive(pid: u32) -> Result<()> {
 pub fn is_alive(pid: u32) -> bool {
     match fs::read_to_string(proc_path(pid).join("stat")) {
         // The state follows the parenthesised command name, which may itself hold spaces.
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
         Err(_) => false,
     }
 }
@@ -37,7 +39,11 @@ pub fn fd_kind(pid: u32, fd: i32) -> Option<FdKind> {
 /// An [`FdInfo`] record for `fd` of `pid`, if the fd still exists.
 pub fn fd_info(pid: u32, fd: i32) -> Option<FdInfo> {
     let kind = fd_kind(pid, fd)?;
-    Some(FdInfo { header: Header::user::<FdInfo>(monotonic_ns(), pid, pid), fd, kind: kind as u32 })
+    Some(FdInfo {
+        header: Header::user::<FdInfo>(monotonic_ns(), pid, pid),
+        fd,
+        kind: kind as u32,
+    })
 }
 
 /// Records describing a process that was running before tracing began: a name per thread, the
@@ -46,20 +52,42 @@ pub fn snapshot(pid: u32) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     let ts = monotonic_ns();
     let task_dir = proc_path(pid).join("task");
-    for entry in fs::read_dir(&task_dir).with_context(|| format!("cannot read {}", task_dir.display()))? {
-        let Some(tid) = entry?.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+    for entry in
+        fs::read_dir(&task_dir).with_context(|| format!("cannot read {}", task_dir.display()))?
+    {
+        let Some(tid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
         let comm = fs::read(task_dir.join(tid.to_string()).join("comm")).unwrap_or_default();
         let mut header = Header::user::<TaskComm>(ts, pid, tid);
         header.kind = Kind::TaskInfo as u16;
-        out.push(Record::TaskInfo(TaskComm { header, comm: comm_bytes(&comm) }));
+        out.push(Record::TaskInfo(TaskComm {
+            header,
+            comm: comm_bytes(&comm),
+        }));
     }
     let fd_dir = proc_path(pid).join("fd");
-    for entry in fs::read_dir(&fd_dir).with_context(|| format!("cannot read {}", fd_dir.display()))? {
-        let Some(fd) = entry?.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Some(info) = fd_info(pid, fd) else { continue };
+    for entry in
+        fs::read_dir(&fd_dir).with_context(|| format!("cannot read {}", fd_dir.display()))?
+    {
+        let Some(fd) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Some(info) = fd_info(pid, fd) else {
+            continue;
+        };
         out.push(Record::FdInfo(info));
         if FdKind::from_u32(info.kind) == FdKind::Epoll {
-            let text = fs::read_to_string(proc_path(pid).join("fdinfo").join(fd.to_string())).unwrap_or_default();
+            let text = fs::read_to_string(proc_path(pid).join("fdinfo").join(fd.to_string()))
+                .unwrap_or_default();
             for (tfd, events, data) in parse_epoll_fdinfo(&text) {
                 out.push(Record::Interest(Interest {
                     header: Header::user::<Interest>(ts, pid, pid),
@@ -110,21 +138,35 @@ mod tests {
         let text = "pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\n\
                     tfd:        5 events:       19 data:                5  pos:0 ino:2c42 sdev:c\n\
                     tfd:        7 events: 80000001 data:     7f00000000aa  pos:0 ino:2c43 sdev:c\n";
-        assert_eq!(parse_epoll_fdinfo(text), vec![(5, 0x19, 5), (7, 0x8000_0001, 0x7f00_0000_00aa)]);
+        assert_eq!(
+            parse_epoll_fdinfo(text),
+            vec![(5, 0x19, 5), (7, 0x8000_0001, 0x7f00_0000_00aa)]
+        );
     }
 
     #[test]
     fn this_process_is_alive_and_a_bogus_pid_is_not() {
         assert!(is_alive(std::process::id()));
-        assert!(check_alive(u32::MAX - 1).unwrap_err().to_string().contains("no such process"));
+        assert!(
+            check_alive(u32::MAX - 1)
+                .unwrap_err()
+                .to_string()
+                .contains("no such process")
+        );
     }
 
     #[test]
     fn snapshot_of_self_names_threads_and_epoll_interest() {
         // SAFETY: plain syscalls on fds this test owns.
         let (epfd, efd) = unsafe { (libc::epoll_create1(0), libc::eventfd(0, 0)) };
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 42 };
-        assert_eq!(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, efd, &mut ev) }, 0);
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 42,
+        };
+        assert_eq!(
+            unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, efd, &mut ev) },
+            0
+        );
         let parsed = snapshot(std::process::id()).unwrap();
         let interest = parsed.iter().find_map(|r| match r {
             uprof_common::Record::Interest(i) if i.epfd == epfd => Some(*i),
@@ -133,11 +175,22 @@ mod tests {
         let interest = interest.expect("the epoll fd's interest list is in the snapshot");
         // The kernel always adds EPOLLERR and EPOLLHUP to the interest mask.
         let events = (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) as u32;
-        assert_eq!((interest.fd, interest.events, interest.data), (efd, events, 42));
-        assert!(parsed.iter().any(|r| matches!(r, uprof_common::Record::FdInfo(i)
-            if i.fd == efd && FdKind::from_u32(i.kind) == FdKind::EventFd)));
-        assert!(parsed.iter().any(|r| matches!(r, uprof_common::Record::TaskInfo(t)
-            if t.header.tid == std::process::id())));
+        assert_eq!(
+            (interest.fd, interest.events, interest.data),
+            (efd, events, 42)
+        );
+        assert!(
+            parsed
+                .iter()
+                .any(|r| matches!(r, uprof_common::Record::FdInfo(i)
+            if i.fd == efd && FdKind::from_u32(i.kind) == FdKind::EventFd))
+        );
+        assert!(
+            parsed
+                .iter()
+                .any(|r| matches!(r, uprof_common::Record::TaskInfo(t)
+            if t.header.tid == std::process::id()))
+        );
         unsafe { libc::close(efd) };
         unsafe { libc::close(epfd) };
     }

@@ -32,11 +32,23 @@ pub fn ensure_mounted() -> Result<PathBuf> {
 /// The byte offset of `field` in the records of tracepoint `category:name`, read from its
 /// `format` file.
 pub fn field_offset(tracefs: &Path, category: &str, name: &str, field: &str) -> Result<u32> {
-    let path = tracefs.join("events").join(category).join(name).join("format");
-    let text = fs::read_to_string(&path)
-        .with_context(|| format!("tracepoint {category}:{name} is not available ({})", path.display()))?;
-    parse_field_offset(&text, field)
-        .with_context(|| format!("tracepoint {category}:{name} has no field `{field}` in {}", path.display()))
+    let path = tracefs
+        .join("events")
+        .join(category)
+        .join(name)
+        .join("format");
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "tracepoint {category}:{name} is not available ({})",
+            path.display()
+        )
+    })?;
+    parse_field_offset(&text, field).with_context(|| {
+        format!(
+            "tracepoint {category}:{name} has no field `{field}` in {}",
+            path.display()
+        )
+    })
 }
 
 /// Finds `field:<type> <field>[..];\toffset:<n>;` in a format file.
@@ -48,7 +60,13 @@ fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
         if name != field {
             return None;
         }
-        rest.trim().strip_prefix("offset:")?.split(';').next()?.trim().parse().ok()
+        rest.trim()
+            .strip_prefix("offset:")?
+            .split(';')
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     })
 }
 

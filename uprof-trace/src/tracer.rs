@@ -1,5 +1,5 @@
 //! A loaded, attached set of uprof programs: the handle user space records through.
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use aya::{
@@ -26,7 +26,9 @@ pub struct TracerOptions {
 
 impl Default for TracerOptions {
     fn default() -> Self {
-        Self { buffer_bytes: 16 << 20 }
+        Self {
+            buffer_bytes: 16 << 20,
+        }
     }
 }
 
@@ -64,7 +66,11 @@ impl Tracer {
             .load(PROGRAMS)
             .context("the kernel refused uprof's eBPF maps or programs")?;
         let probes = probes::attach_all(&mut ebpf, &tracefs)?;
-        Ok(Tracer { ebpf, probes, kernel_release })
+        Ok(Tracer {
+            ebpf,
+            probes,
+            kernel_release,
+        })
     }
 
     /// What attached (and what did not, with the reason).
@@ -79,7 +85,9 @@ impl Tracer {
     /// Starts tracing process `pid` (and, from now on, the processes it creates).
     pub fn trace(&mut self, pid: u32) -> Result<()> {
         let mut traced: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut("TRACED")?)?;
-        traced.insert(&pid, &1, 0).with_context(|| format!("cannot trace pid {pid}"))
+        traced
+            .insert(&pid, &1, 0)
+            .with_context(|| format!("cannot trace pid {pid}"))
     }
 
     /// Stops tracing `pid` (a process that has exited).
@@ -106,16 +114,23 @@ impl Tracer {
 
     /// Takes the ring buffer records arrive in (once).
     pub fn take_ring(&mut self) -> Result<RingBuf<MapData>> {
-        let map = self.ebpf.take_map("EVENTS").context("ring buffer already taken")?;
+        let map = self
+            .ebpf
+            .take_map("EVENTS")
+            .context("ring buffer already taken")?;
         Ok(RingBuf::try_from(map)?)
     }
 
     fn map(&self, name: &str) -> Result<&aya::maps::Map> {
-        self.ebpf.map(name).with_context(|| format!("map {name} missing from uprof's eBPF object"))
+        self.ebpf
+            .map(name)
+            .with_context(|| format!("map {name} missing from uprof's eBPF object"))
     }
 
     fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
-        self.ebpf.map_mut(name).with_context(|| format!("map {name} missing from uprof's eBPF object"))
+        self.ebpf
+            .map_mut(name)
+            .with_context(|| format!("map {name} missing from uprof's eBPF object"))
     }
 }
 
@@ -129,7 +144,7 @@ struct Offsets {
 }
 
 impl Offsets {
-    fn read(tracefs: &PathBuf) -> Result<Offsets> {
+    fn read(tracefs: &Path) -> Result<Offsets> {
         let off = |cat, name, field| tracefs::field_offset(tracefs, cat, name, field);
         Ok(Offsets {
             syscall_args: off("syscalls", "sys_enter_epoll_wait", "epfd")?,
@@ -142,7 +157,10 @@ impl Offsets {
 }
 
 fn raise_memlock_limit() {
-    let limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let limit = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain syscall with a valid pointer.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
 }

@@ -141,7 +141,10 @@ fn throughput_comparison(cli: &Cli, pin: bool) -> Result<()> {
     }
     let throughput = |r: &Run| r.load.throughput;
     let cpu_per_request = |r: &Run| r.cpu_micros() / r.load.requests.max(1) as f64;
-    let mio = &runs[targets.iter().position(|t| t.label == "mio-echo").expect("listed")];
+    let mio = &runs[targets
+        .iter()
+        .position(|t| t.label == "mio-echo")
+        .expect("listed")];
     let (mio_best, mio_cpu) = (best(mio, &throughput), median(mio, &cpu_per_request));
     println!(
         "\n### Echo throughput, {} connections, {MESSAGE_SIZE}-byte messages, closed loop, \

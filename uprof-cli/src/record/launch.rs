@@ -24,7 +24,10 @@ pub enum Status {
 
 /// Forks a child that execs `command` once [`Held::release`] is called.
 pub fn hold(command: &[String]) -> Result<Held> {
-    let program = command.first().context("no command given after --")?.clone();
+    let program = command
+        .first()
+        .context("no command given after --")?
+        .clone();
     let argv: Vec<CString> = command
         .iter()
         .map(|a| CString::new(a.as_bytes()))
@@ -44,13 +47,22 @@ pub fn hold(command: &[String]) -> Result<Held> {
             if libc::read(go_read.as_raw_fd(), (&raw mut byte).cast(), 1) == 1 {
                 libc::execvp(argv_ptrs[0], argv_ptrs.as_ptr());
                 let errno = *libc::__errno_location();
-                libc::write(err_write.as_raw_fd(), (&raw const errno).cast(), size_of::<i32>());
+                libc::write(
+                    err_write.as_raw_fd(),
+                    (&raw const errno).cast(),
+                    size_of::<i32>(),
+                );
             }
             libc::_exit(127)
         },
         pid => {
             drop((go_read, err_write));
-            Ok(Held { pid: pid as u32, go: go_write, exec_error: err_read, program })
+            Ok(Held {
+                pid: pid as u32,
+                go: go_write,
+                exec_error: err_read,
+                program,
+            })
         }
     }
 }
@@ -61,15 +73,29 @@ impl Held {
         let byte = 1u8;
         // SAFETY: writes one byte from a valid buffer to our pipe.
         if unsafe { libc::write(self.go.as_raw_fd(), (&raw const byte).cast(), 1) } != 1 {
-            bail!("could not start {}: {}", self.program, io::Error::last_os_error());
+            bail!(
+                "could not start {}: {}",
+                self.program,
+                io::Error::last_os_error()
+            );
         }
         // The error pipe closes on a successful exec (it is close-on-exec), or carries errno.
         let mut errno = 0i32;
         // SAFETY: reads at most size_of::<i32>() bytes into a valid i32.
-        let n = unsafe { libc::read(self.exec_error.as_raw_fd(), (&raw mut errno).cast(), size_of::<i32>()) };
+        let n = unsafe {
+            libc::read(
+                self.exec_error.as_raw_fd(),
+                (&raw mut errno).cast(),
+                size_of::<i32>(),
+            )
+        };
         if n == size_of::<i32>() as isize {
             reap(self.pid);
-            bail!("cannot run {}: {}", self.program, io::Error::from_raw_os_error(errno));
+            bail!(
+                "cannot run {}: {}",
+                self.program,
+                io::Error::from_raw_os_error(errno)
+            );
         }
         Ok(Launched { pid: self.pid })
     }
@@ -88,8 +114,12 @@ impl Launched {
         match unsafe { libc::waitpid(self.pid as i32, &mut status, libc::WNOHANG) } {
             0 => Status::Running,
             -1 => Status::Exited("exited".into()),
-            _ if libc::WIFEXITED(status) => Status::Exited(format!("exited with status {}", libc::WEXITSTATUS(status))),
-            _ if libc::WIFSIGNALED(status) => Status::Exited(format!("killed by signal {}", libc::WTERMSIG(status))),
+            _ if libc::WIFEXITED(status) => {
+                Status::Exited(format!("exited with status {}", libc::WEXITSTATUS(status)))
+            }
+            _ if libc::WIFSIGNALED(status) => {
+                Status::Exited(format!("killed by signal {}", libc::WTERMSIG(status)))
+            }
             _ => Status::Running,
         }
     }

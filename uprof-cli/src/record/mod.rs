@@ -7,12 +7,12 @@ mod status;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
     time::{Instant, MissedTickBehavior, interval},
 };
-use aya::maps::{MapData, RingBuf};
 use uprof_analysis::Analyzer;
 use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
 use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
@@ -40,16 +40,27 @@ async fn record(args: RecordArgs) -> Result<()> {
     for &pid in &args.pid {
         procfs::check_alive(pid)?;
     }
-    let mut tracer = Tracer::load(&TracerOptions { buffer_bytes: args.buffer_mib << 20 })?;
-    let held = if args.command.is_empty() { None } else { Some(launch::hold(&args.command)?) };
-    let pids = held.as_ref().map_or_else(|| args.pid.clone(), |h| vec![h.pid]);
+    let mut tracer = Tracer::load(&TracerOptions {
+        buffer_bytes: args.buffer_mib << 20,
+    })?;
+    let held = if args.command.is_empty() {
+        None
+    } else {
+        Some(launch::hold(&args.command)?)
+    };
+    let pids = held
+        .as_ref()
+        .map_or_else(|| args.pid.clone(), |h| vec![h.pid]);
     for &pid in &pids {
         tracer.trace(pid)?;
     }
 
     let header = session_header(&tracer, &args, &pids);
     let sink = match &args.output {
-        Some(path) => Sink::File(Writer::create(path, &header).with_context(|| format!("cannot create {}", path.display()))?),
+        Some(path) => Sink::File(
+            Writer::create(path, &header)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
         None => Sink::Live(Box::new(Analyzer::new())),
     };
     let mut recorder = Recorder::new(sink);
@@ -65,7 +76,10 @@ async fn record(args: RecordArgs) -> Result<()> {
     let attached = tracer.probes().iter().filter(|p| p.attached).count();
     eprintln!(
         "uprof: tracing pid {} with {attached} of {} probes ({TIER} tier); Ctrl-C to stop",
-        pids.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+        pids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         tracer.probes().len()
     );
 
@@ -124,19 +138,38 @@ async fn record(args: RecordArgs) -> Result<()> {
     note_unfinished_waits(&tracer, &mut recorder, end_ts)?;
     let lost = note_lost(&tracer, &mut recorder, lost_seen)?;
     if recorder.malformed > 0 {
-        eprintln!("uprof: warning: {} malformed records from the kernel were skipped", recorder.malformed);
+        eprintln!(
+            "uprof: warning: {} malformed records from the kernel were skipped",
+            recorder.malformed
+        );
     }
-    eprintln!("uprof: stopped ({reason}): {} records, {lost} lost", recorder.records);
+    eprintln!(
+        "uprof: stopped ({reason}): {} records, {lost} lost",
+        recorder.records
+    );
     if lost > 0 {
-        eprintln!("uprof: warning: {lost} records were lost because the ring buffer was full; raise --buffer-mib");
+        eprintln!(
+            "uprof: warning: {lost} records were lost because the ring buffer was full; raise --buffer-mib"
+        );
     }
 
-    let end = SessionEnd { end_ts, records: recorder.records, lost_events: lost, reason };
+    let end = SessionEnd {
+        end_ts,
+        records: recorder.records,
+        lost_events: lost,
+        reason,
+    };
     match recorder.sink {
         Sink::File(writer) => {
-            writer.finish(&end).context("cannot finish the record file")?;
+            writer
+                .finish(&end)
+                .context("cannot finish the record file")?;
             if let Some(path) = &args.output {
-                eprintln!("uprof: wrote {}; see it with `uprof report {}`", path.display(), path.display());
+                eprintln!(
+                    "uprof: wrote {}; see it with `uprof report {}`",
+                    path.display(),
+                    path.display()
+                );
             }
             Ok(())
         }
@@ -159,17 +192,28 @@ fn session_header(tracer: &Tracer, args: &RecordArgs, pids: &[u32]) -> SessionHe
         format_version: uprof_record::FORMAT_VERSION,
         uprof_version: env!("CARGO_PKG_VERSION").to_owned(),
         kernel_release: tracer.kernel_release().to_owned(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
         probes: tracer
             .probes()
             .iter()
-            .map(|p| ProbeInfo { name: p.name.clone(), kind: p.kind.to_owned(), attached: p.attached, note: p.note.clone() })
+            .map(|p| ProbeInfo {
+                name: p.name.clone(),
+                kind: p.kind.to_owned(),
+                attached: p.attached,
+                note: p.note.clone(),
+            })
             .collect(),
         tier: TIER.to_owned(),
         clock: "CLOCK_MONOTONIC".to_owned(),
         boot_offset_ns: clock::boot_offset_ns(),
         start_ts: clock::monotonic_ns(),
-        target: Target { command: (!args.command.is_empty()).then(|| args.command.clone()), pids: pids.to_vec() },
+        target: Target {
+            command: (!args.command.is_empty()).then(|| args.command.clone()),
+            pids: pids.to_vec(),
+        },
     }
 }
 
@@ -178,7 +222,10 @@ fn note_lost(tracer: &Tracer, recorder: &mut Recorder, seen: u64) -> Result<u64>
     let total = tracer.lost()?;
     if total != seen {
         let (pid, tid) = (std::process::id(), std::process::id());
-        recorder.push_user(Record::Lost(Lost { header: Header::user::<Lost>(clock::monotonic_ns(), pid, tid), total }))?;
+        recorder.push_user(Record::Lost(Lost {
+            header: Header::user::<Lost>(clock::monotonic_ns(), pid, tid),
+            total,
+        }))?;
     }
     Ok(total)
 }
@@ -188,7 +235,14 @@ fn note_unfinished_waits(tracer: &Tracer, recorder: &mut Recorder, end_ts: u64) 
     for (tid, f) in tracer.in_flight()? {
         if let Some(syscall) = WaitSyscall::from_u8(f.call) {
             let header = Header::user::<Wait>(end_ts, f.pid, tid);
-            recorder.push_user(Record::Wait(Wait::new(header, &f, syscall, 0, WAIT_UNFINISHED, 0)))?;
+            recorder.push_user(Record::Wait(Wait::new(
+                header,
+                &f,
+                syscall,
+                0,
+                WAIT_UNFINISHED,
+                0,
+            )))?;
         }
     }
     Ok(())

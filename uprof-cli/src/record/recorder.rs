@@ -27,7 +27,13 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(sink: Sink) -> Recorder {
-        Recorder { sink, records: 0, malformed: 0, known_fds: HashSet::new(), exited: Vec::new() }
+        Recorder {
+            sink,
+            records: 0,
+            malformed: 0,
+            known_fds: HashSet::new(),
+            exited: Vec::new(),
+        }
     }
 
     /// A record from the kernel.
@@ -63,11 +69,11 @@ impl Recorder {
             // the epoll_ctl's time, so it applies to that incarnation of the fd number.
             Record::EpollCtl(ctl) if ctl.op == EPOLL_CTL_ADD && ctl.ret == 0 => {
                 let pid = ctl.header.pid;
-                if self.known_fds.insert((pid, ctl.fd)) {
-                    if let Some(mut info) = procfs::fd_info(pid, ctl.fd) {
-                        info.header.ts = ctl.header.ts;
-                        self.push_user(Record::FdInfo(info))?;
-                    }
+                if self.known_fds.insert((pid, ctl.fd))
+                    && let Some(mut info) = procfs::fd_info(pid, ctl.fd)
+                {
+                    info.header.ts = ctl.header.ts;
+                    self.push_user(Record::FdInfo(info))?;
                 }
             }
             Record::Close(c) if c.ret == 0 => {

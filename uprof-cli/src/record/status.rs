@@ -12,7 +12,11 @@ pub struct StatusLine {
 
 impl StatusLine {
     pub fn new() -> StatusLine {
-        StatusLine { enabled: std::io::stderr().is_terminal(), started: Instant::now(), shown: false }
+        StatusLine {
+            enabled: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            shown: false,
+        }
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -23,7 +27,11 @@ impl StatusLine {
         if !self.enabled {
             return;
         }
-        let lost = if lost > 0 { format!("\x1b[1;31m{lost} lost\x1b[0m") } else { "0 lost".into() };
+        let lost = if lost > 0 {
+            format!("\x1b[1;31m{lost} lost\x1b[0m")
+        } else {
+            "0 lost".into()
+        };
         eprint!(
             "\r\x1b[Kuprof: recording {:.1}s, {records} records, {lost} (Ctrl-C to stop)",
             self.elapsed().as_secs_f64()

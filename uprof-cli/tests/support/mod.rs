@@ -21,7 +21,10 @@ pub fn uprof() -> Command {
 
 /// A binary of the `uprof-testprogs` crate, built by the same `cargo test --workspace`.
 pub fn testprog(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_uprof")).parent().unwrap().to_path_buf();
+    let dir = Path::new(env!("CARGO_BIN_EXE_uprof"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -33,7 +36,9 @@ pub fn testprog(name: &str) -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
@@ -50,9 +55,19 @@ pub fn trace_scenario(args: &[&str]) -> (Value, Value) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scenario.uprof");
-    let out = run(uprof().arg("record").arg("-o").arg(&file).arg("--").arg(testprog("epoll-scenario")).args(args));
-    let said: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("scenario output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let out = run(uprof()
+        .arg("record")
+        .arg("-o")
+        .arg(&file)
+        .arg("--")
+        .arg(testprog("epoll-scenario"))
+        .args(args));
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scenario output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     (said, report_json(&file))
 }
 
@@ -62,8 +77,15 @@ pub fn report_json(file: &Path) -> Value {
 }
 
 /// The syscalls whose calls the report counts per thread.
-const WAIT_SYSCALLS: &[&str] =
-    &["epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6"];
+const WAIT_SYSCALLS: &[&str] = &[
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+];
 
 /// Asserts that the report's figures for the process the scenario describes (`said`: one
 /// process object of the scenario's JSON) equal the scenario's own counts, thread by thread
@@ -71,20 +93,42 @@ const WAIT_SYSCALLS: &[&str] =
 pub fn assert_process_matches(said: &Value, report: &Value) {
     // Kernels before 5.11 have no epoll_pwait2: the program's calls fail with ENOSYS before any
     // tracepoint, so no tracer can see them.
-    let pwait2_traced = report["probes"].as_array().unwrap().iter().any(|p| p == "syscalls:sys_enter_epoll_pwait2");
+    let pwait2_traced = report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "syscalls:sys_enter_epoll_pwait2");
     for thread in said["threads"].as_array().expect("threads") {
         let tid = thread["tid"].as_u64().unwrap();
-        let invisible = if pwait2_traced { 0 } else { thread["calls"]["epoll_pwait2"].as_u64().unwrap_or(0) };
-        let said_calls: u64 =
-            WAIT_SYSCALLS.iter().filter_map(|s| thread["calls"][s].as_u64()).sum::<u64>() - invisible;
-        let ours = report["threads"].as_array().unwrap().iter().find(|t| t["tid"].as_u64() == Some(tid));
+        let invisible = if pwait2_traced {
+            0
+        } else {
+            thread["calls"]["epoll_pwait2"].as_u64().unwrap_or(0)
+        };
+        let said_calls: u64 = WAIT_SYSCALLS
+            .iter()
+            .filter_map(|s| thread["calls"][s].as_u64())
+            .sum::<u64>()
+            - invisible;
+        let ours = report["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tid"].as_u64() == Some(tid));
         let Some(ours) = ours else {
             // The report lists the threads that waited or changed an interest list.
-            assert_eq!(said_calls, 0, "thread {tid} waited but is missing from the report: {report:#}");
+            assert_eq!(
+                said_calls, 0,
+                "thread {tid} waited but is missing from the report: {report:#}"
+            );
             continue;
         };
         let waits = &ours["waits"];
-        assert_eq!(waits["calls"].as_u64(), Some(said_calls), "wait calls of thread {tid}");
+        assert_eq!(
+            waits["calls"].as_u64(),
+            Some(said_calls),
+            "wait calls of thread {tid}"
+        );
         for syscall in WAIT_SYSCALLS {
             let mut said = thread["calls"][syscall].as_u64().unwrap_or(0);
             if *syscall == "epoll_pwait2" {
@@ -97,8 +141,15 @@ pub fn assert_process_matches(said: &Value, report: &Value) {
             assert_eq!(waits[key], thread[key], "{key} of thread {tid}");
         }
         let said_errors = thread["errors"].as_u64().unwrap() - invisible;
-        assert_eq!(waits["errors"].as_u64(), Some(said_errors), "errors of thread {tid}");
-        assert_eq!(waits["fds_scanned"]["total"], thread["fds_scanned"], "fds scanned by thread {tid}");
+        assert_eq!(
+            waits["errors"].as_u64(),
+            Some(said_errors),
+            "errors of thread {tid}"
+        );
+        assert_eq!(
+            waits["fds_scanned"]["total"], thread["fds_scanned"],
+            "fds scanned by thread {tid}"
+        );
     }
     for epoll in said["epolls"].as_array().expect("epolls") {
         let (pid, epfd) = (&epoll["pid"], &epoll["epfd"]);
@@ -110,15 +161,25 @@ pub fn assert_process_matches(said: &Value, report: &Value) {
             .unwrap_or_else(|| panic!("epoll {pid}/{epfd} missing from the report: {report:#}"));
         let said_fds = epoll["fds"].as_array().unwrap();
         let our_fds = ours["fds"].as_array().unwrap();
-        assert_eq!(our_fds.len(), said_fds.len(), "fd entries of epoll {pid}/{epfd}: {our_fds:#?}");
+        assert_eq!(
+            our_fds.len(),
+            said_fds.len(),
+            "fd entries of epoll {pid}/{epfd}: {our_fds:#?}"
+        );
         for (said, seen) in said_fds.iter().zip(our_fds) {
             let fd = &said["fd"];
             assert_eq!(&seen["fd"], fd, "fd order in epoll {pid}/{epfd}");
-            assert_eq!(seen["delivered"], said["delivered"], "events delivered for fd {fd}");
+            assert_eq!(
+                seen["delivered"], said["delivered"],
+                "events delivered for fd {fd}"
+            );
             for op in ["add", "mod", "del"] {
                 assert_eq!(seen["ctl"][op], said[op], "epoll_ctl {op} of fd {fd}");
             }
-            assert_eq!(seen["ctl"]["errors"], said["ctl_errors"], "epoll_ctl errors of fd {fd}");
+            assert_eq!(
+                seen["ctl"]["errors"], said["ctl_errors"],
+                "epoll_ctl errors of fd {fd}"
+            );
         }
     }
 }
@@ -126,7 +187,10 @@ pub fn assert_process_matches(said: &Value, report: &Value) {
 /// The scenario's process and, under `children`, its children: each must match.
 pub fn assert_report_matches(said: &Value, report: &Value) {
     assert_eq!(report["schema"], "uprof.report/1");
-    assert_eq!(report["lost_events"], 0, "no record may be lost in a small scenario");
+    assert_eq!(
+        report["lost_events"], 0,
+        "no record may be lost in a small scenario"
+    );
     assert_process_matches(said, report);
     for child in said["children"].as_array().into_iter().flatten() {
         assert_process_matches(child, report);
