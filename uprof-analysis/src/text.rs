@@ -25,10 +25,10 @@ impl Report {
     fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
-            "uprof: {} traced, tier {}, probes: {}",
+            "uprof: {} traced, tier {}, {} probes attached (listed in --format json)",
             duration(self.duration_ns),
             or_dash(&self.tier),
-            or_dash(&self.probes.join(", "))
+            self.probes.len()
         )?;
         if let Some(command) = &self.command {
             writeln!(out, "command: {}", command.join(" "))?;
@@ -149,16 +149,8 @@ fn percentiles(d: &DurationSummary) -> [String; 3] {
 fn write_epoll(out: &mut impl Write, e: &EpollReport) -> io::Result<()> {
     writeln!(
         out,
-        "\nepoll pid {} epfd {} (gen {}): {} waits, {} events delivered; ctl add {} mod {} del {} errors {}",
-        e.pid,
-        e.epfd,
-        e.generation,
-        e.waits,
-        e.delivered,
-        e.ctl.add,
-        e.ctl.modify,
-        e.ctl.del,
-        e.ctl.errors
+        "\nepoll pid {} epfd {}: {} waits, {} events delivered; ctl add {} mod {} del {} errors {}",
+        e.pid, e.epfd, e.waits, e.delivered, e.ctl.add, e.ctl.modify, e.ctl.del, e.ctl.errors
     )?;
     if e.fds.is_empty() {
         return writeln!(out, "  no fds seen");
