@@ -10,6 +10,7 @@
 //! generation)`; the generation of an fd number changes when it is closed, replaced by
 //! `dup2`/`dup3`, or returned by `epoll_create`, so a reused number is a separate entry.
 mod analyzer;
+mod compare;
 mod epoll;
 mod errno;
 mod process;
@@ -21,6 +22,9 @@ mod text;
 mod thread;
 
 pub use analyzer::Analyzer;
+pub use compare::{
+    COMPARE_SCHEMA, Comparison, LoopFigures, LoopThread, Percentiles, Rate, Recording,
+};
 pub use epoll::{CtlCounts, MaskCounts};
 pub use reorder::REORDER_WINDOW_NS;
 pub use report::{

@@ -213,7 +213,11 @@ fn fd_row(f: &FdReport) -> Vec<String> {
 }
 
 /// A borderless table; columns are right-aligned except those in `left`.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>, left: &[usize]) -> Table {
+pub(crate) fn table(
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    left: &[usize],
+) -> Table {
     let mut t = Table::new();
     t.load_style(presets::NOTHING).set_header(header.to_vec());
     for row in rows {
@@ -228,7 +232,7 @@ fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>, left: &[usize
     t
 }
 
-fn write_table(out: &mut impl Write, table: Table) -> io::Result<()> {
+pub(crate) fn write_table(out: &mut impl Write, table: Table) -> io::Result<()> {
     for line in table.lines() {
         writeln!(out, "  {}", line.trim_end())?;
     }
