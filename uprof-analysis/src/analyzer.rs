@@ -1,8 +1,8 @@
 //! Replays ordered records into per-thread, per-process and per-epoll state.
 use rustc_hash::FxHashMap;
 use uprof_common::{
-    Close, Dup, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header, Interest, Record, TaskComm,
-    WAIT_ABANDONED, Wait, WaitEvents, WaitSyscall,
+    Close, Dup, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header, Interest, Ready, Record,
+    TaskComm, WAIT_ABANDONED, Wait, WaitEvents, WaitSyscall,
 };
 
 use crate::SessionInfo;
@@ -113,6 +113,7 @@ impl State {
             Record::FdInfo(i) => self.fd_info(i),
             Record::Interest(i) => self.interest(i),
             Record::Lost(l) => self.lost = self.lost.max(l.total),
+            Record::Ready(r) => self.ready(r),
         }
     }
 
@@ -250,6 +251,7 @@ impl State {
     }
 
     fn wait(&mut self, w: &Wait) {
+        let mut woken = false;
         let epoll = match WaitSyscall::from_u8(w.syscall) {
             // A negative epfd (a failed call) names no instance.
             Some(s) if s.is_epoll() && w.epfd >= 0 => {
@@ -257,6 +259,10 @@ impl State {
                 let instance = &mut self.epolls[idx];
                 instance.listed = true;
                 instance.waits += 1;
+                // Records are in time order: every callback before this return is in.
+                woken = instance
+                    .last_ready
+                    .is_some_and(|t| (w.enter_ts..=w.header.ts).contains(&t));
                 Some(idx)
             }
             _ => None,
@@ -264,6 +270,9 @@ impl State {
         let thread = self.thread(&w.header);
         thread.last_epoll = epoll;
         thread.wait(w);
+        if woken && Outcome::of(w) == Outcome::Ready {
+            thread.wakeups += 1;
+        }
     }
 
     fn wait_events(&mut self, e: &WaitEvents) {
@@ -274,7 +283,7 @@ impl State {
         };
         let instance = &mut self.epolls[idx];
         for (mask, data) in events {
-            instance.deliver(mask, data);
+            instance.deliver(mask, data, e.header.ts);
         }
     }
 
@@ -328,6 +337,15 @@ impl State {
     fn fd_info(&mut self, i: &FdInfo) {
         let process = self.processes.entry(i.header.pid).or_default();
         process.set_kind(i.fd, FdKind::from_u32(i.kind));
+    }
+
+    /// A ready-list callback on an instance of `r.header.pid` (`header.tid` is whichever task
+    /// the callback ran in: it names no traced thread).
+    fn ready(&mut self, r: &Ready) {
+        let pid = r.header.pid;
+        let idx = self.epoll(pid, r.epfd);
+        let generation = self.processes[&pid].generation(r.fd);
+        self.epolls[idx].ready(r.fd, generation, r.header.ts);
     }
 
     fn interest(&mut self, i: &Interest) {

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+
+use crate::stats::DurationStats;
 use uprof_common::{
     EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP,
 };
@@ -150,6 +152,55 @@ pub(crate) struct FdStats {
     pub(crate) ctl: CtlCounts,
     /// Failed `epoll_ctl` calls by errno.
     pub(crate) ctl_errors: BTreeMap<i32, u64>,
+    pub(crate) ready: ReadyStats,
+}
+
+/// Ready-list callbacks of one fd (callback tier) and how long they waited to be delivered.
+#[derive(Default)]
+pub(crate) struct ReadyStats {
+    /// `ep_poll_callback` calls that queued (or found already queued) the fd.
+    pub(crate) callbacks: u64,
+    /// Time of the first callback not delivered yet.
+    pending_since: Option<u64>,
+    /// Callbacks that found an earlier readiness not delivered yet.
+    pub(crate) coalesced: u64,
+    /// Readiness dropped because the fd left the interest list before a wait picked it up.
+    pub(crate) undelivered: u64,
+    /// From the first undelivered callback to the return of the wait that delivered the fd;
+    /// created at the first sample (most fds of a large server never get one).
+    pub(crate) latency: Option<DurationStats>,
+}
+
+impl ReadyStats {
+    fn callback(&mut self, ts: u64) {
+        self.callbacks += 1;
+        if self.pending_since.is_some() {
+            self.coalesced += 1;
+        } else {
+            self.pending_since = Some(ts);
+        }
+    }
+
+    /// A wait returning at `ts` delivered the fd. A delivery without a pending callback (a
+    /// level-triggered fd still ready, requeued by the kernel itself) has no latency.
+    fn delivered(&mut self, ts: u64) {
+        if let Some(since) = self.pending_since.take() {
+            self.latency
+                .get_or_insert_with(DurationStats::new)
+                .record(ts.saturating_sub(since));
+        }
+    }
+
+    fn dropped(&mut self) {
+        if self.pending_since.take().is_some() {
+            self.undelivered += 1;
+        }
+    }
+
+    /// Whether a callback is still waiting for delivery (at the end of the recording).
+    pub(crate) fn pending(&self) -> bool {
+        self.pending_since.is_some()
+    }
 }
 
 /// One epoll instance: `(pid, epfd, generation)`.
@@ -165,6 +216,8 @@ pub(crate) struct EpollInstance {
     pub(crate) delivered: u64,
     pub(crate) interest: Interest,
     pub(crate) fds: FdTable,
+    /// Time of the latest ready-list callback (callback tier).
+    pub(crate) last_ready: Option<u64>,
 }
 
 impl EpollInstance {
@@ -179,6 +232,7 @@ impl EpollInstance {
             delivered: 0,
             interest: Interest::default(),
             fds: FdTable::default(),
+            last_ready: None,
         }
     }
 
@@ -195,7 +249,7 @@ impl EpollInstance {
         }
         match op {
             EPOLL_CTL_ADD | EPOLL_CTL_MOD => self.interest.insert(fd, generation, data, Some(slot)),
-            EPOLL_CTL_DEL => self.interest.remove(fd),
+            EPOLL_CTL_DEL => self.forget(fd),
             _ => {}
         }
     }
@@ -213,13 +267,26 @@ impl EpollInstance {
         self.interest.insert(fd, generation, data, None);
     }
 
-    /// Drops the registration of `fd`, if it has one (the fd was closed or replaced).
+    /// Drops the registration of `fd`, if it has one (the fd was closed, replaced or removed):
+    /// readiness not delivered yet never will be.
     pub(crate) fn forget(&mut self, fd: i32) {
+        if let Some(&(generation, _)) = self.interest.by_fd.get(&fd)
+            && let Some(&slot) = self.fds.index.get(&FdKey::Fd { fd, generation })
+        {
+            self.fds.entries[slot].1.ready.dropped();
+        }
         self.interest.remove(fd);
     }
 
-    /// Counts one returned `(events, data)` pair.
-    pub(crate) fn deliver(&mut self, events: u32, data: u64) {
+    /// A ready-list callback at `ts` for generation `generation` of `fd`.
+    pub(crate) fn ready(&mut self, fd: i32, generation: u32, ts: u64) {
+        self.last_ready = Some(ts);
+        let slot = self.fds.slot(FdKey::Fd { fd, generation });
+        self.fds.entries[slot].1.ready.callback(ts);
+    }
+
+    /// Counts one `(events, data)` pair returned by a wait that returned at `ts`.
+    pub(crate) fn deliver(&mut self, events: u32, data: u64, ts: u64) {
         self.delivered += 1;
         let slot = match self.interest.by_data.get_mut(&data) {
             Some(Target {
@@ -238,6 +305,7 @@ impl EpollInstance {
         let stats = &mut self.fds.entries[slot].1;
         stats.delivered += 1;
         stats.masks.count(events);
+        stats.ready.delivered(ts);
     }
 }
 
@@ -260,17 +328,17 @@ mod tests {
         let mut e = EpollInstance::new(1, 3, 0);
         e.ctl(EPOLL_CTL_ADD, 5, 0, 50, 0);
         e.ctl(EPOLL_CTL_ADD, 6, 0, 60, 0);
-        e.deliver(EPOLLIN, 50);
+        e.deliver(EPOLLIN, 50, 0);
         // MOD with new data: the old data no longer maps.
         e.ctl(EPOLL_CTL_MOD, 5, 0, 55, 0);
-        e.deliver(EPOLLIN, 50);
-        e.deliver(EPOLLIN, 55);
+        e.deliver(EPOLLIN, 50, 0);
+        e.deliver(EPOLLIN, 55, 0);
         // A second fd with fd 6's data takes it over; removing fd 6 leaves it mapped.
         e.inherit_interest(7, 2, 60);
         e.forget(6);
-        e.deliver(EPOLLIN, 60);
+        e.deliver(EPOLLIN, 60, 0);
         e.forget(7);
-        e.deliver(EPOLLIN, 60);
+        e.deliver(EPOLLIN, 60, 0);
         let unmapped = |data| FdKey::Unmapped { data };
         assert_eq!(
             delivered(&mut e),
@@ -282,6 +350,47 @@ mod tests {
                 (unmapped(60), 1)
             ]
         );
+    }
+
+    /// `(callbacks, coalesced, undelivered, pending, latency samples)` of `fd`'s entry.
+    fn readiness(e: &EpollInstance, fd: i32) -> (u64, u64, u64, bool, Vec<u64>) {
+        let slot = e.fds.index[&FdKey::Fd { fd, generation: 0 }];
+        let r = &e.fds.entries[slot].1.ready;
+        let latency = r.latency.as_ref().map(|l| l.summary());
+        let samples = latency.map_or(vec![], |l| vec![l.count, l.total, l.max]);
+        (
+            r.callbacks,
+            r.coalesced,
+            r.undelivered,
+            r.pending(),
+            samples,
+        )
+    }
+
+    #[test]
+    fn ready_to_delivered_runs_from_the_first_pending_callback() {
+        let mut e = EpollInstance::new(1, 3, 0);
+        e.ctl(EPOLL_CTL_ADD, 5, 0, 50, 0);
+        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, 0);
+        // Two callbacks before pickup: one coalesced, latency from the first.
+        e.ready(5, 0, 1_000);
+        e.ready(5, 0, 1_500);
+        e.deliver(EPOLLIN, 50, 4_000);
+        // A level-triggered redelivery without a callback adds no sample.
+        e.deliver(EPOLLIN, 50, 5_000);
+        e.ready(5, 0, 6_000);
+        e.deliver(EPOLLIN, 50, 6_250);
+        // fd 6 becomes ready, then leaves the interest list before any wait.
+        e.ready(6, 0, 7_000);
+        e.ctl(EPOLL_CTL_DEL, 6, 0, 0, 0);
+        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, 0);
+        e.ready(6, 0, 8_000);
+        assert_eq!(
+            readiness(&e, 5),
+            (3, 1, 0, false, vec![2, 3_000 + 250, 3_000])
+        );
+        assert_eq!(readiness(&e, 6), (2, 0, 1, true, vec![]));
+        assert_eq!(e.last_ready, Some(8_000));
     }
 
     #[test]

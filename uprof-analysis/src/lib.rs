@@ -28,7 +28,8 @@ pub use compare::{
 pub use epoll::{CtlCounts, MaskCounts};
 pub use reorder::REORDER_WINDOW_NS;
 pub use report::{
-    EpollReport, FdCtlReport, FdReport, Report, SCHEMA, ScanReport, ThreadReport, WaitReport,
+    CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, Report, SCHEMA, ScanReport,
+    ThreadReadiness, ThreadReport, WaitReport,
 };
 pub use stats::{Bucket, CountSummary, DurationSummary};
 

@@ -44,6 +44,18 @@ pub struct ThreadReport {
     pub comm: Option<String>,
     pub epoll_ctl: u64,
     pub waits: WaitReport,
+    /// Callback-tier figures; `null` in other tiers.
+    pub readiness: Option<ThreadReadiness>,
+}
+
+/// What the ready-list callback says about a thread (callback tier only).
+#[derive(Clone, Debug, Serialize)]
+pub struct ThreadReadiness {
+    /// The tier these figures come from: `"callback"`.
+    pub tier: &'static str,
+    /// Ready returns of epoll waits during which a ready-list callback ran on the instance
+    /// waited on.
+    pub wakeups: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -100,6 +112,26 @@ pub struct FdReport {
     pub delivered: u64,
     pub masks: MaskCounts,
     pub ctl: FdCtlReport,
+    /// Callback-tier figures; `null` in other tiers and for unmapped entries.
+    pub readiness: Option<FdReadiness>,
+}
+
+/// What the ready-list callback says about an fd (callback tier only).
+#[derive(Clone, Debug, Serialize)]
+pub struct FdReadiness {
+    /// The tier these figures come from: `"callback"`.
+    pub tier: &'static str,
+    /// `ep_poll_callback` calls that queued the fd (or found it queued).
+    pub ready: u64,
+    /// From the first callback not yet delivered to the return of the wait that delivered the
+    /// fd, one sample per such delivery.
+    pub ready_to_delivered_ns: DurationSummary,
+    /// Callbacks that found an earlier readiness still waiting for pickup.
+    pub coalesced: u64,
+    /// Readiness never delivered: the fd was closed or removed first.
+    pub undelivered: u64,
+    /// Readiness still waiting for pickup when recording ended (0 or 1).
+    pub pending: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -117,13 +149,17 @@ impl Report {
     }
 }
 
+/// The tier whose figures [`ThreadReadiness`] and [`FdReadiness`] hold.
+pub const CALLBACK_TIER: &str = "callback";
+
 pub(crate) fn build(state: State, info: &SessionInfo, late_records: u64) -> Report {
+    let callback = info.tier == CALLBACK_TIER;
     let mut threads: Vec<ThreadReport> = state
         .threads
         .into_values()
         .chain(state.retired)
         .filter(Thread::listed)
-        .map(thread_report)
+        .map(|t| thread_report(t, callback))
         .collect();
     threads.sort_by_key(|t| (t.pid, t.tid));
 
@@ -133,7 +169,7 @@ pub(crate) fn build(state: State, info: &SessionInfo, late_records: u64) -> Repo
         .filter(|e| e.listed)
         .map(|e| {
             let process = state.processes.get(&e.pid);
-            epoll_report(e, process)
+            epoll_report(e, process, callback)
         })
         .collect();
     epolls.sort_by_key(|e| (e.pid, e.epfd, e.generation));
@@ -153,7 +189,7 @@ pub(crate) fn build(state: State, info: &SessionInfo, late_records: u64) -> Repo
     }
 }
 
-fn thread_report(t: Thread) -> ThreadReport {
+fn thread_report(t: Thread, callback: bool) -> ThreadReport {
     let w = &t.waits;
     let by_syscall = WaitSyscall::ALL
         .iter()
@@ -182,6 +218,10 @@ fn thread_report(t: Thread) -> ThreadReport {
             utilization: ratio(busy, busy.saturating_add(blocked)),
             fds_scanned: scan_report(&w.scan),
         },
+        readiness: callback.then_some(ThreadReadiness {
+            tier: CALLBACK_TIER,
+            wakeups: t.wakeups,
+        }),
     }
 }
 
@@ -195,11 +235,11 @@ fn scan_report(s: &ScanStats) -> ScanReport {
     }
 }
 
-fn epoll_report(e: EpollInstance, process: Option<&Process>) -> EpollReport {
+fn epoll_report(e: EpollInstance, process: Option<&Process>, callback: bool) -> EpollReport {
     let mut fds: Vec<FdReport> = e
         .fds
         .into_entries()
-        .map(|(key, stats)| fd_report(key, stats, process))
+        .map(|(key, stats)| fd_report(key, stats, process, callback))
         .collect();
     fds.sort_by_key(|f| (f.fd, f.generation, f.data));
     EpollReport {
@@ -213,7 +253,7 @@ fn epoll_report(e: EpollInstance, process: Option<&Process>) -> EpollReport {
     }
 }
 
-fn fd_report(key: FdKey, stats: FdStats, process: Option<&Process>) -> FdReport {
+fn fd_report(key: FdKey, stats: FdStats, process: Option<&Process>, callback: bool) -> FdReport {
     let (fd, generation, data) = match key {
         FdKey::Fd { fd, generation } => (fd, generation, None),
         FdKey::Unmapped { data } => (-1, 0, Some(data)),
@@ -222,7 +262,17 @@ fn fd_report(key: FdKey, stats: FdStats, process: Option<&Process>) -> FdReport 
         (FdKey::Fd { fd, generation }, Some(p)) => p.kind(fd, generation),
         _ => uprof_common::FdKind::Unknown,
     };
+    let r = &stats.ready;
+    let readiness = (callback && data.is_none()).then(|| FdReadiness {
+        tier: CALLBACK_TIER,
+        ready: r.callbacks,
+        ready_to_delivered_ns: r.latency.as_ref().map(|l| l.summary()).unwrap_or_default(),
+        coalesced: r.coalesced,
+        undelivered: r.undelivered,
+        pending: u64::from(r.pending()),
+    });
     FdReport {
+        readiness,
         fd,
         generation,
         data,

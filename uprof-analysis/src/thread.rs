@@ -44,6 +44,9 @@ pub(crate) struct Thread {
     pub(crate) last_exit: Option<u64>,
     /// Index of the epoll instance the last wait was on (its `WaitEvents` follow it).
     pub(crate) last_epoll: Option<usize>,
+    /// Ready returns of epoll waits during which a ready-list callback ran on the instance
+    /// (callback tier): the thread blocked and was woken by readiness.
+    pub(crate) wakeups: u64,
 }
 
 impl Thread {
@@ -57,6 +60,7 @@ impl Thread {
             waits: WaitStats::new(),
             last_exit: None,
             last_epoll: None,
+            wakeups: 0,
         }
     }
 

@@ -33,6 +33,9 @@ pub enum Command {
     ///   uprof report redis.uprof --format json | jq '.threads[].waits.calls'
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
+    /// What this kernel lets uprof do: BTF, lockdown, tracefs, which program types load and
+    /// attach, and the probe tier `uprof record` will use.
+    Doctor,
 }
 
 #[derive(Args, Debug)]
@@ -54,6 +57,10 @@ pub struct RecordArgs {
     /// Ring buffer size in MiB (a power of two): raise it if records are lost.
     #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = parse_buffer_mib)]
     pub buffer_mib: u32,
+    /// Probe tier (default: the best this kernel allows; see `uprof doctor`). A forced tier
+    /// that cannot load is an error.
+    #[arg(long, value_enum)]
+    pub tier: Option<TierArg>,
     #[command(flatten)]
     pub output_format: OutputArgs,
     /// Command to start and trace from its first instruction (with its children).
@@ -77,6 +84,14 @@ pub struct OutputArgs {
     /// Which tables to print (table format).
     #[arg(long, value_enum, default_value_t = ViewArg::All)]
     pub view: ViewArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierArg {
+    /// ep_poll_callback (fentry, else kprobe) plus syscall tracepoints.
+    Callback,
+    /// Syscall tracepoints only.
+    Syscall,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! `uprof`: a thin command line over uprof's library crates.
 mod cli;
+mod doctor;
 mod record;
 mod report;
 
@@ -12,6 +13,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Record(args) => record::run(args),
         cli::Command::Report(args) => report::run(&args),
+        cli::Command::Doctor => doctor::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

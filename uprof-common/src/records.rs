@@ -214,6 +214,24 @@ pub struct Interest {
     pub data: u64,
 }
 
+/// The kernel queued an fd of a traced epoll instance on its ready list: `ep_poll_callback`
+/// ran with a mask the entry listens for (callback tier only). `header.pid` is the process
+/// that owns the epoll instance, `header.tid` the thread the callback ran in (any process, or
+/// none: it often runs in interrupt context).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    pub header: Header,
+    pub epfd: i32,
+    /// The fd as registered (`epitem->ffd.fd`).
+    pub fd: i32,
+    /// The poll key passed to the callback (0 when the waker gave none: any event).
+    pub mask: u32,
+    pub _pad: u32,
+    /// The registered `epoll_event.data`.
+    pub data: u64,
+}
+
 /// Running total of records the kernel could not put in the ring buffer (user space reads the
 /// kernel's counters and writes this record periodically and at the end).
 #[repr(C)]
@@ -237,6 +255,7 @@ pub enum Kind {
     Exec = 8,
     Exit = 9,
     Rename = 10,
+    Ready = 11,
     TaskInfo = 32,
     FdInfo = 33,
     Interest = 34,
@@ -316,6 +335,7 @@ record_body! {
     FdInfo => FdInfo;
     Interest => Interest;
     Lost => Lost;
+    Ready => Ready;
 }
 
 /// Why bytes are not a record.
@@ -380,6 +400,7 @@ const _: () = {
     assert!(size_of::<FdInfo>() == 32);
     assert!(size_of::<Interest>() == 48);
     assert!(size_of::<Lost>() == 32);
+    assert!(size_of::<Ready>() == 48);
 };
 
 /// A traced thread's syscall between entry and exit: the value of the eBPF `INFLIGHT` map,
@@ -407,3 +428,18 @@ const _: () = assert!(size_of::<InFlight>() == 72);
 #[cfg(feature = "user")]
 // SAFETY: plain data, no implicit padding (checked above).
 unsafe impl aya::Pod for InFlight {}
+
+/// Where a traced epoll instance lives: the value of the eBPF `EPOLLS` map, keyed by the
+/// kernel address of its `struct eventpoll`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EpollOwner {
+    pub pid: u32,
+    pub epfd: i32,
+}
+
+const _: () = assert!(size_of::<EpollOwner>() == 8);
+
+#[cfg(feature = "user")]
+// SAFETY: plain data, no implicit padding (checked above).
+unsafe impl aya::Pod for EpollOwner {}

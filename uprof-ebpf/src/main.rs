@@ -1,13 +1,18 @@
 //! uprof's eBPF programs: syscall tracepoints for the epoll and poll families and fd lifetime,
-//! and scheduler tracepoints for the task lifecycle. Every program starts by checking that the
-//! current process is traced (`TRACED`), so untraced processes pay one hash lookup.
+//! scheduler tracepoints for the task lifecycle, and (callback tier) `ep_poll_callback` as
+//! fentry or kprobe. Every tracepoint program starts by checking that the current process is
+//! traced (`TRACED`), so untraced processes pay one hash lookup; the callback checks that the
+//! epoll instance is traced (`EPOLLS`).
 //!
-//! Every program returns [`PASS`]: a tracepoint program returning 0 hides the event from every
-//! other perf user of that tracepoint (`perf stat`, `perf trace` running beside us). aya's
-//! `#[tracepoint]` macro always returns 0, so [`tracepoint!`] declares the programs instead.
+//! Every tracepoint program returns [`PASS`]: a tracepoint program returning 0 hides the event
+//! from every other perf user of that tracepoint (`perf stat`, `perf trace` running beside us).
+//! aya's `#[tracepoint]` macro always returns 0, so [`tracepoint!`] declares the programs
+//! instead. (fentry programs must return 0; a kprobe's return value only matters to its own
+//! perf event.)
 #![no_std]
 #![no_main]
 
+mod callback;
 mod emit;
 mod maps;
 mod syscalls;
@@ -15,7 +20,10 @@ mod tasks;
 
 use core::ffi::c_void;
 
-use aya_ebpf::programs::TracePointContext;
+use aya_ebpf::{
+    macros::{btf_tracepoint, fentry, kprobe},
+    programs::{BtfTracePointContext, FEntryContext, ProbeContext, TracePointContext},
+};
 use uprof_common::{WaitSyscall, call};
 
 /// What every program returns: let the event go on to other perf users.
@@ -67,6 +75,29 @@ tracepoint!(sched_process_exec, |ctx| tasks::exec(&ctx));
 tracepoint!(sched_process_exit, |ctx| tasks::exit(&ctx));
 
 tracepoint!(task_rename, |ctx| tasks::rename(&ctx));
+
+/// The callback tier, fentry flavour (the loader tries it first). fentry programs must return 0.
+#[fentry(function = "ep_poll_callback")]
+pub fn ep_poll_callback_fentry(ctx: FEntryContext) -> u32 {
+    callback::ep_poll_callback(ctx.arg::<u64>(0), ctx.arg::<u64>(3));
+    0
+}
+
+/// The callback tier, kprobe flavour: for kernels that refuse fentry.
+#[kprobe]
+pub fn ep_poll_callback_kprobe(ctx: ProbeContext) -> u32 {
+    if let (Some(wait), Some(key)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(3)) {
+        callback::ep_poll_callback(wait, key);
+    }
+    0
+}
+
+/// Does nothing: `uprof doctor` loads and attaches it to learn whether the kernel allows
+/// `tp_btf` programs.
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn doctor_tp_btf(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -3,7 +3,7 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, PerCpuArray, RingBuf},
 };
-use uprof_common::InFlight;
+use uprof_common::{EpollOwner, InFlight};
 
 /// Records for user space. The loader sets the real size (`uprof record --buffer-size`).
 #[map]
@@ -22,6 +22,13 @@ pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 #[map]
 pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0);
 
+/// Traced epoll instances (callback tier): the kernel address of a `struct eventpoll` -> the
+/// process and fd it is known by. Filled at the exit of traced `epoll_ctl` and wait calls,
+/// emptied at `close` (and by user space when a process exits), so that `ep_poll_callback`
+/// only reports instances of traced processes.
+#[map]
+pub static EPOLLS: HashMap<u64, EpollOwner> = HashMap::with_max_entries(16384, 0);
+
 /// Values the loader sets at load time. Tracepoint field offsets are read from tracefs `format`
 /// files: they differ between kernels (e.g. `sched_process_fork` switched to `__data_loc` comm
 /// strings).
@@ -39,6 +46,46 @@ pub mod offsets {
     pub static RENAME_PID: u32 = 8;
     #[unsafe(no_mangle)]
     pub static RENAME_NEWCOMM: u32 = 28;
+
+    /// Non-zero when the callback tier is loaded: syscall exits then learn which
+    /// `struct eventpoll` each traced epoll fd refers to.
+    #[unsafe(no_mangle)]
+    pub static CALLBACK_TIER: u32 = 0;
+
+    // Kernel struct member offsets (bytes), read from the running kernel's BTF by the loader.
+    /// `eppoll_entry.wait` (the wait-queue entry `ep_poll_callback` receives).
+    #[unsafe(no_mangle)]
+    pub static EPPOLL_WAIT: u32 = 0;
+    /// `eppoll_entry.base` (its `struct epitem *`).
+    #[unsafe(no_mangle)]
+    pub static EPPOLL_BASE: u32 = 0;
+    /// `epitem.ffd.fd`.
+    #[unsafe(no_mangle)]
+    pub static EPITEM_FD: u32 = 0;
+    /// `epitem.ep`.
+    #[unsafe(no_mangle)]
+    pub static EPITEM_EP: u32 = 0;
+    /// `epitem.event.events`.
+    #[unsafe(no_mangle)]
+    pub static EPITEM_EVENTS: u32 = 0;
+    /// `epitem.event.data`.
+    #[unsafe(no_mangle)]
+    pub static EPITEM_DATA: u32 = 0;
+    /// `task_struct.files`.
+    #[unsafe(no_mangle)]
+    pub static TASK_FILES: u32 = 0;
+    /// `files_struct.fdt`.
+    #[unsafe(no_mangle)]
+    pub static FILES_FDT: u32 = 0;
+    /// `fdtable.max_fds`.
+    #[unsafe(no_mangle)]
+    pub static FDTABLE_MAX_FDS: u32 = 0;
+    /// `fdtable.fd`.
+    #[unsafe(no_mangle)]
+    pub static FDTABLE_FD: u32 = 0;
+    /// `file.private_data`.
+    #[unsafe(no_mangle)]
+    pub static FILE_PRIVATE_DATA: u32 = 0;
 
     /// Reads a value the loader may have rewritten (a plain read would be folded at
     /// compile time).

@@ -8,11 +8,12 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use uprof_common::{
-    Close, Dup, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK, EpollCreate, EpollCtl, InFlight,
-    MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents, WaitSyscall, call,
+    Close, Dup, EINTR, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK, EpollCreate, EpollCtl,
+    InFlight, MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents, WaitSyscall, call,
 };
 
 use crate::{
+    callback,
     emit::{current, header, now, reserve, send, traced, wakeup},
     maps::{INFLIGHT, offsets},
 };
@@ -38,6 +39,9 @@ pub fn enter(ctx: &TracePointContext, call: u8) {
     if let Some(syscall) = WaitSyscall::from_u8(call) {
         f.timeout_ns = wait_timeout(syscall, &f.args);
     }
+    if call == call::CLOSE && callback::enabled() {
+        callback::forget_epoll(f.args[0] as i32);
+    }
     let _ = INFLIGHT.insert(&tid, &f, 0);
 }
 
@@ -55,6 +59,9 @@ pub fn exit(ctx: &TracePointContext, call: u8) {
     }
     let ret: i64 = unsafe { ctx.read_at(offsets::get(&offsets::SYSCALL_RET)) }.unwrap_or(0);
     let ts = now();
+    if callback::enabled() && names_epoll(call, ret) {
+        callback::learn_epoll(f.args[0] as i32);
+    }
     match call {
         call::EPOLL_CREATE | call::EPOLL_CREATE1 => send(EpollCreate {
             header: header::<EpollCreate>(ts),
@@ -86,6 +93,17 @@ pub fn exit(ctx: &TracePointContext, call: u8) {
             if let Some(syscall) = WaitSyscall::from_u8(call) {
                 finish_wait(&f, syscall, ts, ret);
             }
+        }
+    }
+}
+
+/// Whether a call that returned `ret` proves its first argument is an epoll fd.
+#[inline(always)]
+fn names_epoll(call: u8, ret: i64) -> bool {
+    match call {
+        call::EPOLL_CTL => ret == 0,
+        _ => {
+            WaitSyscall::from_u8(call).is_some_and(|s| s.is_epoll()) && (ret >= 0 || ret == -EINTR)
         }
     }
 }
@@ -144,6 +162,9 @@ fn finish_wait(f: &InFlight, syscall: WaitSyscall, ts: u64, ret: i64) {
 
 /// Copies `n` returned `struct epoll_event`s from the caller's buffer, a chunk per record.
 fn send_events(user_events: u64, n: u32, ts: u64) {
+    // Decided once: a decision per chunk multiplies the states the verifier must explore
+    // (older verifiers give up on the unrolled loop).
+    let flags = wakeup();
     for chunk in 0..MAX_EVENT_CHUNKS as u32 {
         let start = chunk * EVENTS_PER_CHUNK as u32;
         if start >= n {
@@ -167,7 +188,7 @@ fn send_events(user_events: u64, n: u32, ts: u64) {
                 (*rec).count = 0;
             }
         }
-        entry.submit(wakeup());
+        entry.submit(flags);
     }
 }
 

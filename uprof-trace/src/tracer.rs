@@ -6,11 +6,12 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
-use uprof_common::InFlight;
+use uprof_common::{EpollOwner, InFlight};
 
 use crate::{
     preflight,
     probes::{self, ProbeStatus},
+    tier::{self, Tier},
     tracefs,
 };
 
@@ -22,12 +23,15 @@ static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/
 pub struct TracerOptions {
     /// Ring buffer size in bytes (a power of two, at least one page).
     pub buffer_bytes: u32,
+    /// The tier to use; `None` picks the best one the kernel allows.
+    pub tier: Option<Tier>,
 }
 
 impl Default for TracerOptions {
     fn default() -> Self {
         Self {
             buffer_bytes: 16 << 20,
+            tier: None,
         }
     }
 }
@@ -36,6 +40,8 @@ pub struct Tracer {
     ebpf: Ebpf,
     probes: Vec<ProbeStatus>,
     kernel_release: String,
+    tier: Tier,
+    tier_reason: String,
 }
 
 impl Tracer {
@@ -53,24 +59,50 @@ impl Tracer {
         let offsets = Offsets::read(&tracefs)?;
         // Fails harmlessly (EPERM) where memory is charged to the cgroup (5.11+).
         raise_memlock_limit();
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries("EVENTS", options.buffer_bytes)
-            // Programs wake the reader once a quarter of the buffer is waiting; the reader
-            // drains it on a timer too (see `Tracer::DRAIN_INTERVAL`).
-            .override_global("WAKEUP_BYTES", &(options.buffer_bytes / 4), true)
-            .override_global("SYSCALL_ARGS", &offsets.syscall_args, true)
-            .override_global("SYSCALL_RET", &offsets.syscall_ret, true)
-            .override_global("FORK_CHILD_PID", &offsets.fork_child_pid, true)
-            .override_global("RENAME_PID", &offsets.rename_pid, true)
-            .override_global("RENAME_NEWCOMM", &offsets.rename_newcomm, true)
-            .load(PROGRAMS)
-            .context("the kernel refused uprof's eBPF maps or programs")?;
-        let probes = probes::attach_all(&mut ebpf, &tracefs)?;
+        let (mut ebpf, mut probes, tier, tier_reason) = match options.tier {
+            Some(Tier::Syscall) => {
+                let ebpf = load_object(options, &offsets, None)?;
+                (
+                    ebpf,
+                    Vec::new(),
+                    Tier::Syscall,
+                    "forced with --tier syscall".to_owned(),
+                )
+            }
+            _ => match load_callback_tier(options, &offsets) {
+                Ok((ebpf, tried)) => {
+                    let how = tried.last().map_or("", |p| p.kind);
+                    let reason = format!("{how} on {} attached", tier::CALLBACK_FUNCTION);
+                    (ebpf, tried, Tier::Callback, reason)
+                }
+                Err((_, e)) if options.tier == Some(Tier::Callback) => {
+                    return Err(e.context("the callback tier (--tier callback) cannot load"));
+                }
+                Err((tried, e)) => {
+                    let ebpf = load_object(options, &offsets, None)?;
+                    let reason = format!("callback tier unavailable: {e:#}");
+                    (ebpf, tried, Tier::Syscall, reason)
+                }
+            },
+        };
+        probes.extend(probes::attach_all(&mut ebpf, &tracefs)?);
         Ok(Tracer {
             ebpf,
             probes,
             kernel_release,
+            tier,
+            tier_reason,
         })
+    }
+
+    /// The tier in use.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Why this tier was chosen (or what made the better one fail).
+    pub fn tier_reason(&self) -> &str {
+        &self.tier_reason
     }
 
     /// What attached (and what did not, with the reason).
@@ -97,6 +129,17 @@ impl Tracer {
             aya::maps::MapError::KeyNotFound => Ok(()),
             e => Err(e),
         })?;
+        // Its epoll instances go too: their memory may be reused by untraced processes.
+        let mut epolls: HashMap<_, u64, EpollOwner> = HashMap::try_from(self.map_mut("EPOLLS")?)?;
+        let gone: Vec<u64> = epolls
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, owner)| owner.pid == pid)
+            .map(|(ep, _)| ep)
+            .collect();
+        for ep in gone {
+            let _ = epolls.remove(&ep);
+        }
         Ok(())
     }
 
@@ -134,8 +177,49 @@ impl Tracer {
     }
 }
 
+/// Loads the object with the callback tier's globals set and attaches the callback program.
+/// On failure: what was tried, and why nothing attached.
+fn load_callback_tier(
+    options: &TracerOptions,
+    offsets: &Offsets,
+) -> Result<(Ebpf, Vec<ProbeStatus>), (Vec<ProbeStatus>, anyhow::Error)> {
+    let members = tier::callback_offsets().map_err(|e| (Vec::new(), e))?;
+    let mut ebpf = load_object(options, offsets, Some(&members)).map_err(|e| (Vec::new(), e))?;
+    let tried = tier::attach_callback(&mut ebpf)?;
+    Ok((ebpf, tried))
+}
+
+/// Loads uprof's maps and the object (no program is loaded yet). `callback` holds the callback
+/// tier's struct offsets when that tier is wanted.
+pub(crate) fn load_object(
+    options: &TracerOptions,
+    offsets: &Offsets,
+    callback: Option<&[(&'static str, u32)]>,
+) -> Result<Ebpf> {
+    // Programs wake the reader once a quarter of the buffer is waiting; the reader drains it
+    // on a timer too (see `Tracer::DRAIN_INTERVAL`).
+    let wakeup_bytes = options.buffer_bytes / 4;
+    let enabled = u32::from(callback.is_some());
+    let mut loader = EbpfLoader::new();
+    loader
+        .map_max_entries("EVENTS", options.buffer_bytes)
+        .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
+        .override_global("SYSCALL_ARGS", &offsets.syscall_args, true)
+        .override_global("SYSCALL_RET", &offsets.syscall_ret, true)
+        .override_global("FORK_CHILD_PID", &offsets.fork_child_pid, true)
+        .override_global("RENAME_PID", &offsets.rename_pid, true)
+        .override_global("RENAME_NEWCOMM", &offsets.rename_newcomm, true);
+    loader.override_global("CALLBACK_TIER", &enabled, true);
+    for (global, offset) in callback.unwrap_or_default() {
+        loader.override_global(global, offset, true);
+    }
+    loader
+        .load(PROGRAMS)
+        .context("the kernel refused uprof's eBPF maps or programs")
+}
+
 /// Tracepoint field offsets of the running kernel (see `uprof-ebpf/src/maps.rs`).
-struct Offsets {
+pub(crate) struct Offsets {
     syscall_args: u32,
     syscall_ret: u32,
     fork_child_pid: u32,
@@ -144,7 +228,7 @@ struct Offsets {
 }
 
 impl Offsets {
-    fn read(tracefs: &Path) -> Result<Offsets> {
+    pub(crate) fn read(tracefs: &Path) -> Result<Offsets> {
         let off = |cat, name, field| tracefs::field_offset(tracefs, cat, name, field);
         Ok(Offsets {
             syscall_args: off("syscalls", "sys_enter_epoll_wait", "epfd")?,

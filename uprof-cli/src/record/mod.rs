@@ -16,17 +16,17 @@ use tokio::{
 use uprof_analysis::Analyzer;
 use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
 use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
-use uprof_trace::{Tracer, TracerOptions, clock, procfs};
+use uprof_trace::{Tier, Tracer, TracerOptions, clock, procfs};
 
-use crate::{cli::RecordArgs, report};
+use crate::{
+    cli::{RecordArgs, TierArg},
+    report,
+};
 use recorder::{Recorder, Sink};
 use status::StatusLine;
 
 /// How often the file is flushed, lost records are counted and stop conditions checked.
 const TICK: Duration = Duration::from_millis(100);
-
-/// The tracing tier of this build: syscall tracepoints only.
-pub const TIER: &str = "syscall";
 
 pub fn run(args: RecordArgs) -> Result<()> {
     tokio::runtime::Builder::new_current_thread()
@@ -42,6 +42,10 @@ async fn record(args: RecordArgs) -> Result<()> {
     }
     let mut tracer = Tracer::load(&TracerOptions {
         buffer_bytes: args.buffer_mib << 20,
+        tier: args.tier.map(|t| match t {
+            TierArg::Callback => Tier::Callback,
+            TierArg::Syscall => Tier::Syscall,
+        }),
     })?;
     let held = if args.command.is_empty() {
         None
@@ -75,12 +79,14 @@ async fn record(args: RecordArgs) -> Result<()> {
     let launched = held.map(|h| h.release()).transpose()?;
     let attached = tracer.probes().iter().filter(|p| p.attached).count();
     eprintln!(
-        "uprof: tracing pid {} with {attached} of {} probes ({TIER} tier); Ctrl-C to stop",
+        "uprof: tracing pid {} with {attached} of {} probes ({} tier: {}); Ctrl-C to stop",
         pids.iter()
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(","),
-        tracer.probes().len()
+        tracer.probes().len(),
+        tracer.tier().name(),
+        tracer.tier_reason()
     );
 
     // SAFETY: the ring buffer owns its fd and keeps it open until the AsyncFd is dropped.
@@ -206,7 +212,7 @@ fn session_header(tracer: &Tracer, args: &RecordArgs, pids: &[u32]) -> SessionHe
                 note: p.note.clone(),
             })
             .collect(),
-        tier: TIER.to_owned(),
+        tier: tracer.tier().name().to_owned(),
         clock: "CLOCK_MONOTONIC".to_owned(),
         boot_offset_ns: clock::boot_offset_ns(),
         start_ts: clock::monotonic_ns(),

@@ -64,6 +64,7 @@ pub fn bytes_of(record: &Record) -> Vec<u8> {
         Record::FdInfo(r) => r.as_bytes(),
         Record::Interest(r) => r.as_bytes(),
         Record::Lost(r) => r.as_bytes(),
+        Record::Ready(r) => r.as_bytes(),
     }
     .to_vec()
 }
