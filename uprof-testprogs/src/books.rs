@@ -77,6 +77,11 @@ impl Books {
         self.ledger().report.notes.push(note.into());
     }
 
+    /// Records a planted readiness delay.
+    pub fn plant(&self, planted: crate::report::Planted) {
+        self.ledger().report.planted.push(planted);
+    }
+
     /// Adds a forked child's report.
     pub fn add_child(&self, child: ProcessReport) {
         self.ledger().report.children.push(child);

@@ -22,6 +22,20 @@ pub struct ProcessReport {
     pub children: Vec<ProcessReport>,
     /// Remarks a reader of the figures should know (for example an unsupported syscall).
     pub notes: Vec<String>,
+    /// Readiness delays the process planted on purpose (`planted-latency`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planted: Vec<Planted>,
+}
+
+/// One planted delay: an fd made ready while the loop was busy, then picked up by a wait.
+/// The kernel's ready-to-delivered time of that pickup lies within `min_ns..=max_ns`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Planted {
+    pub fd: i32,
+    /// From the return of the write that made the fd ready to the call of the wait.
+    pub min_ns: u64,
+    /// From the call of that write to the return of the wait.
+    pub max_ns: u64,
 }
 
 impl ProcessReport {

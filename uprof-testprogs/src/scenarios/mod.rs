@@ -6,6 +6,7 @@ mod basic;
 mod child;
 mod fd_reuse;
 mod many_fds;
+mod planted;
 mod poll;
 mod signals;
 mod threads;
@@ -142,6 +143,16 @@ pub const ALL: &[Scenario] = &[
         }),
         waits: Some(1000),
         run: many_fds::many_fds,
+    },
+    Scenario {
+        name: "planted-latency",
+        summary: "an eventfd made ready (twice) while the loop is busy for 20 ms before each of COUNT waits, then made ready once more and closed undelivered; the delays are reported under planted",
+        count: Some(Count {
+            meaning: "waits",
+            default: 5,
+        }),
+        waits: None,
+        run: planted::planted_latency,
     },
 ];
 
