@@ -33,6 +33,14 @@ pub enum Command {
     ///   uprof report redis.uprof --format json | jq '.threads[].waits.calls'
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
+    /// Compare recordings side by side: wakeups, events per wakeup, epoll_ctl churn, fds
+    /// scanned, blocked and busy time of each event loop.
+    ///
+    /// Examples:
+    ///   uprof compare epoll.uprof poll.uprof
+    ///   uprof compare a.uprof b.uprof --requests 20000,19500 --name tickloop,mio
+    #[command(verbatim_doc_comment)]
+    Compare(CompareArgs),
     /// What this kernel lets uprof do: BTF, lockdown, tracefs, which program types load and
     /// attach, and the probe tier `uprof record` will use.
     Doctor,
@@ -74,6 +82,23 @@ pub struct ReportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub output_format: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Files written by `uprof record -o`, one column each.
+    #[arg(required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// Column names, comma-separated, one per file (default: the file names without extension).
+    #[arg(long, value_delimiter = ',')]
+    pub name: Vec<String>,
+    /// Requests each recorded program served, comma-separated, one per file (`-`: unknown);
+    /// adds per-request rows.
+    #[arg(long, value_delimiter = ',', value_parser = parse_requests)]
+    pub requests: Vec<Option<u64>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -119,4 +144,13 @@ fn parse_buffer_mib(s: &str) -> Result<u32, String> {
         ));
     }
     Ok(mib)
+}
+
+fn parse_requests(s: &str) -> Result<Option<u64>, String> {
+    if s == "-" {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("`{s}` is not a request count (or `-` for unknown)"))
 }

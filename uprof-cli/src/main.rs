@@ -1,5 +1,6 @@
 //! `uprof`: a thin command line over uprof's library crates.
 mod cli;
+mod compare;
 mod doctor;
 mod record;
 mod report;
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Record(args) => record::run(args),
         cli::Command::Report(args) => report::run(&args),
+        cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Doctor => doctor::run(),
     };
     match result {

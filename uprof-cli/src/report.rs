@@ -1,5 +1,6 @@
 //! `uprof report`, and the output shared with `uprof record`'s end-of-recording report.
 use std::io::Write as _;
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use uprof_analysis::{Analyzer, Report, SessionInfo, View};
@@ -8,7 +9,12 @@ use uprof_record::{Reader, SessionEnd, SessionHeader};
 use crate::cli::{Format, OutputArgs, ReportArgs, ViewArg};
 
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let mut reader = Reader::open(&args.file)?;
+    print(&analyze(&args.file)?, &args.output_format)
+}
+
+/// Reads a recording and analyses it; a damaged file's warning goes to stderr.
+pub(crate) fn analyze(file: &Path) -> Result<Report> {
+    let mut reader = Reader::open(file)?;
     let mut analyzer = Analyzer::new();
     let mut last_ts = reader.header().start_ts;
     let summary = reader.for_each_record(|record| {
@@ -16,10 +22,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         analyzer.push(record);
     })?;
     if let Some(warning) = summary.warning() {
-        eprintln!("uprof: warning: {}: {warning}", args.file.display());
+        eprintln!("uprof: warning: {}: {warning}", file.display());
     }
     let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
-    print(&analyzer.finish(&info), &args.output_format)
+    Ok(analyzer.finish(&info))
 }
 
 /// What the analysis needs to know of the session. Without an end (a crash), the session ends
