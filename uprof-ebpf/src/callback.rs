@@ -13,11 +13,13 @@ use crate::{
 /// `epoll_event.events` bits that are flags, not events (`EP_PRIVATE_BITS` in fs/eventpoll.c).
 const EP_PRIVATE_BITS: u32 = EPOLLEXCLUSIVE | (1 << 29) | (1 << 30) | (1 << 31);
 
-/// Reads a `T` at kernel address `base + offset`.
+/// Reads a `T` at kernel address `base + offset`; zero when unreadable. (Plain values, not
+/// `Option`s: the verifier of older kernels rejects the uninitialised payload register an
+/// `Option` leaves in its `None` path.)
 #[inline(always)]
-fn read<T>(base: u64, offset: &'static u32) -> Option<T> {
+fn read<T: Default>(base: u64, offset: &'static u32) -> T {
     let addr = base.wrapping_add(offsets::get(offset) as u64);
-    unsafe { bpf_probe_read_kernel(addr as *const T) }.ok()
+    unsafe { bpf_probe_read_kernel(addr as *const T) }.unwrap_or_default()
 }
 
 /// Whether the callback tier is loaded (the syscall programs then maintain `EPOLLS`).
@@ -26,23 +28,22 @@ pub fn enabled() -> bool {
     offsets::get(&offsets::CALLBACK_TIER) != 0
 }
 
-/// The `struct eventpoll` (the file's `private_data`) behind `fd` of the current process, or
-/// `None` when the fd is not open.
-fn private_data_of(fd: i32) -> Option<u64> {
-    if fd < 0 {
-        return None;
-    }
+/// The `private_data` of the file behind `fd` of the current process (for an epoll fd, its
+/// `struct eventpoll`), or 0 when the fd is not open.
+#[inline(always)]
+fn private_data_of(fd: i32) -> u64 {
     let task = unsafe { bpf_get_current_task() };
-    let files: u64 = read(task, &offsets::TASK_FILES)?;
-    let fdt: u64 = read(files, &offsets::FILES_FDT)?;
-    let max_fds: u32 = read(fdt, &offsets::FDTABLE_MAX_FDS)?;
-    if fd as u32 >= max_fds {
-        return None;
+    let files: u64 = read(task, &offsets::TASK_FILES);
+    let fdt: u64 = read(files, &offsets::FILES_FDT);
+    let max_fds: u32 = read(fdt, &offsets::FDTABLE_MAX_FDS);
+    if fd < 0 || fd as u32 >= max_fds {
+        return 0;
     }
-    let table: u64 = read(fdt, &offsets::FDTABLE_FD)?;
-    let file: u64 = unsafe { bpf_probe_read_kernel((table + fd as u64 * 8) as *const u64) }.ok()?;
+    let table: u64 = read(fdt, &offsets::FDTABLE_FD);
+    let slot = table + fd as u64 * 8;
+    let file: u64 = unsafe { bpf_probe_read_kernel(slot as *const u64) }.unwrap_or(0);
     if file == 0 {
-        return None;
+        return 0;
     }
     read(file, &offsets::FILE_PRIVATE_DATA)
 }
@@ -51,7 +52,8 @@ fn private_data_of(fd: i32) -> Option<u64> {
 /// instance its `struct eventpoll` is.
 #[inline(always)]
 pub fn learn_epoll(epfd: i32) {
-    if let Some(ep) = private_data_of(epfd) {
+    let ep = private_data_of(epfd);
+    if ep != 0 {
         let owner = EpollOwner {
             pid: current().0,
             epfd,
@@ -64,9 +66,10 @@ pub fn learn_epoll(epfd: i32) {
 /// forget it (its memory may be reused by another process's instance).
 #[inline(always)]
 pub fn forget_epoll(fd: i32) {
-    let Some(ep) = private_data_of(fd) else {
+    let ep = private_data_of(fd);
+    if ep == 0 {
         return;
-    };
+    }
     let owner = EpollOwner {
         pid: current().0,
         epfd: fd,
@@ -83,16 +86,15 @@ pub fn forget_epoll(fd: i32) {
 pub fn ep_poll_callback(wait: u64, key: u64) {
     // container_of(wait, struct eppoll_entry, wait)->base
     let entry = wait.wrapping_sub(offsets::get(&offsets::EPPOLL_WAIT) as u64);
-    let Some(epi) = read::<u64>(entry, &offsets::EPPOLL_BASE) else {
+    let epi: u64 = read(entry, &offsets::EPPOLL_BASE);
+    let ep: u64 = read(epi, &offsets::EPITEM_EP);
+    if ep == 0 {
         return;
-    };
-    let Some(ep) = read::<u64>(epi, &offsets::EPITEM_EP) else {
-        return;
-    };
+    }
     let Some(owner) = (unsafe { EPOLLS.get(&ep) }).copied() else {
         return;
     };
-    let events: u32 = read(epi, &offsets::EPITEM_EVENTS).unwrap_or(0);
+    let events: u32 = read(epi, &offsets::EPITEM_EVENTS);
     let mask = key as u32;
     if events & !EP_PRIVATE_BITS == 0 || (mask != 0 && mask & events == 0) {
         return;
@@ -102,9 +104,9 @@ pub fn ep_poll_callback(wait: u64, key: u64) {
     send(Ready {
         header,
         epfd: owner.epfd,
-        fd: read(epi, &offsets::EPITEM_FD).unwrap_or(-1),
+        fd: read(epi, &offsets::EPITEM_FD),
         mask,
         _pad: 0,
-        data: read(epi, &offsets::EPITEM_DATA).unwrap_or(0),
+        data: read(epi, &offsets::EPITEM_DATA),
     });
 }
