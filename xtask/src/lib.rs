@@ -1,5 +1,6 @@
 //! Developer tasks of the uprof workspace, one module per `cargo xtask` command.
 
 pub mod bench;
+pub mod loops;
 pub mod vm;
 pub mod vm_test;

@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Measure uprof against its speed targets: overhead, pipeline, report, rss.
     Bench(xtask::bench::Args),
+    /// Record several event loops under the same load and compare them with `uprof compare`.
+    Loops(xtask::loops::Args),
     /// Boot stock Debian kernels under qemu (TCG) and run a payload inside each.
     Vm(xtask::vm::Args),
     /// Run uprof's integration tests inside each stock kernel of `vm`.
@@ -27,6 +29,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => xtask::bench::main(args),
+        Command::Loops(args) => xtask::loops::main(args),
         Command::Vm(args) => xtask::vm::main(args),
         Command::VmTest(args) => xtask::vm_test::main(args),
     }

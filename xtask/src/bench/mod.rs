@@ -10,12 +10,12 @@
 mod load;
 mod overhead;
 mod pipeline;
-mod procs;
-mod redis;
+pub(crate) mod procs;
+pub(crate) mod redis;
 mod report;
 mod rss;
 mod stats;
-mod uprof;
+pub(crate) mod uprof;
 
 use std::path::{Path, PathBuf};
 
