@@ -59,6 +59,9 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// Boots per kernel when it crashes before userspace (see `run_matrix`).
+const BOOT_ATTEMPTS: u32 = 2;
+
 /// Boots every kernel of `series` in turn with `payload` and returns one report per kernel, in
 /// the same order. Kernels are downloaded first if they are not cached; an error means the
 /// matrix could not run at all (a failing kernel is a report, not an error).
@@ -80,13 +83,24 @@ pub fn run_matrix(
     kernels
         .into_iter()
         .map(|kernel| {
-            eprintln!("vm: booting {} ({})", kernel.series, kernel.release);
             let log = options.out_dir.join(format!("{}.log", kernel.series));
-            let console = qemu::boot(&kernel.vmlinuz, &initrd, options.timeout, &log)
-                .with_context(|| format!("cannot boot {}", kernel.release))?;
-            let report = KernelReport::new(kernel, &console, log);
-            eprintln!("vm: {}: {}", report.kernel.series, report.verdict());
-            Ok(report)
+            let mut attempt = 1;
+            loop {
+                eprintln!("vm: booting {} ({})", kernel.series, kernel.release);
+                let console = qemu::boot(&kernel.vmlinuz, &initrd, options.timeout, &log)
+                    .with_context(|| format!("cannot boot {}", kernel.release))?;
+                let report = KernelReport::new(kernel.clone(), &console, log.clone());
+                // Software emulation occasionally crashes a kernel while it boots (seen: an
+                // int3 oops in 6.12's early code patching under TCG). That says nothing of
+                // the payload, so a VM that never reached /init is booted once more.
+                if report.boot.is_none() && attempt < BOOT_ATTEMPTS {
+                    eprintln!("vm: {}: never reached /init; booting again", kernel.series);
+                    attempt += 1;
+                    continue;
+                }
+                eprintln!("vm: {}: {}", report.kernel.series, report.verdict());
+                return Ok(report);
+            }
         })
         .collect()
 }
