@@ -21,9 +21,10 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             files.len()
         );
     }
+    // The reader's errors name the file.
     let reports = files
         .iter()
-        .map(|file| analyze(file).with_context(|| format!("cannot analyse {}", file.display())))
+        .map(|file| analyze(file))
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = match args.name.as_slice() {
         [] => files.iter().map(|f| stem(f)).collect(),
