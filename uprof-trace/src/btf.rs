@@ -1,9 +1,12 @@
 //! Kernel struct member offsets from the running kernel's BTF (`/sys/kernel/btf/vmlinux`):
 //! Rust eBPF has no CO-RE relocations, so the callback tier's programs get them as globals.
-use std::path::Path;
+//!
+//! The reader understands just what member offsets need (the BTF format is documented in the
+//! kernel's `Documentation/bpf/btf.rst`): the type section's records, struct and union members,
+//! and the typedef/qualifier chains to skip.
+use std::{collections::HashMap, fs, path::Path};
 
-use anyhow::{Context as _, Result, anyhow, bail};
-use btf_rs::{Btf, Type};
+use anyhow::{Context as _, Result, bail};
 
 /// Where the running kernel's BTF is.
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
@@ -25,103 +28,245 @@ pub const CALLBACK_MEMBERS: &[(&str, &str, &str)] = &[
 
 /// Reads every offset of [`CALLBACK_MEMBERS`] from `path`: `(global name, offset)`.
 pub fn callback_offsets(path: &Path) -> Result<Vec<(&'static str, u32)>> {
-    let btf = Btf::from_file(path)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("cannot read the kernel's BTF ({})", path.display()))?;
+    let btf = Btf::from_file(path)?;
     CALLBACK_MEMBERS
         .iter()
-        .map(|&(global, ty, member)| Ok((global, member_offset(&btf, ty, member)?)))
+        .map(|&(global, ty, member)| Ok((global, btf.member_offset(ty, member)?)))
         .collect()
 }
 
-/// The byte offset of `path` (members separated by dots) in `struct name`.
-pub fn member_offset(btf: &Btf, name: &str, path: &str) -> Result<u32> {
-    let mut ty = struct_named(btf, name)?;
-    let mut offset_bits = 0;
-    for part in path.split('.') {
-        let (bits, member_type) = find_member(btf, &ty, part)?
-            .with_context(|| format!("struct {name} has no member {path} in the kernel's BTF"))?;
-        offset_bits += bits;
-        ty = member_type;
-    }
-    if offset_bits % 8 != 0 {
-        bail!("{name}.{path} is a bit field");
-    }
-    Ok(offset_bits / 8)
+const MAGIC: u16 = 0xeb9f;
+const HEADER_LEN: usize = 24;
+const TYPE_LEN: usize = 12;
+
+/// BTF kinds (`BTF_KIND_*`) this reader looks at.
+const STRUCT: u32 = 4;
+const UNION: u32 = 5;
+const TYPEDEF: u32 = 8;
+const VOLATILE: u32 = 9;
+const CONST: u32 = 10;
+const RESTRICT: u32 = 11;
+const TYPE_TAG: u32 = 18;
+
+/// One type record: kind, name, the type it refers to (qualifiers, typedefs), and members.
+struct TypeRecord {
+    kind: u32,
+    name: u32,
+    referred: u32,
+    /// `(name, type, bit offset)` of a struct's or union's members.
+    members: Vec<(u32, u32, u32)>,
 }
 
-fn struct_named(btf: &Btf, name: &str) -> Result<Type> {
-    btf.resolve_types_by_name(name)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("the kernel's BTF has no struct {name}"))?
-        .into_iter()
-        .find(|t| matches!(t, Type::Struct(_)))
-        .with_context(|| format!("the kernel's BTF has no struct {name}"))
+/// The type section of a BTF blob, indexed by type id.
+pub struct Btf {
+    /// `types[id - 1]`: ids start at 1 (0 is void).
+    types: Vec<TypeRecord>,
+    strings: Vec<u8>,
+    structs_by_name: HashMap<String, u32>,
 }
 
-/// Finds member `name` of a struct or union (looking inside anonymous members), returning its
-/// bit offset and its type with typedefs and qualifiers stripped.
-fn find_member(btf: &Btf, ty: &Type, name: &str) -> Result<Option<(u32, Type)>> {
-    let (Type::Struct(s) | Type::Union(s)) = ty else {
-        return Ok(None);
-    };
-    for member in &s.members {
-        let member_name = btf.resolve_name(member).unwrap_or_default();
-        let member_type = strip(
-            btf,
-            btf.resolve_chained_type(member)
-                .map_err(|e| anyhow!("{e}"))?,
-        )?;
-        if member_name == name {
-            return Ok(Some((member.bit_offset(), member_type)));
-        }
-        if member_name.is_empty()
-            && let Some((bits, t)) = find_member(btf, &member_type, name)?
-        {
-            return Ok(Some((member.bit_offset() + bits, t)));
-        }
+impl Btf {
+    pub fn from_file(path: &Path) -> Result<Btf> {
+        let bytes = fs::read(path)
+            .with_context(|| format!("cannot read the kernel's BTF ({})", path.display()))?;
+        Btf::parse(&bytes)
+            .with_context(|| format!("cannot parse the kernel's BTF ({})", path.display()))
     }
-    Ok(None)
+
+    fn parse(bytes: &[u8]) -> Result<Btf> {
+        let u16_at = |at: usize| {
+            bytes
+                .get(at..at + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        };
+        let u32_at = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        if u16_at(0) != Some(MAGIC) {
+            bail!("not little-endian BTF (bad magic)");
+        }
+        let field = |i: usize| {
+            u32_at(8 + 4 * i)
+                .map(|v| v as usize)
+                .context("BTF header cut short")
+        };
+        let hdr_len = u32_at(4).context("BTF header cut short")? as usize;
+        let (type_off, type_len, str_off, str_len) = (field(0)?, field(1)?, field(2)?, field(3)?);
+        if hdr_len < HEADER_LEN {
+            bail!("BTF header of {hdr_len} bytes is too short");
+        }
+        let strings = bytes
+            .get(hdr_len + str_off..hdr_len + str_off + str_len)
+            .context("BTF string section out of bounds")?
+            .to_vec();
+        let (start, end) = (hdr_len + type_off, hdr_len + type_off + type_len);
+        if end > bytes.len() {
+            bail!("BTF type section out of bounds");
+        }
+        let mut types = Vec::new();
+        let mut at = start;
+        while at < end {
+            let word = |i: usize| u32_at(at + 4 * i).context("BTF type cut short");
+            let (name, info, size_or_type) = (word(0)?, word(1)?, word(2)?);
+            let (vlen, kind, kind_flag) = (
+                (info & 0xffff) as usize,
+                (info >> 24) & 0x1f,
+                info >> 31 == 1,
+            );
+            at += TYPE_LEN;
+            let mut members = Vec::new();
+            if kind == STRUCT || kind == UNION {
+                for i in 0..vlen {
+                    let m = at + 12 * i;
+                    let (m_name, m_type, m_off) = (
+                        u32_at(m).context("BTF member cut short")?,
+                        u32_at(m + 4).context("BTF member cut short")?,
+                        u32_at(m + 8).context("BTF member cut short")?,
+                    );
+                    // With kind_flag set, the low 24 bits are the offset and the rest a bit-field size.
+                    members.push((
+                        m_name,
+                        m_type,
+                        if kind_flag { m_off & 0xff_ffff } else { m_off },
+                    ));
+                }
+            }
+            at += extra_len(kind, vlen).with_context(|| format!("unknown BTF kind {kind}"))?;
+            types.push(TypeRecord {
+                kind,
+                name,
+                referred: size_or_type,
+                members,
+            });
+        }
+        let mut btf = Btf {
+            types,
+            strings,
+            structs_by_name: HashMap::new(),
+        };
+        for (i, t) in btf.types.iter().enumerate() {
+            if t.kind == STRUCT && !t.members.is_empty() {
+                let name = btf.name(t.name).to_owned();
+                btf.structs_by_name.entry(name).or_insert(i as u32 + 1);
+            }
+        }
+        Ok(btf)
+    }
+
+    /// The byte offset of `path` (members separated by dots) in `struct name`.
+    pub fn member_offset(&self, name: &str, path: &str) -> Result<u32> {
+        let mut ty = *self
+            .structs_by_name
+            .get(name)
+            .with_context(|| format!("the kernel's BTF has no struct {name}"))?;
+        let mut offset_bits = 0;
+        for part in path.split('.') {
+            let (bits, member_type) = self.find_member(ty, part).with_context(|| {
+                format!("struct {name} has no member {path} in the kernel's BTF")
+            })?;
+            offset_bits += bits;
+            ty = member_type;
+        }
+        if offset_bits % 8 != 0 {
+            bail!("{name}.{path} is a bit field");
+        }
+        Ok(offset_bits / 8)
+    }
+
+    /// Finds member `name` of struct or union `id` (looking inside anonymous members): its bit
+    /// offset and its type, typedefs and qualifiers stripped.
+    fn find_member(&self, id: u32, name: &str) -> Option<(u32, u32)> {
+        let t = self.get(id)?;
+        if t.kind != STRUCT && t.kind != UNION {
+            return None;
+        }
+        t.members.iter().find_map(|&(m_name, m_type, bits)| {
+            let m_type = self.strip(m_type);
+            match self.name(m_name) {
+                n if n == name => Some((bits, m_type)),
+                "" => self
+                    .find_member(m_type, name)
+                    .map(|(inner, t)| (bits + inner, t)),
+                _ => None,
+            }
+        })
+    }
+
+    /// `id` without typedefs, qualifiers and type tags.
+    fn strip(&self, mut id: u32) -> u32 {
+        while let Some(t) = self.get(id) {
+            if !matches!(t.kind, TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG) {
+                break;
+            }
+            id = t.referred;
+        }
+        id
+    }
+
+    fn get(&self, id: u32) -> Option<&TypeRecord> {
+        self.types.get((id as usize).checked_sub(1)?)
+    }
+
+    fn name(&self, offset: u32) -> &str {
+        let rest = self.strings.get(offset as usize..).unwrap_or_default();
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).unwrap_or_default()
+    }
 }
 
-/// `ty` without typedefs, `const`, `volatile` and `restrict`.
-fn strip(btf: &Btf, mut ty: Type) -> Result<Type> {
-    loop {
-        ty = match &ty {
-            Type::Typedef(t) => btf.resolve_chained_type(t),
-            Type::Const(t) | Type::Volatile(t) | Type::Restrict(t) => btf.resolve_chained_type(t),
-            _ => return Ok(ty),
-        }
-        .map_err(|e| anyhow!("{e}"))?;
-    }
+/// Bytes that follow a type record of `kind` with `vlen` entries (`Documentation/bpf/btf.rst`).
+fn extra_len(kind: u32, vlen: usize) -> Option<usize> {
+    Some(match kind {
+        1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
+        3 => 12,                      // ARRAY
+        4 | 5 | 15 | 19 => 12 * vlen, // STRUCT, UNION, DATASEC, ENUM64
+        6 | 13 => 8 * vlen,           // ENUM, FUNC_PROTO
+        2 | 7..=12 | 16 | 18 => 0,    // PTR, FWD, TYPEDEF, qualifiers, FUNC, FLOAT, TYPE_TAG
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn host() -> Btf {
+        Btf::from_file(Path::new(VMLINUX)).expect("this machine has kernel BTF")
+    }
+
     /// The host's BTF: structs whose layout is fixed by the ABI or stable for decades.
     #[test]
     fn finds_members_through_nesting_and_typedefs() {
-        let btf = Btf::from_file(VMLINUX).expect("this machine has kernel BTF");
+        let btf = host();
         // struct epoll_event is packed on x86-64: data right after the 4-byte events.
         assert_eq!(
-            member_offset(&btf, "epitem", "event.data").unwrap()
-                - member_offset(&btf, "epitem", "event.events").unwrap(),
+            btf.member_offset("epitem", "event.data").unwrap()
+                - btf.member_offset("epitem", "event.events").unwrap(),
             4
         );
         // struct epoll_filefd { struct file *file; int fd; }
         assert_eq!(
-            member_offset(&btf, "epitem", "ffd.fd").unwrap()
-                - member_offset(&btf, "epitem", "ffd").unwrap(),
+            btf.member_offset("epitem", "ffd.fd").unwrap()
+                - btf.member_offset("epitem", "ffd").unwrap(),
             8
         );
         // The wait-queue entry's `flags` comes first (include/linux/wait.h).
-        assert_eq!(member_offset(&btf, "wait_queue_entry", "flags").unwrap(), 0);
-        assert!(member_offset(&btf, "epitem", "no_such_member").is_err());
+        assert_eq!(btf.member_offset("wait_queue_entry", "flags").unwrap(), 0);
+        // struct list_head { next, prev }.
+        assert_eq!(btf.member_offset("list_head", "prev").unwrap(), 8);
+        assert!(btf.member_offset("epitem", "no_such_member").is_err());
+        assert!(btf.member_offset("no_such_struct", "x").is_err());
         assert_eq!(
             callback_offsets(Path::new(VMLINUX)).unwrap().len(),
             CALLBACK_MEMBERS.len()
         );
+    }
+
+    #[test]
+    fn rejects_what_is_not_btf() {
+        assert!(Btf::parse(b"not btf at all, not at all").is_err());
+        assert!(Btf::parse(&[0x9f, 0xeb, 1, 0]).is_err());
     }
 }
