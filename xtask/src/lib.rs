@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod loops;
+pub mod release;
 pub mod vm;
 pub mod vm_test;

@@ -5,26 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::procs::{Finished, Spawned, describe};
+use super::procs::{Finished, Spawned};
 
 /// Builds `uprof` (release) with the cargo running this xtask and returns its path.
 pub fn build() -> Result<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
-    cargo
-        .current_dir(&workspace)
-        .args(["build", "--release", "--quiet", "-p", "uprof-cli"]);
-    eprintln!("bench: {}", describe(&cargo));
-    let status = cargo.status().context("cannot run cargo")?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", describe(&cargo));
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release/uprof"))
+    Ok(crate::release::build("bench", &["uprof-cli"])?.join("uprof"))
 }
 
 /// `uprof record -p PID -o FILE`, its stdout silenced.

@@ -9,7 +9,7 @@
 
 mod subjects;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -94,29 +94,9 @@ pub fn main(args: Args) -> Result<()> {
     compare(&setup, &runs)
 }
 
-/// Builds uprof and the tickloop-apps binaries (release) with the cargo running this xtask;
-/// returns the directory that holds them.
+/// Builds uprof and the tickloop-apps binaries (release); returns the directory that holds them.
 fn build() -> Result<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
-    cargo.current_dir(&workspace).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "uprof-cli",
-        "-p",
-        "tickloop-apps",
-    ]);
-    eprintln!("loops: {}", describe(&cargo));
-    let status = cargo.status().context("cannot run cargo")?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", describe(&cargo));
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release"))
+    crate::release::build("loops", &["uprof-cli", "tickloop-apps"])
 }
 
 /// Runs `uprof compare` over the recordings (named after their files), with their request
