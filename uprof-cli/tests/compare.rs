@@ -5,33 +5,16 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{SERIAL, report_json, run, testprog, uprof};
+use support::{WAIT_SYSCALLS, record_scenario, report_json, run, uprof};
 
 /// Pipes registered on the epoll instance, and waits (each made ready by one byte).
 const PIPES: u64 = 10;
 const WAITS: u64 = 50;
-const WAIT_SYSCALLS: [&str; 7] = [
-    "epoll_wait",
-    "epoll_pwait",
-    "epoll_pwait2",
-    "poll",
-    "ppoll",
-    "select",
-    "pselect6",
-];
 
 /// Records `epoll-scenario <args>` into `dir/<stem>.uprof`; returns what the scenario says it
 /// did (its single process).
 fn record(dir: &Path, stem: &str, args: &[&str]) -> Value {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let out = run(uprof()
-        .arg("record")
-        .arg("-o")
-        .arg(dir.join(format!("{stem}.uprof")))
-        .arg("--")
-        .arg(testprog("epoll-scenario"))
-        .args(args));
-    serde_json::from_slice(&out.stdout).expect("the scenario prints JSON")
+    record_scenario(&dir.join(format!("{stem}.uprof")), args)
 }
 
 /// The sum over the scenario's threads of `field`, or of `calls[field]` if `call` is set.

@@ -49,25 +49,30 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// Records `epoll-scenario <args>` to a file, then reports on the file as JSON. Returns
-/// (what the scenario says it did, uprof's report).
-pub fn trace_scenario(args: &[&str]) -> (Value, Value) {
+/// Records `epoll-scenario <args>` to `file`; returns what the scenario says it did.
+pub fn record_scenario(file: &Path, args: &[&str]) -> Value {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.uprof");
     let out = run(uprof()
         .arg("record")
         .arg("-o")
-        .arg(&file)
+        .arg(file)
         .arg("--")
         .arg(testprog("epoll-scenario"))
         .args(args));
-    let said: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "scenario output is not JSON ({e}): {}",
             String::from_utf8_lossy(&out.stdout)
         )
-    });
+    })
+}
+
+/// Records `epoll-scenario <args>` to a file, then reports on the file as JSON. Returns
+/// (what the scenario says it did, uprof's report).
+pub fn trace_scenario(args: &[&str]) -> (Value, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.uprof");
+    let said = record_scenario(&file, args);
     (said, report_json(&file))
 }
 
@@ -77,7 +82,7 @@ pub fn report_json(file: &Path) -> Value {
 }
 
 /// The syscalls whose calls the report counts per thread.
-const WAIT_SYSCALLS: &[&str] = &[
+pub const WAIT_SYSCALLS: &[&str] = &[
     "epoll_wait",
     "epoll_pwait",
     "epoll_pwait2",
