@@ -10,7 +10,8 @@ mount -t sysfs sysfs /sys
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t bpf bpf /sys/fs/bpf
-mount -t tmpfs tmpfs /tmp
+# No tmpfs on /tmp: the initramfs root is already writable memory, and payload files placed
+# at their host paths may live under /tmp (a checkout in /tmp), which a mount would hide.
 # Programs under test talk to themselves over 127.0.0.1, as on any machine.
 ip link set lo up
 # The empty line ends whatever escape sequences the firmware left on the console's last line.
