@@ -133,7 +133,10 @@ fn assert_strace_runs() {
         .args(["-qq", "-e", "trace=none", "true"])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(works, "strace is missing or cannot trace here (run scripts/setup.sh as root)");
+    assert!(
+        works,
+        "strace is missing or cannot trace here (run scripts/setup.sh as root)"
+    );
 }
 
 #[test]
