@@ -230,14 +230,8 @@ fn parse_memory(status: &str) -> Option<Memory> {
     })
 }
 
-/// The command line of `cmd`, for messages and the commands we print.
-pub fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|part| part.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// The command line of a command, for messages and the commands we print (shared with `vm`).
+pub(crate) use crate::vm::tool::describe;
 
 #[cfg(test)]
 mod tests {

@@ -105,15 +105,22 @@ pub fn run_matrix(
         .collect()
 }
 
+/// The options of every command that runs the kernel matrix (`vm`, `vm-test`).
+#[derive(Debug, clap::Args)]
+pub struct MatrixArgs {
+    /// Kernels to boot, comma-separated series or Debian codenames.
+    #[arg(long, value_delimiter = ',', default_value = "5.10,6.1,6.12")]
+    pub kernels: Vec<Series>,
+    /// Seconds after which a VM is killed and counts as failed.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
 /// Command-line arguments of `cargo xtask vm`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Kernels to boot, comma-separated series or Debian codenames.
-    #[arg(long, value_delimiter = ',', default_value = "5.10,6.1,6.12")]
-    kernels: Vec<Series>,
-    /// Seconds after which a VM is killed and counts as failed.
-    #[arg(long, default_value_t = 300)]
-    timeout: u64,
+    #[command(flatten)]
+    matrix: MatrixArgs,
     /// Shell script run inside each VM (default: a self-check of the VM environment).
     #[arg(long)]
     payload_script: Option<PathBuf>,
@@ -139,11 +146,11 @@ pub fn main(args: Args) -> Result<()> {
         script,
     };
     let options = RunOptions {
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(args.matrix.timeout),
         refresh_kernels: args.refresh_kernels,
         ..RunOptions::default()
     };
-    let reports = run_matrix(&args.kernels, &payload, &options)?;
+    let reports = run_matrix(&args.matrix.kernels, &payload, &options)?;
     conclude(&reports)
 }
 

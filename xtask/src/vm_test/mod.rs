@@ -16,19 +16,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::vm::{self, Payload, RunOptions, Series};
+use crate::vm::{self, Payload, RunOptions};
 use artifacts::Artifacts;
 use guest::TestCase;
 
 /// Command-line arguments of `cargo xtask vm-test`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Kernels to boot, comma-separated series or Debian codenames.
-    #[arg(long, value_delimiter = ',', default_value = "5.10,6.1,6.12")]
-    kernels: Vec<Series>,
-    /// Seconds after which a VM is killed and counts as failed.
-    #[arg(long, default_value_t = 300)]
-    timeout: u64,
+    #[command(flatten)]
+    matrix: vm::MatrixArgs,
     /// Seconds after which one test is killed and counts as failed.
     #[arg(long, default_value_t = 60)]
     test_timeout: u64,
@@ -61,11 +57,11 @@ pub fn main(args: Args) -> Result<()> {
         script: guest::script(&tests, Duration::from_secs(args.test_timeout)),
     };
     let options = RunOptions {
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(args.matrix.timeout),
         out_dir: vm::target_dir().join("vm-test"),
         ..RunOptions::default()
     };
-    let reports = vm::run_matrix(&args.kernels, &payload, &options)?;
+    let reports = vm::run_matrix(&args.matrix.kernels, &payload, &options)?;
     vm::conclude(&reports)
 }
 
