@@ -1,16 +1,17 @@
 //! Replays ordered records into per-thread, per-process and per-epoll state.
 use rustc_hash::FxHashMap;
 use uprof_common::{
-    Close, Dup, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header, Interest, Ready, Record,
-    TaskComm, WAIT_ABANDONED, Wait, WaitEvents, WaitSyscall,
+    Close, Dup, EPOLLIN, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header, Interest, Ready,
+    Record, SockReady, Socket, TaskComm, WAIT_ABANDONED, Wait, WaitEvents, WaitSyscall, Wake,
 };
 
 use crate::SessionInfo;
-use crate::epoll::EpollInstance;
+use crate::epoll::{EpollInstance, Registration};
 use crate::process::Process;
 use crate::reorder::{REORDER_WINDOW_NS, ReorderBuffer};
 use crate::report::{self, Report};
 use crate::thread::{Outcome, Thread};
+use crate::wakeup::Origins;
 
 /// Consumes records in any order within [`REORDER_WINDOW_NS`] and produces a [`Report`].
 ///
@@ -46,6 +47,7 @@ impl Analyzer {
         let state = &mut self.state;
         self.reorder.flush(&mut |r| state.apply(r));
         state.release_interrupted();
+        state.settle_origins(u64::MAX);
         report::build(self.state, info, self.reorder.late())
     }
 }
@@ -56,12 +58,27 @@ impl Default for Analyzer {
     }
 }
 
-/// Interest lists of a process when it forked: copied into the child if the child turns out to
-/// be a process (fork shares the fd table's files, so the child waits on the same interest).
+/// Interest lists and sockets of a process when it forked: copied into the child if the child
+/// turns out to be a process (fork shares the fd table's files, so the child waits on the same
+/// interest).
 struct ForkSnapshot {
     parent_pid: u32,
-    /// `(epfd, [(fd, data)])` for each non-empty interest list.
-    interest: Vec<(i32, Vec<(i32, u64)>)>,
+    fds: Inherited,
+}
+
+/// What a fork child inherits.
+#[derive(Default)]
+struct Inherited {
+    /// `(epfd, [(fd, registration)])` for each non-empty interest list.
+    interest: Vec<(i32, Vec<(i32, Registration)>)>,
+    /// `(fd, inode number)` of known sockets.
+    sockets: Vec<(i32, u64)>,
+}
+
+impl Inherited {
+    fn is_empty(&self) -> bool {
+        self.interest.is_empty() && self.sockets.is_empty()
+    }
 }
 
 /// Everything learned from the records processed so far.
@@ -81,6 +98,10 @@ pub(crate) struct State {
     pub(crate) unattributed_events: u64,
     /// Interrupted waits held until their thread's next kernel record, by tid.
     interrupted: FxHashMap<u32, Wait>,
+    /// Readiness events and the waiters they woke.
+    pub(crate) origins: Origins,
+    /// Known sockets (socket tier): inode number -> the `(pid, fd)`s that refer to it.
+    sockets: FxHashMap<u64, Vec<(u32, i32)>>,
 }
 
 impl State {
@@ -114,6 +135,18 @@ impl State {
             Record::Interest(i) => self.interest(i),
             Record::Lost(l) => self.lost = self.lost.max(l.total),
             Record::Ready(r) => self.ready(r),
+            Record::SockReady(r) => self.sock_ready(r),
+            Record::Socket(s) => self.socket(s),
+            Record::Wake(w) => self.wake(w),
+        }
+    }
+
+    /// Credits the herds among the readiness events older than the attribution window.
+    fn settle_origins(&mut self, now: u64) {
+        for tid in self.origins.settle(now) {
+            if let Some(t) = self.threads.get_mut(&tid) {
+                t.wake.herd += 1;
+            }
         }
     }
 
@@ -153,7 +186,7 @@ impl State {
             && pid == tid
             && fork.parent_pid != pid
         {
-            self.inherit(pid, fork.interest);
+            self.inherit(pid, fork.fds);
         }
     }
 
@@ -174,49 +207,56 @@ impl State {
                     t.comm.get_or_insert(comm);
                 }
                 if pid == child && child != parent_pid {
-                    let interest = self.interest_of(parent_pid);
-                    self.inherit(child, interest);
+                    let fds = self.inheritance_of(parent_pid);
+                    self.inherit(child, fds);
                 }
             }
             None => {
                 let mut thread = Thread::new(child, None);
                 thread.comm = Some(comm);
                 self.start_thread(thread);
-                let interest = self.interest_of(parent_pid);
-                if !interest.is_empty() {
-                    self.forks.insert(
-                        child,
-                        ForkSnapshot {
-                            parent_pid,
-                            interest,
-                        },
-                    );
+                let fds = self.inheritance_of(parent_pid);
+                if !fds.is_empty() {
+                    self.forks.insert(child, ForkSnapshot { parent_pid, fds });
                 }
             }
         }
     }
 
-    /// Copies of a process's non-empty interest lists.
-    fn interest_of(&self, pid: u32) -> Vec<(i32, Vec<(i32, u64)>)> {
+    /// Copies of a process's non-empty interest lists and known sockets.
+    fn inheritance_of(&self, pid: u32) -> Inherited {
         let Some(process) = self.processes.get(&pid) else {
-            return Vec::new();
+            return Inherited::default();
         };
-        process
+        let interest = process
             .epolls
             .iter()
             .map(|(&epfd, &idx)| (epfd, &self.epolls[idx].interest))
             .filter(|(_, interest)| !interest.is_empty())
             .map(|(epfd, interest)| (epfd, interest.entries().collect()))
-            .collect()
+            .collect();
+        let sockets = process
+            .sockets
+            .iter()
+            .map(|(&fd, &ino)| (fd, ino))
+            .collect();
+        Inherited { interest, sockets }
     }
 
-    fn inherit(&mut self, pid: u32, interest: Vec<(i32, Vec<(i32, u64)>)>) {
-        for (epfd, entries) in interest {
+    fn inherit(&mut self, pid: u32, fds: Inherited) {
+        for (fd, ino) in fds.sockets {
+            self.learn_socket(pid, fd, ino);
+        }
+        for (epfd, entries) in fds.interest {
             let idx = self.epoll(pid, epfd);
             let process = &self.processes[&pid];
             let instance = &mut self.epolls[idx];
-            for (fd, data) in entries {
-                instance.inherit_interest(fd, process.generation(fd), data);
+            for (fd, registration) in entries {
+                let registration = Registration {
+                    generation: process.generation(fd),
+                    ..registration
+                };
+                instance.inherit_interest(fd, registration);
             }
         }
     }
@@ -244,6 +284,14 @@ impl State {
         let process = self.processes.entry(pid).or_default();
         // An epoll fd closed: that instance ends.
         process.epolls.remove(&fd);
+        if let Some(ino) = process.sockets.remove(&fd)
+            && let Some(refs) = self.sockets.get_mut(&ino)
+        {
+            refs.retain(|&r| r != (pid, fd));
+            if refs.is_empty() {
+                self.sockets.remove(&ino);
+            }
+        }
         for &idx in process.epolls.values() {
             self.epolls[idx].forget(fd);
         }
@@ -251,7 +299,6 @@ impl State {
     }
 
     fn wait(&mut self, w: &Wait) {
-        let mut woken = false;
         let epoll = match WaitSyscall::from_u8(w.syscall) {
             // A negative epfd (a failed call) names no instance.
             Some(s) if s.is_epoll() && w.epfd >= 0 => {
@@ -259,10 +306,6 @@ impl State {
                 let instance = &mut self.epolls[idx];
                 instance.listed = true;
                 instance.waits += 1;
-                // Records are in time order: every callback before this return is in.
-                woken = instance
-                    .last_ready
-                    .is_some_and(|t| (w.enter_ts..=w.header.ts).contains(&t));
                 Some(idx)
             }
             _ => None,
@@ -270,9 +313,6 @@ impl State {
         let thread = self.thread(&w.header);
         thread.last_epoll = epoll;
         thread.wait(w);
-        if woken && Outcome::of(w) == Outcome::Ready {
-            thread.wakeups += 1;
-        }
     }
 
     fn wait_events(&mut self, e: &WaitEvents) {
@@ -292,7 +332,7 @@ impl State {
         self.thread(&c.header).ctl_calls += 1;
         let idx = self.epoll(pid, c.epfd);
         let generation = self.processes[&pid].generation(c.fd);
-        self.epolls[idx].ctl(c.op, c.fd, generation, c.data, c.ret);
+        self.epolls[idx].ctl(c.op, c.fd, generation, c.data, c.events, c.ret);
     }
 
     fn epoll_create(&mut self, c: &EpollCreate) {
@@ -340,19 +380,76 @@ impl State {
     }
 
     /// A ready-list callback on an instance of `r.header.pid` (`header.tid` is whichever task
-    /// the callback ran in: it names no traced thread).
+    /// the callback ran in: it names no traced thread, but it is the waker of what it wakes).
     fn ready(&mut self, r: &Ready) {
         let pid = r.header.pid;
         let idx = self.epoll(pid, r.epfd);
         let generation = self.processes[&pid].generation(r.fd);
-        self.epolls[idx].ready(r.fd, generation, r.header.ts);
+        let origin = self.origins.of_callback(r.header.tid, r.origin, idx);
+        self.epolls[idx].ready(r.fd, generation, r.header.ts, r.header.tid, origin);
+    }
+
+    /// A watched socket received data: every traced registration of it listening for input
+    /// becomes ready (`header` is the task it ran in).
+    fn sock_ready(&mut self, r: &SockReady) {
+        let Some(refs) = self.sockets.get(&r.ino) else {
+            return;
+        };
+        let origin = self.origins.fresh();
+        for &(pid, fd) in refs {
+            let Some(process) = self.processes.get(&pid) else {
+                continue;
+            };
+            for &idx in process.epolls.values() {
+                let instance = &mut self.epolls[idx];
+                if let Some(generation) = instance.listens(fd, EPOLLIN) {
+                    instance.ready(fd, generation, r.header.ts, r.header.tid, origin);
+                }
+            }
+        }
+    }
+
+    fn socket(&mut self, s: &Socket) {
+        self.learn_socket(s.header.pid, s.fd, s.ino);
+    }
+
+    fn learn_socket(&mut self, pid: u32, fd: i32, ino: u64) {
+        let process = self.processes.entry(pid).or_default();
+        process.set_kind(fd, FdKind::Socket);
+        if let Some(old) = process.sockets.insert(fd, ino)
+            && let Some(refs) = self.sockets.get_mut(&old)
+        {
+            refs.retain(|&r| r != (pid, fd));
+        }
+        let refs = self.sockets.entry(ino).or_default();
+        if !refs.contains(&(pid, fd)) {
+            refs.push((pid, fd));
+        }
+    }
+
+    /// A traced thread blocked in a wait was woken: by which readiness, if one was reported.
+    fn wake(&mut self, w: &Wake) {
+        let ts = w.header.ts;
+        let cause = if w.epfd >= 0 && WaitSyscall::from_u8(w.syscall).is_some_and(|s| s.is_epoll())
+        {
+            let idx = self.epoll(w.header.pid, w.epfd);
+            self.epolls[idx].wake_cause(w.waker_tid, w.enter_ts, ts)
+        } else {
+            None
+        };
+        if let Some(mark) = cause {
+            self.origins.woke(mark.origin, w.header.tid, ts);
+        }
+        self.thread(&w.header).wake.woken(cause.is_some());
+        self.settle_origins(ts);
     }
 
     fn interest(&mut self, i: &Interest) {
         let pid = i.header.pid;
         let idx = self.epoll(pid, i.epfd);
         let generation = self.processes[&pid].generation(i.fd);
-        self.epolls[idx].snapshot_interest(i.fd, generation, i.data);
+        let registration = Registration::new(generation, i.data, i.events);
+        self.epolls[idx].snapshot_interest(i.fd, registration);
     }
 }
 

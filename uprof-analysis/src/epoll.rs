@@ -6,8 +6,10 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::stats::DurationStats;
+use crate::wakeup::ReadyMark;
 use uprof_common::{
-    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP,
+    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLONESHOT,
+    EPOLLOUT, EPOLLRDHUP,
 };
 
 /// Which fd a per-fd entry describes.
@@ -19,14 +21,36 @@ pub(crate) enum FdKey {
     Unmapped { data: u64 },
 }
 
-/// The interest list as far as it was observed: fd -> data registered, and back.
+/// The interest list as far as it was observed: fd -> registration, and data -> fd.
 ///
 /// When several fds are registered with the same `data`, returned events map to the one
 /// registered last.
 #[derive(Clone, Default)]
 pub(crate) struct Interest {
-    by_fd: FxHashMap<i32, (u32, u64)>,
+    by_fd: FxHashMap<i32, Registration>,
     by_data: FxHashMap<u64, Target>,
+}
+
+/// One interest entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Registration {
+    pub(crate) generation: u32,
+    pub(crate) data: u64,
+    /// The `events` registered (flags included).
+    pub(crate) events: u32,
+    /// False once an `EPOLLONESHOT` entry delivered, until the next `EPOLL_CTL_MOD`.
+    pub(crate) armed: bool,
+}
+
+impl Registration {
+    pub(crate) fn new(generation: u32, data: u64, events: u32) -> Self {
+        Self {
+            generation,
+            data,
+            events,
+            armed: true,
+        }
+    }
 }
 
 /// The fd that registered a `data` value.
@@ -39,34 +63,34 @@ pub(crate) struct Target {
 }
 
 impl Interest {
-    /// Registers (or re-registers) generation `generation` of `fd` with `data`.
-    fn insert(&mut self, fd: i32, generation: u32, data: u64, slot: Option<usize>) {
+    /// Registers (or re-registers) `fd`.
+    fn insert(&mut self, fd: i32, registration: Registration, slot: Option<usize>) {
         self.remove(fd);
-        self.by_fd.insert(fd, (generation, data));
+        self.by_fd.insert(fd, registration);
         self.by_data.insert(
-            data,
+            registration.data,
             Target {
                 fd,
-                generation,
+                generation: registration.generation,
                 slot,
             },
         );
     }
 
     fn remove(&mut self, fd: i32) {
-        if let Some((generation, data)) = self.by_fd.remove(&fd)
+        if let Some(r) = self.by_fd.remove(&fd)
             && self
                 .by_data
-                .get(&data)
-                .is_some_and(|t| (t.fd, t.generation) == (fd, generation))
+                .get(&r.data)
+                .is_some_and(|t| (t.fd, t.generation) == (fd, r.generation))
         {
-            self.by_data.remove(&data);
+            self.by_data.remove(&r.data);
         }
     }
 
-    /// Registered `(fd, data)` pairs, in no particular order.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
-        self.by_fd.iter().map(|(&fd, &(_, data))| (fd, data))
+    /// Registered fds, in no particular order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (i32, Registration)> + '_ {
+        self.by_fd.iter().map(|(&fd, &r)| (fd, r))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -166,6 +190,8 @@ pub(crate) struct ReadyStats {
     pub(crate) coalesced: u64,
     /// Readiness dropped because the fd left the interest list before a wait picked it up.
     pub(crate) undelivered: u64,
+    /// Blocked waiters this fd's readiness woke.
+    pub(crate) woke: u64,
     /// From the first undelivered callback to the return of the wait that delivered the fd;
     /// created at the first sample (most fds of a large server never get one).
     pub(crate) latency: Option<DurationStats>,
@@ -216,9 +242,16 @@ pub(crate) struct EpollInstance {
     pub(crate) delivered: u64,
     pub(crate) interest: Interest,
     pub(crate) fds: FdTable,
-    /// Time of the latest ready-list callback (callback tier).
-    pub(crate) last_ready: Option<u64>,
+    /// The latest readiness reports, to attribute wake-ups of this instance's waiters.
+    recent: [Option<ReadyMark>; RECENT_READY],
+    /// Where the next readiness goes in `recent`.
+    next_recent: usize,
 }
+
+/// Readiness reports an instance keeps for wake-up attribution: the one that woke a waiter is
+/// among the last few (it came microseconds before the wake-up), unless that many other tasks
+/// reported readiness on the same instance in between.
+const RECENT_READY: usize = 8;
 
 impl EpollInstance {
     pub(crate) fn new(pid: u32, epfd: i32, generation: u32) -> Self {
@@ -232,12 +265,21 @@ impl EpollInstance {
             delivered: 0,
             interest: Interest::default(),
             fds: FdTable::default(),
-            last_ready: None,
+            recent: [None; RECENT_READY],
+            next_recent: 0,
         }
     }
 
     /// Counts an `epoll_ctl` on generation `generation` of `fd` and applies it if it succeeded.
-    pub(crate) fn ctl(&mut self, op: i32, fd: i32, generation: u32, data: u64, ret: i32) {
+    pub(crate) fn ctl(
+        &mut self,
+        op: i32,
+        fd: i32,
+        generation: u32,
+        data: u64,
+        events: u32,
+        ret: i32,
+    ) {
         self.listed = true;
         self.ctl.count(op, ret);
         let slot = self.fds.slot(FdKey::Fd { fd, generation });
@@ -248,29 +290,41 @@ impl EpollInstance {
             return;
         }
         match op {
-            EPOLL_CTL_ADD | EPOLL_CTL_MOD => self.interest.insert(fd, generation, data, Some(slot)),
+            EPOLL_CTL_ADD | EPOLL_CTL_MOD => {
+                let registration = Registration::new(generation, data, events);
+                self.interest.insert(fd, registration, Some(slot));
+            }
             EPOLL_CTL_DEL => self.forget(fd),
             _ => {}
         }
     }
 
     /// Records an interest entry that existed before tracing began.
-    pub(crate) fn snapshot_interest(&mut self, fd: i32, generation: u32, data: u64) {
+    pub(crate) fn snapshot_interest(&mut self, fd: i32, registration: Registration) {
         self.listed = true;
-        let slot = self.fds.slot(FdKey::Fd { fd, generation });
-        self.interest.insert(fd, generation, data, Some(slot));
+        let slot = self.fds.slot(FdKey::Fd {
+            fd,
+            generation: registration.generation,
+        });
+        self.interest.insert(fd, registration, Some(slot));
     }
 
     /// Records an interest entry copied from the parent at a fork. It gets an fd entry only if
     /// it delivers events.
-    pub(crate) fn inherit_interest(&mut self, fd: i32, generation: u32, data: u64) {
-        self.interest.insert(fd, generation, data, None);
+    pub(crate) fn inherit_interest(&mut self, fd: i32, registration: Registration) {
+        self.interest.insert(fd, registration, None);
+    }
+
+    /// The generation of `fd` if it is registered, armed, for one of the events in `mask`.
+    pub(crate) fn listens(&self, fd: i32, mask: u32) -> Option<u32> {
+        let r = self.interest.by_fd.get(&fd)?;
+        (r.armed && r.events & mask != 0).then_some(r.generation)
     }
 
     /// Drops the registration of `fd`, if it has one (the fd was closed, replaced or removed):
     /// readiness not delivered yet never will be.
     pub(crate) fn forget(&mut self, fd: i32) {
-        if let Some(&(generation, _)) = self.interest.by_fd.get(&fd)
+        if let Some(&Registration { generation, .. }) = self.interest.by_fd.get(&fd)
             && let Some(&slot) = self.fds.index.get(&FdKey::Fd { fd, generation })
         {
             self.fds.entries[slot].1.ready.dropped();
@@ -278,11 +332,37 @@ impl EpollInstance {
         self.interest.remove(fd);
     }
 
-    /// A ready-list callback at `ts` for generation `generation` of `fd`.
-    pub(crate) fn ready(&mut self, fd: i32, generation: u32, ts: u64) {
-        self.last_ready = Some(ts);
+    /// Generation `generation` of `fd` became ready at `ts`, reported in task `waker_tid`, as
+    /// part of readiness event `origin`.
+    pub(crate) fn ready(&mut self, fd: i32, generation: u32, ts: u64, waker_tid: u32, origin: u64) {
         let slot = self.fds.slot(FdKey::Fd { fd, generation });
         self.fds.entries[slot].1.ready.callback(ts);
+        self.recent[self.next_recent] = Some(ReadyMark {
+            ts,
+            waker_tid,
+            origin,
+            slot,
+        });
+        self.next_recent = (self.next_recent + 1) % RECENT_READY;
+    }
+
+    /// The readiness that made task `waker_tid` wake a waiter at `ts` whose wait began at
+    /// `enter_ts`, if it was reported; its fd is credited with the wake-up.
+    pub(crate) fn wake_cause(
+        &mut self,
+        waker_tid: u32,
+        enter_ts: u64,
+        ts: u64,
+    ) -> Option<ReadyMark> {
+        let mark = self
+            .recent
+            .iter()
+            .flatten()
+            .filter(|m| m.waker_tid == waker_tid && (enter_ts..=ts).contains(&m.ts))
+            .max_by_key(|m| m.ts)
+            .copied()?;
+        self.fds.entries[mark.slot].1.ready.woke += 1;
+        Some(mark)
     }
 
     /// Counts one `(events, data)` pair returned by a wait that returned at `ts`.
@@ -306,6 +386,12 @@ impl EpollInstance {
         stats.delivered += 1;
         stats.masks.count(events);
         stats.ready.delivered(ts);
+        if let Some(Target { fd, .. }) = self.interest.by_data.get(&data)
+            && let Some(r) = self.interest.by_fd.get_mut(fd)
+            && r.events & EPOLLONESHOT != 0
+        {
+            r.armed = false;
+        }
     }
 }
 
@@ -326,15 +412,15 @@ mod tests {
     fn events_map_to_the_latest_registration_of_their_data() {
         let fd = |fd, generation| FdKey::Fd { fd, generation };
         let mut e = EpollInstance::new(1, 3, 0);
-        e.ctl(EPOLL_CTL_ADD, 5, 0, 50, 0);
-        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, 0);
+        e.ctl(EPOLL_CTL_ADD, 5, 0, 50, EPOLLIN, 0);
+        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, EPOLLIN, 0);
         e.deliver(EPOLLIN, 50, 0);
         // MOD with new data: the old data no longer maps.
-        e.ctl(EPOLL_CTL_MOD, 5, 0, 55, 0);
+        e.ctl(EPOLL_CTL_MOD, 5, 0, 55, EPOLLIN, 0);
         e.deliver(EPOLLIN, 50, 0);
         e.deliver(EPOLLIN, 55, 0);
         // A second fd with fd 6's data takes it over; removing fd 6 leaves it mapped.
-        e.inherit_interest(7, 2, 60);
+        e.inherit_interest(7, Registration::new(2, 60, EPOLLIN));
         e.forget(6);
         e.deliver(EPOLLIN, 60, 0);
         e.forget(7);
@@ -370,27 +456,51 @@ mod tests {
     #[test]
     fn ready_to_delivered_runs_from_the_first_pending_callback() {
         let mut e = EpollInstance::new(1, 3, 0);
-        e.ctl(EPOLL_CTL_ADD, 5, 0, 50, 0);
-        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, 0);
+        e.ctl(EPOLL_CTL_ADD, 5, 0, 50, EPOLLIN, 0);
+        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, EPOLLIN, 0);
         // Two callbacks before pickup: one coalesced, latency from the first.
-        e.ready(5, 0, 1_000);
-        e.ready(5, 0, 1_500);
+        e.ready(5, 0, 1_000, 9, 0);
+        e.ready(5, 0, 1_500, 9, 0);
         e.deliver(EPOLLIN, 50, 4_000);
         // A level-triggered redelivery without a callback adds no sample.
         e.deliver(EPOLLIN, 50, 5_000);
-        e.ready(5, 0, 6_000);
+        e.ready(5, 0, 6_000, 9, 0);
         e.deliver(EPOLLIN, 50, 6_250);
         // fd 6 becomes ready, then leaves the interest list before any wait.
-        e.ready(6, 0, 7_000);
-        e.ctl(EPOLL_CTL_DEL, 6, 0, 0, 0);
-        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, 0);
-        e.ready(6, 0, 8_000);
+        e.ready(6, 0, 7_000, 9, 0);
+        e.ctl(EPOLL_CTL_DEL, 6, 0, 0, EPOLLIN, 0);
+        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, EPOLLIN, 0);
+        e.ready(6, 0, 8_000, 9, 0);
         assert_eq!(
             readiness(&e, 5),
             (3, 1, 0, false, vec![2, 3_000 + 250, 3_000])
         );
         assert_eq!(readiness(&e, 6), (2, 0, 1, true, vec![]));
-        assert_eq!(e.last_ready, Some(8_000));
+        // Wake-ups are attributed to the latest readiness the waker reported during the wait.
+        assert_eq!(e.wake_cause(9, 7_500, 8_100).map(|m| m.ts), Some(8_000));
+        assert_eq!(e.wake_cause(9, 8_001, 8_100), None);
+        assert_eq!(e.wake_cause(10, 0, 8_100), None);
+        assert_eq!(readiness_woke(&e, 6), 1);
+    }
+
+    fn readiness_woke(e: &EpollInstance, fd: i32) -> u64 {
+        e.fds.entries[e.fds.index[&FdKey::Fd { fd, generation: 0 }]]
+            .1
+            .ready
+            .woke
+    }
+
+    #[test]
+    fn oneshot_entries_stop_listening_after_a_delivery_until_modified() {
+        let mut e = EpollInstance::new(1, 3, 0);
+        e.ctl(EPOLL_CTL_ADD, 5, 0, 50, EPOLLIN | EPOLLONESHOT, 0);
+        e.ctl(EPOLL_CTL_ADD, 6, 0, 60, EPOLLOUT, 0);
+        assert_eq!(e.listens(5, EPOLLIN), Some(0));
+        assert_eq!(e.listens(6, EPOLLIN), None);
+        e.deliver(EPOLLIN, 50, 10);
+        assert_eq!(e.listens(5, EPOLLIN), None);
+        e.ctl(EPOLL_CTL_MOD, 5, 0, 50, EPOLLIN | EPOLLONESHOT, 0);
+        assert_eq!(e.listens(5, EPOLLIN), Some(0));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod stats;
 pub mod synth;
 mod text;
 mod thread;
+mod wakeup;
 
 pub use analyzer::Analyzer;
 pub use compare::{
@@ -28,8 +29,8 @@ pub use compare::{
 pub use epoll::{CtlCounts, MaskCounts};
 pub use reorder::REORDER_WINDOW_NS;
 pub use report::{
-    CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, Report, SCHEMA, ScanReport,
-    ThreadReadiness, ThreadReport, WaitReport,
+    CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, HerdReport, Report, SCHEMA,
+    SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
 };
 pub use stats::{Bucket, CountSummary, DurationSummary};
 

@@ -11,6 +11,8 @@ pub(crate) struct Process {
     kinds: FxHashMap<(i32, u32), FdKind>,
     /// Open epoll fds -> index of their instance in the analyzer's list.
     pub(crate) epolls: FxHashMap<i32, usize>,
+    /// Open socket fds -> the socket's inode number (socket tier).
+    pub(crate) sockets: FxHashMap<i32, u64>,
 }
 
 impl Process {

@@ -14,7 +14,7 @@ use crate::stats::{CountSummary, DurationSummary};
 use crate::thread::{ScanStats, Thread};
 
 /// Identifies the JSON layout; bumped when a field changes meaning or goes away.
-pub const SCHEMA: &str = "uprof.report/1";
+pub const SCHEMA: &str = "uprof.report/2";
 
 /// The result of an analysis.
 #[derive(Clone, Debug, Serialize)]
@@ -35,6 +35,17 @@ pub struct Report {
     pub threads: Vec<ThreadReport>,
     /// Epoll instances, by `(pid, epfd, generation)`.
     pub epolls: Vec<EpollReport>,
+    /// Readiness events that woke several waiters; `null` without wake-up probes.
+    pub herds: Option<HerdReport>,
+}
+
+/// Thundering herds: one readiness event (a socket's `sk_data_ready`, or the ready-list
+/// callbacks of one wake-up of a file) that woke two or more blocked waiters.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct HerdReport {
+    pub events: u64,
+    /// Waiters woken by those events.
+    pub waiters_woken: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -44,18 +55,38 @@ pub struct ThreadReport {
     pub comm: Option<String>,
     pub epoll_ctl: u64,
     pub waits: WaitReport,
-    /// Callback-tier figures; `null` in other tiers.
-    pub readiness: Option<ThreadReadiness>,
+    /// Wake-ups while blocked (socket and callback tiers); `null` without wake-up probes.
+    pub wakeups: Option<WakeupReport>,
 }
 
-/// What the ready-list callback says about a thread (callback tier only).
+/// How the thread's waits that blocked were woken (`sched_waking`, `sched_switch`).
 #[derive(Clone, Debug, Serialize)]
-pub struct ThreadReadiness {
-    /// The tier these figures come from: `"callback"`.
-    pub tier: &'static str,
-    /// Ready returns of epoll waits during which a ready-list callback ran on the instance
-    /// waited on.
-    pub wakeups: u64,
+pub struct WakeupReport {
+    /// The tier the figures come from.
+    pub tier: String,
+    /// Finished waits during which the thread slept and was woken.
+    pub slept: u64,
+    /// Finished waits that never slept (something was ready at entry, or a zero timeout).
+    pub without_sleeping: u64,
+    /// How the waits that slept ended.
+    pub by_cause: WakeCauses,
+    /// Readiness wake-ups whose fd is known (its readiness was observed by the tier).
+    pub attributed: u64,
+    /// Wake-ups that did not end the wait (the thread slept again, e.g. another waiter took
+    /// the event first), or came after the recording's last record of the thread.
+    pub spurious: u64,
+    /// Wake-ups by a readiness event that woke other waiters too (thundering herd).
+    pub herd: u64,
+    /// From the wake-up that ended a wait to the thread running again.
+    pub wake_to_run_ns: DurationSummary,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct WakeCauses {
+    pub readiness: u64,
+    pub timeout: u64,
+    pub signal: u64,
+    pub other: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -116,22 +147,30 @@ pub struct FdReport {
     pub readiness: Option<FdReadiness>,
 }
 
-/// What the ready-list callback says about an fd (callback tier only).
+/// When the fd became ready and how long delivery took (callback tier; socket tier for
+/// sockets).
 #[derive(Clone, Debug, Serialize)]
 pub struct FdReadiness {
-    /// The tier these figures come from: `"callback"`.
-    pub tier: &'static str,
-    /// `ep_poll_callback` calls that queued the fd (or found it queued).
+    /// The tier these figures come from: `"callback"` or `"socket"`.
+    pub tier: String,
+    /// True in the socket tier: readiness there is a socket receiving data or a connection
+    /// (`sk_data_ready`), credited to every registration listening for input (with
+    /// `EPOLLEXCLUSIVE` the kernel queues it on some of them only); writability is not seen.
+    pub approximate: bool,
+    /// Readiness reports: `ep_poll_callback` calls that queued the fd (or found it queued), or
+    /// `sk_data_ready` calls of the socket.
     pub ready: u64,
-    /// From the first callback not yet delivered to the return of the wait that delivered the
+    /// From the first readiness not yet delivered to the return of the wait that delivered the
     /// fd, one sample per such delivery.
     pub ready_to_delivered_ns: DurationSummary,
-    /// Callbacks that found an earlier readiness still waiting for pickup.
+    /// Readiness reports that found an earlier one still waiting for pickup.
     pub coalesced: u64,
     /// Readiness never delivered: the fd was closed or removed first.
     pub undelivered: u64,
     /// Readiness still waiting for pickup when recording ended (0 or 1).
     pub pending: u64,
+    /// Blocked waiters this fd's readiness woke (with wake-up probes).
+    pub woke: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -149,27 +188,46 @@ impl Report {
     }
 }
 
-/// The tier whose figures [`ThreadReadiness`] and [`FdReadiness`] hold.
+/// The tiers with readiness figures.
 pub const CALLBACK_TIER: &str = "callback";
+pub const SOCKET_TIER: &str = "socket";
 
-pub(crate) fn build(state: State, info: &SessionInfo, late_records: u64) -> Report {
-    let callback = info.tier == CALLBACK_TIER;
-    let mut threads: Vec<ThreadReport> = state
-        .threads
+/// The probe whose presence means wake-ups were recorded.
+const WAKE_PROBE: &str = "tp_btf:sched_waking";
+
+/// What the session's tier and probes let the report say.
+#[derive(Clone, Copy)]
+struct Coverage<'a> {
+    tier: &'a str,
+    /// Readiness of every fd (callback) or of sockets (socket); none in the syscall tier.
+    readiness: bool,
+    wakeups: bool,
+}
+
+pub(crate) fn build(mut state: State, info: &SessionInfo, late_records: u64) -> Report {
+    let coverage = Coverage {
+        tier: &info.tier,
+        readiness: info.tier == CALLBACK_TIER || info.tier == SOCKET_TIER,
+        wakeups: info.probes.iter().any(|p| p == WAKE_PROBE),
+    };
+    let herds = coverage.wakeups.then_some(HerdReport {
+        events: state.origins.herds,
+        waiters_woken: state.origins.herd_waiters,
+    });
+    let mut threads: Vec<ThreadReport> = std::mem::take(&mut state.threads)
         .into_values()
-        .chain(state.retired)
+        .chain(std::mem::take(&mut state.retired))
         .filter(Thread::listed)
-        .map(|t| thread_report(t, callback))
+        .map(|t| thread_report(t, coverage))
         .collect();
     threads.sort_by_key(|t| (t.pid, t.tid));
 
-    let mut epolls: Vec<EpollReport> = state
-        .epolls
+    let mut epolls: Vec<EpollReport> = std::mem::take(&mut state.epolls)
         .into_iter()
         .filter(|e| e.listed)
         .map(|e| {
             let process = state.processes.get(&e.pid);
-            epoll_report(e, process, callback)
+            epoll_report(e, process, coverage)
         })
         .collect();
     epolls.sort_by_key(|e| (e.pid, e.epfd, e.generation));
@@ -186,10 +244,11 @@ pub(crate) fn build(state: State, info: &SessionInfo, late_records: u64) -> Repo
         pids: info.pids.clone(),
         threads,
         epolls,
+        herds,
     }
 }
 
-fn thread_report(t: Thread, callback: bool) -> ThreadReport {
+fn thread_report(t: Thread, coverage: Coverage) -> ThreadReport {
     let w = &t.waits;
     let by_syscall = WaitSyscall::ALL
         .iter()
@@ -198,6 +257,7 @@ fn thread_report(t: Thread, callback: bool) -> ThreadReport {
         .map(|(s, n)| (s.name(), n))
         .collect();
     let (busy, blocked) = (w.busy.total(), w.blocked.total());
+    let k = &t.wake;
     ThreadReport {
         pid: t.pid.unwrap_or(0),
         tid: t.tid,
@@ -218,9 +278,20 @@ fn thread_report(t: Thread, callback: bool) -> ThreadReport {
             utilization: ratio(busy, busy.saturating_add(blocked)),
             fds_scanned: scan_report(&w.scan),
         },
-        readiness: callback.then_some(ThreadReadiness {
-            tier: CALLBACK_TIER,
-            wakeups: t.wakeups,
+        wakeups: coverage.wakeups.then(|| WakeupReport {
+            tier: coverage.tier.to_owned(),
+            slept: k.slept,
+            without_sleeping: k.without_sleeping,
+            by_cause: WakeCauses {
+                readiness: k.readiness,
+                timeout: k.timeout,
+                signal: k.signal,
+                other: k.other,
+            },
+            attributed: k.attributed,
+            spurious: k.spurious,
+            herd: k.herd,
+            wake_to_run_ns: k.wake_to_run.summary(),
         }),
     }
 }
@@ -235,11 +306,11 @@ fn scan_report(s: &ScanStats) -> ScanReport {
     }
 }
 
-fn epoll_report(e: EpollInstance, process: Option<&Process>, callback: bool) -> EpollReport {
+fn epoll_report(e: EpollInstance, process: Option<&Process>, coverage: Coverage) -> EpollReport {
     let mut fds: Vec<FdReport> = e
         .fds
         .into_entries()
-        .map(|(key, stats)| fd_report(key, stats, process, callback))
+        .map(|(key, stats)| fd_report(key, stats, process, coverage))
         .collect();
     fds.sort_by_key(|f| (f.fd, f.generation, f.data));
     EpollReport {
@@ -253,7 +324,12 @@ fn epoll_report(e: EpollInstance, process: Option<&Process>, callback: bool) -> 
     }
 }
 
-fn fd_report(key: FdKey, stats: FdStats, process: Option<&Process>, callback: bool) -> FdReport {
+fn fd_report(
+    key: FdKey,
+    stats: FdStats,
+    process: Option<&Process>,
+    coverage: Coverage,
+) -> FdReport {
     let (fd, generation, data) = match key {
         FdKey::Fd { fd, generation } => (fd, generation, None),
         FdKey::Unmapped { data } => (-1, 0, Some(data)),
@@ -263,13 +339,18 @@ fn fd_report(key: FdKey, stats: FdStats, process: Option<&Process>, callback: bo
         _ => uprof_common::FdKind::Unknown,
     };
     let r = &stats.ready;
-    let readiness = (callback && data.is_none()).then(|| FdReadiness {
-        tier: CALLBACK_TIER,
+    let socket_tier = coverage.tier == SOCKET_TIER;
+    // The socket tier sees sockets only.
+    let covered = !socket_tier || kind == uprof_common::FdKind::Socket || r.callbacks > 0;
+    let readiness = (coverage.readiness && covered && data.is_none()).then(|| FdReadiness {
+        tier: coverage.tier.to_owned(),
+        approximate: socket_tier,
         ready: r.callbacks,
         ready_to_delivered_ns: r.latency.as_ref().map(|l| l.summary()).unwrap_or_default(),
         coalesced: r.coalesced,
         undelivered: r.undelivered,
         pending: u64::from(r.pending()),
+        woke: r.woke,
     });
     FdReport {
         readiness,

@@ -13,6 +13,12 @@ pub(crate) struct DurationStats {
     max: u64,
 }
 
+impl Default for DurationStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl DurationStats {
     pub(crate) fn new() -> Self {
         let hist =

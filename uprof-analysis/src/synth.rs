@@ -8,8 +8,8 @@
 //! ```
 use uprof_common::{
     COMM_LEN, Close, Dup, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK, EpollCreate, EpollCtl, FdInfo,
-    FdKind, Fork, Header, Interest, Lost, Record, RecordBody, TIMEOUT_INFINITE, TaskComm, Wait,
-    WaitEvents, WaitSyscall,
+    FdKind, Fork, Header, Interest, Lost, Ready, Record, RecordBody, SockReady, Socket,
+    TIMEOUT_INFINITE, TaskComm, Wait, WaitEvents, WaitSyscall, Wake,
 };
 
 /// A thread (`tid`) of a process (`pid`) that produces records.
@@ -56,7 +56,7 @@ impl Task {
             } else {
                 0
             },
-            _pad: 0,
+            run_delay_ns: 0,
         }
     }
 
@@ -186,6 +186,69 @@ impl Task {
             events: uprof_common::EPOLLIN,
             _pad: 0,
             data,
+        })
+    }
+
+    /// A ready-list callback run in this task (the waker) for `fd` of epoll `epfd` of process
+    /// `owner`, for the file tagged `origin`.
+    pub fn ready(&self, ts: u64, owner: u32, epfd: i32, fd: i32, origin: u32) -> Record {
+        Record::Ready(Ready {
+            header: Header {
+                pid: owner,
+                ..self.header::<Ready>(ts)
+            },
+            epfd,
+            fd,
+            mask: uprof_common::EPOLLIN,
+            origin,
+            data: fd as u64,
+        })
+    }
+
+    /// Socket `ino` received data, reported in this task (the waker).
+    pub fn sock_ready(&self, ts: u64, ino: u64) -> Record {
+        Record::SockReady(SockReady {
+            header: self.header::<SockReady>(ts),
+            ino,
+        })
+    }
+
+    /// `fd` of this process is socket `ino`.
+    pub fn socket(&self, ts: u64, fd: i32, ino: u64) -> Record {
+        Record::Socket(Socket {
+            header: self.header::<Socket>(ts),
+            fd,
+            _pad: 0,
+            ino,
+        })
+    }
+
+    /// This thread, blocked since `enter_ts` in `epoll_wait` on `epfd`, was woken by `waker`.
+    pub fn wake(&self, ts: u64, enter_ts: u64, epfd: i32, waker: Task) -> Record {
+        Record::Wake(Wake {
+            header: self.header::<Wake>(ts),
+            enter_ts,
+            waker_pid: waker.pid,
+            waker_tid: waker.tid,
+            epfd,
+            syscall: WaitSyscall::EpollWait as u8,
+            _pad: [0; 3],
+        })
+    }
+
+    /// [`Task::epoll_wait`] of a thread that slept, was woken and ran `run_delay_ns` later.
+    pub fn woken_epoll_wait(
+        &self,
+        enter_ts: u64,
+        exit_ts: u64,
+        epfd: i32,
+        ret: i64,
+        run_delay_ns: u32,
+    ) -> Record {
+        Record::Wait(Wait {
+            flags: uprof_common::WAIT_WOKEN,
+            run_delay_ns,
+            ..self.wait(WaitSyscall::EpollWait, enter_ts, exit_ts, epfd, 64, ret)
         })
     }
 

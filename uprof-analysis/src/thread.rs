@@ -2,6 +2,7 @@
 use uprof_common::{EINTR, WAIT_ABANDONED, WAIT_UNFINISHED, Wait, WaitSyscall};
 
 use crate::stats::{CountHistogram, DurationStats};
+use crate::wakeup::WakeStats;
 
 /// How a wait call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,9 +45,8 @@ pub(crate) struct Thread {
     pub(crate) last_exit: Option<u64>,
     /// Index of the epoll instance the last wait was on (its `WaitEvents` follow it).
     pub(crate) last_epoll: Option<usize>,
-    /// Ready returns of epoll waits during which a ready-list callback ran on the instance
-    /// (callback tier): the thread blocked and was woken by readiness.
-    pub(crate) wakeups: u64,
+    /// Wake-ups while blocked (socket and callback tiers).
+    pub(crate) wake: WakeStats,
 }
 
 impl Thread {
@@ -60,7 +60,7 @@ impl Thread {
             waits: WaitStats::new(),
             last_exit: None,
             last_epoll: None,
-            wakeups: 0,
+            wake: WakeStats::default(),
         }
     }
 
@@ -73,6 +73,7 @@ impl Thread {
     pub(crate) fn wait(&mut self, w: &Wait) {
         let outcome = Outcome::of(w);
         self.waits.count(w, outcome);
+        self.wake.wait_ended(w, outcome);
         if outcome == Outcome::Unfinished {
             self.last_exit = None;
             return;

@@ -478,7 +478,7 @@ fn json_has_the_documented_fields() {
         lost_events: 0,
     };
     let j = analyze_with(records, &info).to_json();
-    assert_eq!(j["schema"], "uprof.report/1");
+    assert_eq!(j["schema"], "uprof.report/2");
     assert_eq!(
         (j["duration_ns"].as_u64(), j["tier"].as_str()),
         (Some(5 * MS), Some("full"))
@@ -614,4 +614,120 @@ fn a_fork_child_seen_before_its_fork_record_still_inherits() {
         .map(|f| (f.fd, f.delivered))
         .collect();
     assert_eq!(fds, vec![(5, 1)]);
+}
+
+/// Wake-up probes attached, in `tier`.
+fn wake_info(tier: &str) -> SessionInfo {
+    SessionInfo {
+        tier: tier.into(),
+        probes: vec!["tp_btf:sched_waking".into()],
+        ..SessionInfo::default()
+    }
+}
+
+#[test]
+fn one_socket_readiness_waking_three_waiters_is_a_herd() {
+    // Three processes wait on their own epoll instance (epfd 3), each holding socket 77 as fd
+    // 5; a sender's data wakes all three. Two take an event; the third finds none, sleeps
+    // again and times out later.
+    let [a, b, c] = [Task::new(10, 10), Task::new(20, 20), Task::new(30, 30)];
+    let sender = Task::new(40, 41);
+    let mut records = Vec::new();
+    for w in [a, b, c] {
+        records.push(w.socket(0, 5, 77));
+        records.push(w.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 5, 0));
+    }
+    records.push(sender.sock_ready(1_000, 77));
+    for (i, w) in [a, b, c].into_iter().enumerate() {
+        records.push(w.wake(1_100 + i as u64, 10, 3, sender));
+    }
+    for w in [a, b] {
+        records.push(w.woken_epoll_wait(10, 2_000, 3, 1, 400));
+        records.extend(w.events(2_000, &[(EPOLLIN, 5)]));
+    }
+    // c's timer wakes it: an interrupt on an idle CPU (waker 0), no readiness.
+    records.push(c.wake(9_000, 10, 3, Task::new(0, 0)));
+    records.push(c.woken_epoll_wait(10, 9_500, 3, 0, 500));
+    // An unrelated wake-up of a's next wait by a task that reported no readiness.
+    records.push(a.wake(10_000, 3_000, 3, Task::new(50, 51)));
+    records.push(a.woken_epoll_wait(3_000, 10_100, 3, 1, 100));
+    records.extend(a.events(10_100, &[(EPOLLIN, 5)]));
+
+    let report = analyze_with(records, &wake_info("socket"));
+    let herds = report.herds.unwrap();
+    assert_eq!((herds.events, herds.waiters_woken), (1, 3));
+    let wakeups = |tid| thread(&report, tid).wakeups.clone().unwrap();
+    let (wa, wb, wc) = (wakeups(10), wakeups(20), wakeups(30));
+    assert_eq!(
+        (
+            wa.slept,
+            wa.by_cause.readiness,
+            wa.attributed,
+            wa.herd,
+            wa.spurious
+        ),
+        (2, 2, 1, 1, 0)
+    );
+    assert_eq!(
+        (wb.slept, wb.by_cause.readiness, wb.attributed, wb.herd),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(
+        (wc.slept, wc.by_cause.timeout, wc.spurious, wc.herd),
+        (1, 1, 1, 1)
+    );
+    assert_eq!((wa.wake_to_run_ns.count, wa.wake_to_run_ns.max), (2, 400));
+    // Each instance's fd 5 became ready once and woke its waiter once; c's readiness is still
+    // pending (c never took it).
+    for (pid, pending) in [(10, 0), (20, 0), (30, 1)] {
+        let r = fd_entries(epoll(&report, pid, 3), 5)[0]
+            .readiness
+            .clone()
+            .unwrap();
+        assert_eq!((r.ready, r.woke, r.pending), (1, 1, pending), "pid {pid}");
+        assert!(r.approximate);
+    }
+}
+
+#[test]
+fn callbacks_of_one_wakeup_share_an_origin_and_a_second_wakeup_starts_another() {
+    // Two threads of one process wait on instances 3 and 4, both watching fd 5 (file tag 9).
+    let owner = 10;
+    let [x, y] = [Task::new(owner, 11), Task::new(owner, 12)];
+    let waker = Task::new(20, 21);
+    let records = vec![
+        x.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        y.epoll_ctl(0, 4, EPOLL_CTL_ADD, 5, 5, 0),
+        // First wake-up reaches both instances and wakes both threads: a herd.
+        waker.ready(100, owner, 3, 5, 9),
+        x.wake(101, 50, 3, waker),
+        waker.ready(102, owner, 4, 5, 9),
+        y.wake(103, 50, 4, waker),
+        x.woken_epoll_wait(50, 200, 3, 0, 10),
+        y.woken_epoll_wait(50, 200, 4, 0, 10),
+        // Second wake-up of the same file by the same task, on instance 3 again: a new
+        // readiness event, waking one thread only.
+        waker.ready(300, owner, 3, 5, 9),
+        x.wake(301, 250, 3, waker),
+        x.woken_epoll_wait(250, 400, 3, 0, 10),
+    ];
+    let report = analyze_with(records, &wake_info("callback"));
+    let herds = report.herds.unwrap();
+    assert_eq!((herds.events, herds.waiters_woken), (1, 2));
+    let x = thread(&report, 11).wakeups.clone().unwrap();
+    assert_eq!((x.slept, x.attributed, x.herd), (2, 0, 1));
+    let fd = fd_entries(epoll(&report, owner, 3), 5)[0]
+        .readiness
+        .clone()
+        .unwrap();
+    assert_eq!((fd.ready, fd.woke), (2, 2));
+    assert!(!fd.approximate);
+}
+
+#[test]
+fn without_wakeup_probes_there_are_no_wakeup_figures() {
+    let t = Task::new(1, 1);
+    let report = analyze_with(vec![t.epoll_wait(0, 10, 3, 0)], &SessionInfo::default());
+    assert!(report.herds.is_none());
+    assert!(thread(&report, 1).wakeups.is_none());
 }

@@ -115,6 +115,8 @@ pub struct OutputArgs {
 pub enum TierArg {
     /// ep_poll_callback (fentry, else kprobe) plus syscall tracepoints.
     Callback,
+    /// sock:sk_data_ready (tp_btf) plus syscall tracepoints: readiness of sockets only.
+    Socket,
     /// Syscall tracepoints only.
     Syscall,
 }

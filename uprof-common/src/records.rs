@@ -54,6 +54,9 @@ pub const WAIT_ABANDONED: u8 = 1;
 pub const WAIT_UNFINISHED: u8 = 2;
 /// The returned events could not be read from the caller's buffer.
 pub const WAIT_CAPTURE_FAILED: u8 = 4;
+/// The thread slept in this wait, was woken and ran again: `run_delay_ns` holds the delay from
+/// its last wake-up (`sched_waking`) to running (`sched_switch`). Socket and callback tiers.
+pub const WAIT_WOKEN: u8 = 8;
 
 /// A wait syscall (epoll or poll family) returned. For the epoll family, `captured` returned
 /// events follow in [`WaitEvents`] records of the same thread.
@@ -76,11 +79,13 @@ pub struct Wait {
     pub flags: u8,
     /// Returned events captured in the [`WaitEvents`] records that follow.
     pub captured: u16,
-    pub _pad: u32,
+    /// With [`WAIT_WOKEN`]: nanoseconds from the last wake-up to running again (saturated).
+    pub run_delay_ns: u32,
 }
 
 impl Wait {
-    /// The record of wait `f` (its entry) ending with `ret` (or never: `flags`).
+    /// The record of wait `f` (its entry) ending with `ret` (or never: `flags`); a wake-up
+    /// delay `f` holds sets [`WAIT_WOKEN`].
     pub fn new(
         header: Header,
         f: &InFlight,
@@ -90,6 +95,7 @@ impl Wait {
         captured: u16,
     ) -> Wait {
         let (epfd, nfds) = syscall.target(&f.args);
+        let woken = if f.run_delay_ns != 0 { WAIT_WOKEN } else { 0 };
         Wait {
             header,
             enter_ts: f.ts,
@@ -98,9 +104,9 @@ impl Wait {
             epfd,
             nfds,
             syscall: syscall as u8,
-            flags,
+            flags: flags | woken,
             captured,
-            _pad: 0,
+            run_delay_ns: f.run_delay_ns.min(u32::MAX as u64) as u32,
         }
     }
 }
@@ -227,9 +233,62 @@ pub struct Ready {
     pub fd: i32,
     /// The poll key passed to the callback (0 when the waker gave none: any event).
     pub mask: u32,
-    pub _pad: u32,
+    /// A tag of the ready file (its kernel address, `epitem->ffd.file`, folded to 32 bits):
+    /// callbacks of one wake-up that reach several epoll instances share it. (Recordings of
+    /// uprof versions before it existed hold 0.)
+    pub origin: u32,
     /// The registered `epoll_event.data`.
     pub data: u64,
+}
+
+impl Ready {
+    /// The tag [`Ready::origin`] holds for a file at kernel address `file`: its address without
+    /// the low bits every allocation shares, folded to 32 bits.
+    pub fn origin_of(file: u64) -> u32 {
+        ((file >> 6) ^ (file >> 38)) as u32
+    }
+}
+
+/// A socket registered in a traced epoll instance received data or a connection
+/// (`sock:sk_data_ready`, socket tier). `header.pid`/`header.tid` are the task it ran in (often
+/// the sender, or whichever task a softirq interrupted): the waker of any waiter it wakes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockReady {
+    pub header: Header,
+    /// The socket's inode number (`socket:[ino]` in `/proc/PID/fd`).
+    pub ino: u64,
+}
+
+/// `fd` of `header.pid` is the socket with inode number `ino`: sent when a traced thread adds
+/// a socket to an epoll instance (socket tier), and by user space for sockets already in an
+/// interest list when tracing began.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Socket {
+    pub header: Header,
+    pub fd: i32,
+    pub _pad: u32,
+    pub ino: u64,
+}
+
+/// A traced thread blocked in a wait was woken (`sched_waking`, socket and callback tiers).
+/// `header` names the woken thread and the time of the wake-up; the record is written by the
+/// waker, on the waker's CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wake {
+    pub header: Header,
+    /// Entry time of the wait the thread is in.
+    pub enter_ts: u64,
+    /// The task that woke it (0 when the wake-up came from an interrupt on an idle CPU).
+    pub waker_pid: u32,
+    pub waker_tid: u32,
+    /// The epoll fd waited on (`-1` for the poll family).
+    pub epfd: i32,
+    /// A [`crate::WaitSyscall`] value.
+    pub syscall: u8,
+    pub _pad: [u8; 3],
 }
 
 /// Running total of records the kernel could not put in the ring buffer (user space reads the
@@ -256,6 +315,9 @@ pub enum Kind {
     Exit = 9,
     Rename = 10,
     Ready = 11,
+    SockReady = 12,
+    Socket = 13,
+    Wake = 14,
     TaskInfo = 32,
     FdInfo = 33,
     Interest = 34,
@@ -336,6 +398,9 @@ record_body! {
     Interest => Interest;
     Lost => Lost;
     Ready => Ready;
+    SockReady => SockReady;
+    Socket => Socket;
+    Wake => Wake;
 }
 
 /// Why bytes are not a record.
@@ -401,6 +466,9 @@ const _: () = {
     assert!(size_of::<Interest>() == 48);
     assert!(size_of::<Lost>() == 32);
     assert!(size_of::<Ready>() == 48);
+    assert!(size_of::<SockReady>() == 32);
+    assert!(size_of::<Socket>() == 40);
+    assert!(size_of::<Wake>() == 48);
 };
 
 /// A traced thread's syscall between entry and exit: the value of the eBPF `INFLIGHT` map,
@@ -421,9 +489,13 @@ pub struct InFlight {
     pub _pad: [u8; 3],
     /// The thread's process id.
     pub pid: u32,
+    /// Waits: time of the last wake-up the thread has not yet run after (0: none).
+    pub woken_ts: u64,
+    /// Waits: delay from the last wake-up to running again (0: not woken yet).
+    pub run_delay_ns: u64,
 }
 
-const _: () = assert!(size_of::<InFlight>() == 72);
+const _: () = assert!(size_of::<InFlight>() == 88);
 
 #[cfg(feature = "user")]
 // SAFETY: plain data, no implicit padding (checked above).

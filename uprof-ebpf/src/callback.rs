@@ -2,25 +2,16 @@
 //! instance's ready list), and the map from `struct eventpoll` addresses to the traced
 //! `(pid, epfd)` they belong to. Kernel struct offsets come from BTF through
 //! [`crate::maps::offsets`].
-use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
 use uprof_common::{EPOLLEXCLUSIVE, EpollOwner, Ready};
 
 use crate::{
     emit::{current, header, now, send},
+    kernel::{file_of, read},
     maps::{EPOLLS, offsets},
 };
 
 /// `epoll_event.events` bits that are flags, not events (`EP_PRIVATE_BITS` in fs/eventpoll.c).
 const EP_PRIVATE_BITS: u32 = EPOLLEXCLUSIVE | (1 << 29) | (1 << 30) | (1 << 31);
-
-/// Reads a `T` at kernel address `base + offset`; zero when unreadable. (Plain values, not
-/// `Option`s: the verifier of older kernels rejects the uninitialised payload register an
-/// `Option` leaves in its `None` path.)
-#[inline(always)]
-fn read<T: Default>(base: u64, offset: &'static u32) -> T {
-    let addr = base.wrapping_add(offsets::get(offset) as u64);
-    unsafe { bpf_probe_read_kernel(addr as *const T) }.unwrap_or_default()
-}
 
 /// Whether the callback tier is loaded (the syscall programs then maintain `EPOLLS`).
 #[inline(always)]
@@ -32,20 +23,10 @@ pub fn enabled() -> bool {
 /// `struct eventpoll`), or 0 when the fd is not open.
 #[inline(always)]
 fn private_data_of(fd: i32) -> u64 {
-    let task = unsafe { bpf_get_current_task() };
-    let files: u64 = read(task, &offsets::TASK_FILES);
-    let fdt: u64 = read(files, &offsets::FILES_FDT);
-    let max_fds: u32 = read(fdt, &offsets::FDTABLE_MAX_FDS);
-    if fd < 0 || fd as u32 >= max_fds {
-        return 0;
+    match file_of(fd) {
+        0 => 0,
+        file => read(file, &offsets::FILE_PRIVATE_DATA),
     }
-    let table: u64 = read(fdt, &offsets::FDTABLE_FD);
-    let slot = table + fd as u64 * 8;
-    let file: u64 = unsafe { bpf_probe_read_kernel(slot as *const u64) }.unwrap_or(0);
-    if file == 0 {
-        return 0;
-    }
-    read(file, &offsets::FILE_PRIVATE_DATA)
 }
 
 /// A traced thread's epoll call on `epfd` succeeded: `epfd` is an epoll fd, so remember whose
@@ -106,7 +87,7 @@ pub fn ep_poll_callback(wait: u64, key: u64) {
         epfd: owner.epfd,
         fd: read(epi, &offsets::EPITEM_FD),
         mask,
-        _pad: 0,
+        origin: Ready::origin_of(read(epi, &offsets::EPITEM_FILE)),
         data: read(epi, &offsets::EPITEM_DATA),
     });
 }

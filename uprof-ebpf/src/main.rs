@@ -1,8 +1,10 @@
 //! uprof's eBPF programs: syscall tracepoints for the epoll and poll families and fd lifetime,
-//! scheduler tracepoints for the task lifecycle, and (callback tier) `ep_poll_callback` as
-//! fentry or kprobe. Every tracepoint program starts by checking that the current process is
-//! traced (`TRACED`), so untraced processes pay one hash lookup; the callback checks that the
-//! epoll instance is traced (`EPOLLS`).
+//! scheduler tracepoints for the task lifecycle, `ep_poll_callback` as fentry or kprobe
+//! (callback tier), `sock:sk_data_ready` as a BTF tracepoint (socket tier), and `sched_waking`
+//! and `sched_switch` as BTF tracepoints for wake-ups of blocked waiters (both). Every
+//! tracepoint program starts by checking that the current process is traced (`TRACED`), so
+//! untraced processes pay one hash lookup; the others check that the epoll instance
+//! (`EPOLLS`), the socket (`SOCKETS`) or the thread (`INFLIGHT`) is traced.
 //!
 //! Every tracepoint program returns [`PASS`]: a tracepoint program returning 0 hides the event
 //! from every other perf user of that tracepoint (`perf stat`, `perf trace` running beside us).
@@ -14,7 +16,10 @@
 
 mod callback;
 mod emit;
+mod kernel;
 mod maps;
+mod sched;
+mod sockets;
 mod syscalls;
 mod tasks;
 
@@ -92,10 +97,24 @@ pub fn ep_poll_callback_kprobe(ctx: ProbeContext) -> u32 {
     0
 }
 
-/// Does nothing: `uprof doctor` loads and attaches it to learn whether the kernel allows
-/// `tp_btf` programs.
-#[btf_tracepoint(function = "sched_process_exit")]
-pub fn doctor_tp_btf(_ctx: BtfTracePointContext) -> i32 {
+/// The socket tier: a socket received data or a connection.
+#[btf_tracepoint(function = "sk_data_ready")]
+pub fn sk_data_ready(ctx: BtfTracePointContext) -> i32 {
+    sockets::sk_data_ready(ctx.arg::<u64>(0));
+    0
+}
+
+/// Wake-ups: a task is being woken.
+#[btf_tracepoint(function = "sched_waking")]
+pub fn sched_waking(ctx: BtfTracePointContext) -> i32 {
+    sched::waking(ctx.arg::<u64>(0));
+    0
+}
+
+/// Wake-ups: a task starts running (`next`, the third argument).
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
+    sched::switch_in(ctx.arg::<u64>(2));
     0
 }
 

@@ -1,7 +1,7 @@
 //! Maps and load-time constants shared by all programs.
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use uprof_common::{EpollOwner, InFlight};
 
@@ -29,6 +29,13 @@ pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0
 #[map]
 pub static EPOLLS: HashMap<u64, EpollOwner> = HashMap::with_max_entries(16384, 0);
 
+/// Sockets registered in traced epoll instances (socket tier), by inode number: only their
+/// `sk_data_ready` events are reported. Filled when a traced thread adds a socket to an epoll
+/// instance, and by user space for sockets registered before tracing began. Least recently
+/// used entries make room: a closed socket's entry is never needed again.
+#[map]
+pub static SOCKETS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0);
+
 /// Values the loader sets at load time. Tracepoint field offsets are read from tracefs `format`
 /// files: they differ between kernels (e.g. `sched_process_fork` switched to `__data_loc` comm
 /// strings).
@@ -52,6 +59,10 @@ pub mod offsets {
     #[unsafe(no_mangle)]
     pub static CALLBACK_TIER: u32 = 0;
 
+    /// Non-zero when the socket tier is loaded: `epoll_ctl` exits learn which fds are sockets.
+    #[unsafe(no_mangle)]
+    pub static SOCKET_TIER: u32 = 0;
+
     // Kernel struct member offsets (bytes), read from the running kernel's BTF by the loader.
     /// `eppoll_entry.wait` (the wait-queue entry `ep_poll_callback` receives).
     #[unsafe(no_mangle)]
@@ -71,6 +82,27 @@ pub mod offsets {
     /// `epitem.event.data`.
     #[unsafe(no_mangle)]
     pub static EPITEM_DATA: u32 = 0;
+    /// `epitem.ffd.file`.
+    #[unsafe(no_mangle)]
+    pub static EPITEM_FILE: u32 = 0;
+    /// `task_struct.pid` (the thread id).
+    #[unsafe(no_mangle)]
+    pub static TASK_PID: u32 = 0;
+    /// `file.f_inode`.
+    #[unsafe(no_mangle)]
+    pub static FILE_INODE: u32 = 0;
+    /// `inode.i_mode`.
+    #[unsafe(no_mangle)]
+    pub static INODE_MODE: u32 = 0;
+    /// `inode.i_ino`.
+    #[unsafe(no_mangle)]
+    pub static INODE_INO: u32 = 0;
+    /// `sock.sk_socket`.
+    #[unsafe(no_mangle)]
+    pub static SOCK_SOCKET: u32 = 0;
+    /// From a `struct socket` to its inode's `i_ino` (both live in one `struct socket_alloc`).
+    #[unsafe(no_mangle)]
+    pub static SOCKET_INO: u32 = 0;
     /// `task_struct.files`.
     #[unsafe(no_mangle)]
     pub static TASK_FILES: u32 = 0;

@@ -8,14 +8,16 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use uprof_common::{
-    Close, Dup, EINTR, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK, EpollCreate, EpollCtl,
-    InFlight, MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents, WaitSyscall, call,
+    Close, Dup, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK,
+    EpollCreate, EpollCtl, InFlight, MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents,
+    WaitSyscall, call,
 };
 
 use crate::{
     callback,
     emit::{current, header, now, reserve, send, traced, wakeup},
     maps::{INFLIGHT, offsets},
+    sockets,
 };
 
 /// Entry of any traced syscall: remember `call`, the arguments and the time.
@@ -61,6 +63,13 @@ pub fn exit(ctx: &TracePointContext, call: u8) {
     let ts = now();
     if callback::enabled() && names_epoll(call, ret) {
         callback::learn_epoll(f.args[0] as i32);
+    }
+    if sockets::enabled()
+        && call == call::EPOLL_CTL
+        && ret == 0
+        && f.args[1] == EPOLL_CTL_ADD as u64
+    {
+        sockets::learn(f.args[2] as i32, ts);
     }
     match call {
         call::EPOLL_CREATE | call::EPOLL_CREATE1 => send(EpollCreate {

@@ -11,27 +11,80 @@ use anyhow::{Context as _, Result, bail};
 /// Where the running kernel's BTF is.
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
-/// The offsets the callback tier needs, in bytes, as `(global name, struct, member path)`.
-pub const CALLBACK_MEMBERS: &[(&str, &str, &str)] = &[
-    ("EPPOLL_WAIT", "eppoll_entry", "wait"),
-    ("EPPOLL_BASE", "eppoll_entry", "base"),
-    ("EPITEM_FD", "epitem", "ffd.fd"),
-    ("EPITEM_EP", "epitem", "ep"),
-    ("EPITEM_EVENTS", "epitem", "event.events"),
-    ("EPITEM_DATA", "epitem", "event.data"),
-    ("TASK_FILES", "task_struct", "files"),
-    ("FILES_FDT", "files_struct", "fdt"),
-    ("FDTABLE_MAX_FDS", "fdtable", "max_fds"),
-    ("FDTABLE_FD", "fdtable", "fd"),
-    ("FILE_PRIVATE_DATA", "file", "private_data"),
+/// A load-time global of the eBPF programs that holds a kernel struct member's offset:
+/// `offset(ty, path) - offset(ty, from)` (`from` empty: the start of `ty`).
+#[derive(Clone, Copy, Debug)]
+pub struct Member {
+    pub global: &'static str,
+    ty: &'static str,
+    path: &'static str,
+    from: &'static str,
+}
+
+const fn member(global: &'static str, ty: &'static str, path: &'static str) -> Member {
+    Member {
+        global,
+        ty,
+        path,
+        from: "",
+    }
+}
+
+/// From the current task to a `struct file` by fd (callback and socket tiers).
+pub const FD_TABLE: &[Member] = &[
+    member("TASK_FILES", "task_struct", "files"),
+    member("FILES_FDT", "files_struct", "fdt"),
+    member("FDTABLE_MAX_FDS", "fdtable", "max_fds"),
+    member("FDTABLE_FD", "fdtable", "fd"),
 ];
 
-/// Reads every offset of [`CALLBACK_MEMBERS`] from `path`: `(global name, offset)`.
-pub fn callback_offsets(path: &Path) -> Result<Vec<(&'static str, u32)>> {
+/// `ep_poll_callback`'s wait-queue entry to the epitem and its instance (callback tier).
+pub const CALLBACK: &[Member] = &[
+    member("EPPOLL_WAIT", "eppoll_entry", "wait"),
+    member("EPPOLL_BASE", "eppoll_entry", "base"),
+    member("EPITEM_FD", "epitem", "ffd.fd"),
+    member("EPITEM_FILE", "epitem", "ffd.file"),
+    member("EPITEM_EP", "epitem", "ep"),
+    member("EPITEM_EVENTS", "epitem", "event.events"),
+    member("EPITEM_DATA", "epitem", "event.data"),
+    member("FILE_PRIVATE_DATA", "file", "private_data"),
+];
+
+/// A file's inode, and a `struct sock`'s inode number (socket tier).
+pub const SOCKET: &[Member] = &[
+    member("FILE_INODE", "file", "f_inode"),
+    member("INODE_MODE", "inode", "i_mode"),
+    member("INODE_INO", "inode", "i_ino"),
+    member("SOCK_SOCKET", "sock", "sk_socket"),
+    // struct socket_alloc { struct socket socket; struct inode vfs_inode; }
+    Member {
+        global: "SOCKET_INO",
+        ty: "socket_alloc",
+        path: "vfs_inode.i_ino",
+        from: "socket",
+    },
+];
+
+/// A task's thread id (wake-ups of blocked waiters).
+pub const SCHED: &[Member] = &[member("TASK_PID", "task_struct", "pid")];
+
+/// Reads the offsets of `members` from the BTF at `path`: `(global name, offset)`.
+pub fn offsets(path: &Path, members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
     let btf = Btf::from_file(path)?;
-    CALLBACK_MEMBERS
+    members
         .iter()
-        .map(|&(global, ty, member)| Ok((global, btf.member_offset(ty, member)?)))
+        .flat_map(|group| group.iter())
+        .map(|m| {
+            let from = match m.from {
+                "" => 0,
+                from => btf.member_offset(m.ty, from)?,
+            };
+            let to = btf.member_offset(m.ty, m.path)?;
+            let offset = to
+                .checked_sub(from)
+                .with_context(|| format!("{}.{} precedes {}.{from}", m.ty, m.path, m.ty))?;
+            Ok((m.global, offset))
+        })
         .collect()
 }
 
@@ -258,9 +311,10 @@ mod tests {
         assert_eq!(btf.member_offset("list_head", "prev").unwrap(), 8);
         assert!(btf.member_offset("epitem", "no_such_member").is_err());
         assert!(btf.member_offset("no_such_struct", "x").is_err());
+        let groups = [FD_TABLE, CALLBACK, SOCKET, SCHED];
         assert_eq!(
-            callback_offsets(Path::new(VMLINUX)).unwrap().len(),
-            CALLBACK_MEMBERS.len()
+            offsets(Path::new(VMLINUX), &groups).unwrap().len(),
+            groups.iter().map(|g| g.len()).sum::<usize>()
         );
     }
 

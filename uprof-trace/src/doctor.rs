@@ -2,10 +2,7 @@
 use std::{fmt, fs, path::Path};
 
 use anyhow::{Context as _, Result};
-use aya::{
-    Btf,
-    programs::{BtfTracePoint, TracePoint},
-};
+use aya::programs::TracePoint;
 
 use crate::{
     btf, preflight,
@@ -47,43 +44,60 @@ pub fn diagnose() -> Result<Diagnosis> {
         Ok(dir) => Some(Offsets::read(dir)?),
         Err(_) => None,
     };
-    let members = tier::callback_offsets();
     let options = TracerOptions {
         buffer_bytes: 1 << 16,
         tier: None,
     };
     let mut checks = Vec::new();
+    // Every program loads from one object: the tiers' globals only switch code paths on.
+    let globals: Vec<Result<_>> = [Tier::Callback, Tier::Socket]
+        .iter()
+        .map(|t| t.globals())
+        .collect();
     if let Some(offsets) = &offsets {
-        let mut ebpf = load_object(&options, offsets, members.as_deref().ok())?;
+        let all: Vec<_> = globals.iter().flatten().flatten().copied().collect();
+        let mut ebpf = load_object(&options, offsets, &all)?;
         let tp = attach_tracepoint(&mut ebpf);
         checks.push(check("tracepoint", "syscalls:sys_enter_epoll_wait", tp));
         let fentry = tier::attach_fentry(&mut ebpf);
         checks.push(check("fentry", tier::CALLBACK_FUNCTION, fentry));
         let kprobe = tier::attach_kprobe(&mut ebpf);
         checks.push(check("kprobe", tier::CALLBACK_FUNCTION, kprobe));
-        let tp_btf = attach_tp_btf(&mut ebpf);
-        checks.push(check("tp_btf", "sched_process_exit", tp_btf));
+        for tp_btf in [tier::SOCKET_TRACEPOINT, tier::WAKE_TRACEPOINTS[0]] {
+            let result = tier::attach_tp_btf(&mut ebpf, tp_btf);
+            checks.push(check("tp_btf", tp_btf, result));
+        }
     }
-    let attached = |t: &str| {
+    let attached = |t: &str, target: &str| {
         checks
             .iter()
-            .any(|c| c.program_type == t && c.result.is_ok())
+            .any(|c| c.program_type == t && c.target == target && c.result.is_ok())
     };
-    let (tier, tier_reason) = match &members {
-        Err(e) => (
-            Tier::Syscall,
-            format!("no usable kernel BTF for the callback tier: {e:#}"),
-        ),
-        Ok(_) if attached("fentry") => {
+    let (tier, tier_reason) = match (&globals[0], &globals[1]) {
+        (Ok(_), _) if attached("fentry", tier::CALLBACK_FUNCTION) => {
             (Tier::Callback, "fentry on ep_poll_callback attaches".into())
         }
-        Ok(_) if attached("kprobe") => (
+        (Ok(_), _) if attached("kprobe", tier::CALLBACK_FUNCTION) => (
             Tier::Callback,
             "fentry is refused, kprobe on ep_poll_callback attaches".into(),
         ),
-        Ok(_) => (
+        (callback, Ok(_)) if attached("tp_btf", tier::SOCKET_TRACEPOINT) => (
+            Tier::Socket,
+            format!(
+                "{}; tp_btf on sk_data_ready attaches",
+                callback_unavailable(callback)
+            ),
+        ),
+        (callback, socket) => (
             Tier::Syscall,
-            "neither fentry nor kprobe on ep_poll_callback attaches".into(),
+            format!(
+                "{}; socket tier: {}",
+                callback_unavailable(callback),
+                match socket {
+                    Err(e) => format!("no usable kernel BTF ({e:#})"),
+                    Ok(_) => "tp_btf on sk_data_ready does not attach".into(),
+                }
+            ),
         ),
     };
     Ok(Diagnosis {
@@ -101,6 +115,14 @@ pub fn diagnose() -> Result<Diagnosis> {
     })
 }
 
+/// Why the callback tier is out, given whether its BTF offsets could be read.
+fn callback_unavailable<T>(globals: &Result<T>) -> String {
+    match globals {
+        Err(e) => format!("callback tier: no usable kernel BTF ({e:#})"),
+        Ok(_) => "callback tier: neither fentry nor kprobe on ep_poll_callback attaches".into(),
+    }
+}
+
 fn check(program_type: &'static str, target: &'static str, result: Result<()>) -> Check {
     Check {
         program_type,
@@ -113,16 +135,6 @@ fn attach_tracepoint(ebpf: &mut aya::Ebpf) -> Result<()> {
     let program: &mut TracePoint = tier::program(ebpf, "sys_enter_epoll_wait")?.try_into()?;
     program.load().context("load refused")?;
     program.attach("syscalls", "sys_enter_epoll_wait")?;
-    Ok(())
-}
-
-fn attach_tp_btf(ebpf: &mut aya::Ebpf) -> Result<()> {
-    let btf = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
-    let program: &mut BtfTracePoint = tier::program(ebpf, "doctor_tp_btf")?.try_into()?;
-    program
-        .load("sched_process_exit", &btf)
-        .context("load refused")?;
-    program.attach()?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::{fs, os::unix::ffi::OsStrExt, path::PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use uprof_common::{COMM_LEN, FdInfo, FdKind, Header, Interest, Kind, Record, TaskComm};
+use uprof_common::{COMM_LEN, FdInfo, FdKind, Header, Interest, Kind, Record, Socket, TaskComm};
 
 use crate::clock::monotonic_ns;
 
@@ -36,6 +36,16 @@ pub fn fd_kind(pid: u32, fd: i32) -> Option<FdKind> {
     Some(FdKind::from_link(link.as_os_str().as_bytes()))
 }
 
+/// The inode number of socket `fd` of `pid` (`socket:[ino]`), if it is one.
+fn socket_ino(pid: u32, fd: i32) -> Option<u64> {
+    let link = fs::read_link(proc_path(pid).join("fd").join(fd.to_string())).ok()?;
+    let link = link.to_str()?;
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
 /// An [`FdInfo`] record for `fd` of `pid`, if the fd still exists.
 pub fn fd_info(pid: u32, fd: i32) -> Option<FdInfo> {
     let kind = fd_kind(pid, fd)?;
@@ -47,7 +57,8 @@ pub fn fd_info(pid: u32, fd: i32) -> Option<FdInfo> {
 }
 
 /// Records describing a process that was running before tracing began: a name per thread, the
-/// kind of each fd, and the entries of each epoll interest list.
+/// kind of each fd, which socket each socket fd is, and the entries of each epoll interest
+/// list.
 pub fn snapshot(pid: u32) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     let ts = monotonic_ns();
@@ -85,6 +96,14 @@ pub fn snapshot(pid: u32) -> Result<Vec<Record>> {
             continue;
         };
         out.push(Record::FdInfo(info));
+        if let Some(ino) = socket_ino(pid, fd) {
+            out.push(Record::Socket(Socket {
+                header: Header::user::<Socket>(ts, pid, pid),
+                fd,
+                _pad: 0,
+                ino,
+            }));
+        }
         if FdKind::from_u32(info.kind) == FdKind::Epoll {
             let text = fs::read_to_string(proc_path(pid).join("fdinfo").join(fd.to_string()))
                 .unwrap_or_default();

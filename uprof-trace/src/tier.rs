@@ -1,12 +1,14 @@
 //! Probe tiers: which kernel hooks give uprof its figures. The callback tier hooks
-//! `ep_poll_callback` (fentry, else kprobe) for the moment an fd becomes ready; the syscall tier
-//! uses the syscall tracepoints only. See `docs/probe-tiers.md`.
+//! `ep_poll_callback` (fentry, else kprobe) for the moment an fd becomes ready; the socket tier
+//! hooks `sock:sk_data_ready` (a BTF tracepoint) for the moment a socket receives data; both add
+//! `sched_waking`/`sched_switch` for wake-ups of blocked waiters; the syscall tier uses the
+//! syscall tracepoints only. See `docs/probe-tiers.md`.
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Btf, Ebpf,
-    programs::{FEntry, KProbe},
+    programs::{BtfTracePoint, FEntry, KProbe},
 };
 
 use crate::{btf, probes::ProbeStatus};
@@ -16,41 +18,85 @@ use crate::{btf, probes::ProbeStatus};
 pub enum Tier {
     /// Syscall tracepoints plus `ep_poll_callback`: exact ready-to-delivered latency.
     Callback,
+    /// Syscall tracepoints plus `sk_data_ready`: readiness of sockets only, approximate.
+    Socket,
     /// Syscall tracepoints only.
     Syscall,
 }
 
 impl Tier {
+    /// From the most to the least precise: the order in which uprof tries them.
+    pub const ALL: [Tier; 3] = [Tier::Callback, Tier::Socket, Tier::Syscall];
+
     /// The name used on the command line, in session headers and reports.
     pub fn name(self) -> &'static str {
         match self {
             Tier::Callback => "callback",
+            Tier::Socket => "socket",
             Tier::Syscall => "syscall",
         }
+    }
+
+    /// The load-time globals the tier's programs need: its switch and the kernel struct offsets
+    /// (from the running kernel's BTF).
+    pub fn globals(self) -> Result<Vec<(&'static str, u32)>> {
+        let (switch, members): (&str, &[&[btf::Member]]) = match self {
+            Tier::Callback => ("CALLBACK_TIER", &[btf::FD_TABLE, btf::CALLBACK, btf::SCHED]),
+            Tier::Socket => ("SOCKET_TIER", &[btf::FD_TABLE, btf::SOCKET, btf::SCHED]),
+            Tier::Syscall => return Ok(Vec::new()),
+        };
+        let mut globals = btf::offsets(Path::new(btf::VMLINUX), members)?;
+        globals.push((switch, 1));
+        Ok(globals)
+    }
+
+    /// Attaches the tier's own probes (the syscall tracepoints are attached separately). On
+    /// success, what attached (and what was tried first); on failure also every reason.
+    pub fn attach(
+        self,
+        ebpf: &mut Ebpf,
+    ) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus>, anyhow::Error)> {
+        let mut tried = match self {
+            Tier::Callback => attach_callback(ebpf)?,
+            Tier::Socket => {
+                let result = attach_tp_btf(ebpf, SOCKET_TRACEPOINT);
+                let status = status("tp_btf", SOCKET_TRACEPOINT, &result);
+                match result {
+                    Ok(()) => vec![status],
+                    Err(e) => return Err((vec![status], e)),
+                }
+            }
+            Tier::Syscall => return Ok(Vec::new()),
+        };
+        // Wake-ups are a bonus: without them the tier still has its readiness figures.
+        for program in WAKE_TRACEPOINTS {
+            let result = attach_tp_btf(ebpf, program);
+            tried.push(status("tp_btf", program, &result));
+        }
+        Ok(tried)
     }
 }
 
 /// The kernel function the callback tier hooks.
 pub const CALLBACK_FUNCTION: &str = "ep_poll_callback";
 
-/// Reads the callback tier's struct offsets from the kernel's BTF.
-pub fn callback_offsets() -> Result<Vec<(&'static str, u32)>> {
-    btf::callback_offsets(Path::new(btf::VMLINUX))
-}
+/// The BTF tracepoint the socket tier hooks.
+pub const SOCKET_TRACEPOINT: &str = "sk_data_ready";
+
+/// The BTF tracepoints that follow wake-ups of blocked waiters (socket and callback tiers).
+pub const WAKE_TRACEPOINTS: [&str; 2] = ["sched_waking", "sched_switch"];
 
 /// Attaches the callback program: fentry first, kprobe when the kernel refuses fentry. Returns
 /// what was tried, in order; the last entry is attached on success. On failure the error names
 /// every reason.
-pub fn attach_callback(
-    ebpf: &mut Ebpf,
-) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus>, anyhow::Error)> {
+fn attach_callback(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus>, anyhow::Error)> {
     let fentry = attach_fentry(ebpf);
-    let mut tried = vec![status("fentry", &fentry)];
+    let mut tried = vec![status("fentry", CALLBACK_FUNCTION, &fentry)];
     if fentry.is_ok() {
         return Ok(tried);
     }
     let kprobe = attach_kprobe(ebpf);
-    tried.push(status("kprobe", &kprobe));
+    tried.push(status("kprobe", CALLBACK_FUNCTION, &kprobe));
     match (fentry, kprobe) {
         (_, Ok(())) => Ok(tried),
         (Err(f), Err(k)) => Err((
@@ -61,9 +107,9 @@ pub fn attach_callback(
     }
 }
 
-fn status(kind: &'static str, result: &Result<()>) -> ProbeStatus {
+fn status(kind: &'static str, target: &str, result: &Result<()>) -> ProbeStatus {
     ProbeStatus {
-        name: format!("{kind}:{CALLBACK_FUNCTION}"),
+        name: format!("{kind}:{target}"),
         kind,
         attached: result.is_ok(),
         note: result.as_ref().err().map(|e| format!("{e:#}")),
@@ -92,6 +138,19 @@ pub fn attach_kprobe(ebpf: &mut Ebpf) -> Result<()> {
     program
         .attach(CALLBACK_FUNCTION, 0)
         .context("cannot attach the kprobe")?;
+    Ok(())
+}
+
+/// Loads and attaches the BTF tracepoint program named after its tracepoint.
+pub fn attach_tp_btf(ebpf: &mut Ebpf, tracepoint: &str) -> Result<()> {
+    let btf = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
+    let program: &mut BtfTracePoint = program(ebpf, tracepoint)?.try_into()?;
+    program.load(tracepoint, &btf).with_context(|| {
+        format!("the kernel refused to load the tp_btf program on {tracepoint}")
+    })?;
+    program
+        .attach()
+        .with_context(|| format!("cannot attach the tp_btf program on {tracepoint}"))?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use uprof_common::{EpollOwner, InFlight};
 use crate::{
     preflight,
     probes::{self, ProbeStatus},
-    tier::{self, Tier},
+    tier::Tier,
     tracefs,
 };
 
@@ -59,32 +59,32 @@ impl Tracer {
         let offsets = Offsets::read(&tracefs)?;
         // Fails harmlessly (EPERM) where memory is charged to the cgroup (5.11+).
         raise_memlock_limit();
-        let (mut ebpf, mut probes, tier, tier_reason) = match options.tier {
-            Some(Tier::Syscall) => {
-                let ebpf = load_object(options, &offsets, None)?;
-                (
-                    ebpf,
-                    Vec::new(),
-                    Tier::Syscall,
-                    "forced with --tier syscall".to_owned(),
-                )
-            }
-            _ => match load_callback_tier(options, &offsets) {
+        let candidates = match options.tier {
+            Some(tier) => vec![tier],
+            None => Tier::ALL.to_vec(),
+        };
+        let mut probes = Vec::new();
+        let mut unavailable = Vec::new();
+        let mut chosen = None;
+        for tier in candidates {
+            match load_tier(options, &offsets, tier) {
                 Ok((ebpf, tried)) => {
-                    let how = tried.last().map_or("", |p| p.kind);
-                    let reason = format!("{how} on {} attached", tier::CALLBACK_FUNCTION);
-                    (ebpf, tried, Tier::Callback, reason)
+                    probes.extend(tried);
+                    chosen = Some((ebpf, tier));
+                    break;
                 }
-                Err((_, e)) if options.tier == Some(Tier::Callback) => {
-                    return Err(e.context("the callback tier (--tier callback) cannot load"));
+                Err((_, e)) if options.tier.is_some() => {
+                    let name = tier.name();
+                    return Err(e.context(format!("the {name} tier (--tier {name}) cannot load")));
                 }
                 Err((tried, e)) => {
-                    let ebpf = load_object(options, &offsets, None)?;
-                    let reason = format!("callback tier unavailable: {e:#}");
-                    (ebpf, tried, Tier::Syscall, reason)
+                    probes.extend(tried);
+                    unavailable.push(format!("{} tier unavailable: {e:#}", tier.name()));
                 }
-            },
-        };
+            }
+        }
+        let (mut ebpf, tier) = chosen.context("no probe tier could load")?;
+        let tier_reason = tier_reason(options, tier, &probes, &unavailable);
         probes.extend(probes::attach_all(&mut ebpf, &tracefs)?);
         Ok(Tracer {
             ebpf,
@@ -120,6 +120,16 @@ impl Tracer {
         traced
             .insert(&pid, &1, 0)
             .with_context(|| format!("cannot trace pid {pid}"))
+    }
+
+    /// Reports `sk_data_ready` of the socket with inode number `ino` (socket tier): one that a
+    /// traced process registered in an epoll instance before tracing began.
+    pub fn watch_socket(&mut self, ino: u64) -> Result<()> {
+        // aya's HashMap handle also serves LRU hash maps.
+        let mut sockets: HashMap<_, u64, u8> = HashMap::try_from(self.map_mut("SOCKETS")?)?;
+        sockets
+            .insert(&ino, &1, 0)
+            .with_context(|| format!("cannot watch socket {ino}"))
     }
 
     /// Stops tracing `pid` (a process that has exited).
@@ -177,29 +187,45 @@ impl Tracer {
     }
 }
 
-/// Loads the object with the callback tier's globals set and attaches the callback program.
-/// On failure: what was tried, and why nothing attached.
-fn load_callback_tier(
+/// Loads the object with `tier`'s globals set and attaches the tier's own probes. On failure:
+/// what was tried, and why it did not attach.
+fn load_tier(
     options: &TracerOptions,
     offsets: &Offsets,
+    tier: Tier,
 ) -> Result<(Ebpf, Vec<ProbeStatus>), (Vec<ProbeStatus>, anyhow::Error)> {
-    let members = tier::callback_offsets().map_err(|e| (Vec::new(), e))?;
-    let mut ebpf = load_object(options, offsets, Some(&members)).map_err(|e| (Vec::new(), e))?;
-    let tried = tier::attach_callback(&mut ebpf)?;
+    let globals = tier.globals().map_err(|e| (Vec::new(), e))?;
+    let mut ebpf = load_object(options, offsets, &globals).map_err(|e| (Vec::new(), e))?;
+    let tried = tier.attach(&mut ebpf)?;
     Ok((ebpf, tried))
 }
 
-/// Loads uprof's maps and the object (no program is loaded yet). `callback` holds the callback
-/// tier's struct offsets when that tier is wanted.
+/// Why `tier` is in use: forced, or the better tiers' failures and what attached.
+fn tier_reason(
+    options: &TracerOptions,
+    tier: Tier,
+    probes: &[ProbeStatus],
+    unavailable: &[String],
+) -> String {
+    let mut parts: Vec<String> = unavailable.to_vec();
+    if options.tier.is_some() {
+        parts.push(format!("forced with --tier {}", tier.name()));
+    } else if let Some(p) = probes.iter().find(|p| p.attached) {
+        parts.push(format!("{} attached", p.name));
+    }
+    parts.join("; ")
+}
+
+/// Loads uprof's maps and the object (no program is loaded yet), with load-time `globals`
+/// (a tier's switch and struct offsets) set.
 pub(crate) fn load_object(
     options: &TracerOptions,
     offsets: &Offsets,
-    callback: Option<&[(&'static str, u32)]>,
+    globals: &[(&'static str, u32)],
 ) -> Result<Ebpf> {
     // Programs wake the reader once a quarter of the buffer is waiting; the reader drains it
     // on a timer too (see `Tracer::DRAIN_INTERVAL`).
     let wakeup_bytes = options.buffer_bytes / 4;
-    let enabled = u32::from(callback.is_some());
     let mut loader = EbpfLoader::new();
     loader
         .map_max_entries("EVENTS", options.buffer_bytes)
@@ -209,9 +235,8 @@ pub(crate) fn load_object(
         .override_global("FORK_CHILD_PID", &offsets.fork_child_pid, true)
         .override_global("RENAME_PID", &offsets.rename_pid, true)
         .override_global("RENAME_NEWCOMM", &offsets.rename_newcomm, true);
-    loader.override_global("CALLBACK_TIER", &enabled, true);
-    for (global, offset) in callback.unwrap_or_default() {
-        loader.override_global(global, offset, true);
+    for (global, value) in globals {
+        loader.override_global(global, value, true);
     }
     loader
         .load(PROGRAMS)

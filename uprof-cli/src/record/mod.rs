@@ -44,6 +44,7 @@ async fn record(args: RecordArgs) -> Result<()> {
         buffer_bytes: args.buffer_mib << 20,
         tier: args.tier.map(|t| match t {
             TierArg::Callback => Tier::Callback,
+            TierArg::Socket => Tier::Socket,
             TierArg::Syscall => Tier::Syscall,
         }),
     })?;
@@ -72,6 +73,11 @@ async fn record(args: RecordArgs) -> Result<()> {
         // Attaching to running processes: describe what they had before tracing began.
         for &pid in &pids {
             for record in procfs::snapshot(pid)? {
+                if let Record::Socket(s) = &record
+                    && tracer.tier() == Tier::Socket
+                {
+                    tracer.watch_socket(s.ino)?;
+                }
                 recorder.push_user(record)?;
             }
         }

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use uprof_common::{
-    Close, Dup, EpollCreate, EpollCtl, FdInfo, Fork, Header, Interest, Kind, Lost, Record,
-    RecordBody, TaskComm, Wait, WaitEvents,
+    Close, Dup, EpollCreate, EpollCtl, FdInfo, Fork, Header, Interest, Kind, Lost, Ready, Record,
+    RecordBody, SockReady, Socket, TaskComm, Wait, WaitEvents, Wake,
 };
 use uprof_record::{ProbeInfo, Reader, SessionEnd, SessionHeader, Target, Writer};
 
@@ -65,6 +65,9 @@ pub fn bytes_of(record: &Record) -> Vec<u8> {
         Record::Interest(r) => r.as_bytes(),
         Record::Lost(r) => r.as_bytes(),
         Record::Ready(r) => r.as_bytes(),
+        Record::SockReady(r) => r.as_bytes(),
+        Record::Socket(r) => r.as_bytes(),
+        Record::Wake(r) => r.as_bytes(),
     }
     .to_vec()
 }
@@ -117,7 +120,7 @@ pub fn one_of_each_kind(seed: u32) -> Vec<Vec<u8>> {
             syscall: 1,
             flags: 0,
             captured: 2,
-            _pad: 0,
+            run_delay_ns: 0,
         }
         .as_bytes()
         .to_vec(),
@@ -178,6 +181,41 @@ pub fn one_of_each_kind(seed: u32) -> Vec<Vec<u8>> {
         Lost {
             header: h(Header::user::<Lost>),
             total: u64::from(seed),
+        }
+        .as_bytes()
+        .to_vec(),
+        Ready {
+            header: h(Header::user::<Ready>),
+            epfd: 3,
+            fd: s,
+            mask: 1,
+            origin: seed,
+            data: 9,
+        }
+        .as_bytes()
+        .to_vec(),
+        SockReady {
+            header: h(Header::user::<SockReady>),
+            ino: u64::from(seed) + 5000,
+        }
+        .as_bytes()
+        .to_vec(),
+        Socket {
+            header: h(Header::user::<Socket>),
+            fd: s,
+            _pad: 0,
+            ino: u64::from(seed) + 5000,
+        }
+        .as_bytes()
+        .to_vec(),
+        Wake {
+            header: h(Header::user::<Wake>),
+            enter_ts: 1,
+            waker_pid: 7,
+            waker_tid: 8 + seed,
+            epfd: 3,
+            syscall: 1,
+            _pad: [0; 3],
         }
         .as_bytes()
         .to_vec(),

@@ -1,0 +1,29 @@
+//! Reading kernel memory at member offsets the loader read from BTF (see
+//! [`crate::maps::offsets`]).
+use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+
+use crate::maps::offsets;
+
+/// Reads a `T` at kernel address `base + offset`; zero when unreadable. (Plain values, not
+/// `Option`s: the verifier of older kernels rejects the uninitialised payload register an
+/// `Option` leaves in its `None` path.)
+#[inline(always)]
+pub fn read<T: Default>(base: u64, offset: &'static u32) -> T {
+    let addr = base.wrapping_add(offsets::get(offset) as u64);
+    unsafe { bpf_probe_read_kernel(addr as *const T) }.unwrap_or_default()
+}
+
+/// The `struct file` behind `fd` of the current process, or 0 when the fd is not open.
+#[inline(always)]
+pub fn file_of(fd: i32) -> u64 {
+    let task = unsafe { bpf_get_current_task() };
+    let files: u64 = read(task, &offsets::TASK_FILES);
+    let fdt: u64 = read(files, &offsets::FILES_FDT);
+    let max_fds: u32 = read(fdt, &offsets::FDTABLE_MAX_FDS);
+    if fd < 0 || fd as u32 >= max_fds {
+        return 0;
+    }
+    let table: u64 = read(fdt, &offsets::FDTABLE_FD);
+    let slot = table + fd as u64 * 8;
+    unsafe { bpf_probe_read_kernel(slot as *const u64) }.unwrap_or(0)
+}

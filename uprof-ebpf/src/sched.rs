@@ -1,0 +1,53 @@
+//! Wake-ups of traced threads blocked in a wait (socket and callback tiers): `sched_waking`
+//! names the waker, `sched_switch` says when the woken thread ran again. Only threads inside a
+//! wait (`INFLIGHT`) are looked at, so other tasks cost one hash lookup per event.
+use uprof_common::{WaitSyscall, Wake};
+
+use crate::{
+    emit::{current, header, now, send},
+    kernel::read,
+    maps::{INFLIGHT, offsets},
+};
+
+/// `sched_waking(task)`: if `task` is a traced thread inside a wait, report who woke it.
+#[inline(always)]
+pub fn waking(task: u64) {
+    let tid: u32 = read(task, &offsets::TASK_PID);
+    let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
+        return;
+    };
+    let f = unsafe { &mut *f };
+    let Some(syscall) = WaitSyscall::from_u8(f.call) else {
+        return;
+    };
+    let ts = now();
+    f.woken_ts = ts;
+    let (waker_pid, waker_tid) = current();
+    let mut header = header::<Wake>(ts);
+    header.pid = f.pid;
+    header.tid = tid;
+    send(Wake {
+        header,
+        enter_ts: f.ts,
+        waker_pid,
+        waker_tid,
+        epfd: syscall.target(&f.args).0,
+        syscall: syscall as u8,
+        _pad: [0; 3],
+    });
+}
+
+/// `sched_switch(.., next, ..)`: a woken thread runs again; keep the delay for its wait record.
+#[inline(always)]
+pub fn switch_in(next: u64) {
+    let tid: u32 = read(next, &offsets::TASK_PID);
+    let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
+        return;
+    };
+    let f = unsafe { &mut *f };
+    if f.woken_ts != 0 {
+        // At least 1: 0 means "not woken".
+        f.run_delay_ns = now().saturating_sub(f.woken_ts).max(1);
+        f.woken_ts = 0;
+    }
+}
