@@ -1,8 +1,9 @@
 //! Replays ordered records into per-thread, per-process and per-epoll state.
 use rustc_hash::FxHashMap;
 use uprof_common::{
-    Close, Dup, EPOLLIN, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header, Interest, Ready,
-    Record, SockReady, Socket, TaskComm, WAIT_ABANDONED, Wait, WaitEvents, WaitSyscall, Wake,
+    Close, Dup, EPOLLEXCLUSIVE, EPOLLIN, EpollCreate, EpollCtl, FdInfo, FdKind, Fork, Header,
+    Interest, Ready, Record, SockReady, Socket, TaskComm, WAIT_ABANDONED, Wait, WaitEvents,
+    WaitSyscall, Wake,
 };
 
 use crate::SessionInfo;
@@ -102,6 +103,17 @@ pub(crate) struct State {
     pub(crate) origins: Origins,
     /// Known sockets (socket tier): inode number -> the `(pid, fd)`s that refer to it.
     sockets: FxHashMap<u64, Vec<(u32, i32)>>,
+    /// Per waker task: its latest readiness of a socket with `EPOLLEXCLUSIVE` registrations,
+    /// until a wake-up credits it to one of them.
+    exclusive_ready: FxHashMap<u32, ExclusiveReady>,
+}
+
+/// A socket readiness waiting to be credited to the exclusive registration it woke.
+#[derive(Clone, Copy)]
+struct ExclusiveReady {
+    ino: u64,
+    origin: u64,
+    ts: u64,
 }
 
 impl State {
@@ -390,22 +402,64 @@ impl State {
     }
 
     /// A watched socket received data: every traced registration of it listening for input
-    /// becomes ready (`header` is the task it ran in).
+    /// becomes ready (`header` is the task it ran in). `EPOLLEXCLUSIVE` registrations are
+    /// credited only when the readiness wakes one of their waiters (the kernel stops at the
+    /// first exclusive entry whose instance has a waiter): see [`State::wake`].
     fn sock_ready(&mut self, r: &SockReady) {
         let Some(refs) = self.sockets.get(&r.ino) else {
             return;
         };
         let origin = self.origins.fresh();
+        let mut exclusive = false;
         for &(pid, fd) in refs {
             let Some(process) = self.processes.get(&pid) else {
                 continue;
             };
             for &idx in process.epolls.values() {
                 let instance = &mut self.epolls[idx];
-                if let Some(generation) = instance.listens(fd, EPOLLIN) {
-                    instance.ready(fd, generation, r.header.ts, r.header.tid, origin);
+                match instance.listens(fd, EPOLLIN) {
+                    Some(reg) if reg.events & EPOLLEXCLUSIVE != 0 => exclusive = true,
+                    Some(reg) => {
+                        instance.ready(fd, reg.generation, r.header.ts, r.header.tid, origin)
+                    }
+                    None => {}
                 }
             }
+        }
+        if exclusive {
+            let pending = ExclusiveReady {
+                ino: r.ino,
+                origin,
+                ts: r.header.ts,
+            };
+            self.exclusive_ready.insert(r.header.tid, pending);
+        }
+    }
+
+    /// The waiter on instance `idx` woken by `waker_tid` was woken by the readiness of an
+    /// `EPOLLEXCLUSIVE` socket that task reported last, if the instance holds that socket:
+    /// credit the readiness to it.
+    fn credit_exclusive(&mut self, waker_tid: u32, pid: u32, idx: usize, enter_ts: u64) {
+        let Some(pending) = self.exclusive_ready.get(&waker_tid).copied() else {
+            return;
+        };
+        if pending.ts < enter_ts {
+            return;
+        }
+        let Some(process) = self.processes.get(&pid) else {
+            return;
+        };
+        let instance = &mut self.epolls[idx];
+        let socket_fd = process.sockets.iter().find_map(|(&fd, &ino)| {
+            (ino == pending.ino)
+                .then(|| instance.listens(fd, EPOLLIN).map(|reg| (fd, reg)))
+                .flatten()
+        });
+        if let Some((fd, reg)) = socket_fd
+            && reg.events & EPOLLEXCLUSIVE != 0
+        {
+            instance.ready(fd, reg.generation, pending.ts, waker_tid, pending.origin);
+            self.exclusive_ready.remove(&waker_tid);
         }
     }
 
@@ -430,9 +484,10 @@ impl State {
     /// A traced thread blocked in a wait was woken: by which readiness, if one was reported.
     fn wake(&mut self, w: &Wake) {
         let ts = w.header.ts;
-        let cause = if w.epfd >= 0 && WaitSyscall::from_u8(w.syscall).is_some_and(|s| s.is_epoll())
-        {
+        let epoll = WaitSyscall::from_u8(w.syscall).is_some_and(|s| s.is_epoll()) && w.epfd >= 0;
+        let cause = if epoll {
             let idx = self.epoll(w.header.pid, w.epfd);
+            self.credit_exclusive(w.waker_tid, w.header.pid, idx, w.enter_ts);
             self.epolls[idx].wake_cause(w.waker_tid, w.enter_ts, ts)
         } else {
             None

@@ -315,10 +315,10 @@ impl EpollInstance {
         self.interest.insert(fd, registration, None);
     }
 
-    /// The generation of `fd` if it is registered, armed, for one of the events in `mask`.
-    pub(crate) fn listens(&self, fd: i32, mask: u32) -> Option<u32> {
+    /// The registration of `fd` if it is armed for one of the events in `mask`.
+    pub(crate) fn listens(&self, fd: i32, mask: u32) -> Option<Registration> {
         let r = self.interest.by_fd.get(&fd)?;
-        (r.armed && r.events & mask != 0).then_some(r.generation)
+        (r.armed && r.events & mask != 0).then_some(*r)
     }
 
     /// Drops the registration of `fd`, if it has one (the fd was closed, replaced or removed):
@@ -347,20 +347,21 @@ impl EpollInstance {
     }
 
     /// The readiness that made task `waker_tid` wake a waiter at `ts` whose wait began at
-    /// `enter_ts`, if it was reported; its fd is credited with the wake-up.
+    /// `enter_ts`, if it was reported; its fd is credited with the wake-up. A readiness wakes
+    /// at most one waiter of an instance (they wait exclusively), so it is used up.
     pub(crate) fn wake_cause(
         &mut self,
         waker_tid: u32,
         enter_ts: u64,
         ts: u64,
     ) -> Option<ReadyMark> {
-        let mark = self
+        let causes = |m: &ReadyMark| m.waker_tid == waker_tid && (enter_ts..=ts).contains(&m.ts);
+        let found = self
             .recent
-            .iter()
-            .flatten()
-            .filter(|m| m.waker_tid == waker_tid && (enter_ts..=ts).contains(&m.ts))
-            .max_by_key(|m| m.ts)
-            .copied()?;
+            .iter_mut()
+            .filter(|m| m.is_some_and(|m| causes(&m)))
+            .max_by_key(|m| m.map(|m| m.ts))?;
+        let mark = found.take()?;
         self.fds.entries[mark.slot].1.ready.woke += 1;
         Some(mark)
     }
@@ -477,8 +478,10 @@ mod tests {
         );
         assert_eq!(readiness(&e, 6), (2, 0, 1, true, vec![]));
         // Wake-ups are attributed to the latest readiness the waker reported during the wait.
-        assert_eq!(e.wake_cause(9, 7_500, 8_100).map(|m| m.ts), Some(8_000));
         assert_eq!(e.wake_cause(9, 8_001, 8_100), None);
+        assert_eq!(e.wake_cause(9, 7_500, 8_100).map(|m| m.ts), Some(8_000));
+        // Used up: a readiness wakes one waiter of an instance.
+        assert_eq!(e.wake_cause(9, 7_500, 8_100), None);
         assert_eq!(e.wake_cause(10, 0, 8_100), None);
         assert_eq!(readiness_woke(&e, 6), 1);
     }
@@ -495,12 +498,12 @@ mod tests {
         let mut e = EpollInstance::new(1, 3, 0);
         e.ctl(EPOLL_CTL_ADD, 5, 0, 50, EPOLLIN | EPOLLONESHOT, 0);
         e.ctl(EPOLL_CTL_ADD, 6, 0, 60, EPOLLOUT, 0);
-        assert_eq!(e.listens(5, EPOLLIN), Some(0));
-        assert_eq!(e.listens(6, EPOLLIN), None);
+        assert!(e.listens(5, EPOLLIN).is_some());
+        assert!(e.listens(6, EPOLLIN).is_none());
         e.deliver(EPOLLIN, 50, 10);
-        assert_eq!(e.listens(5, EPOLLIN), None);
+        assert!(e.listens(5, EPOLLIN).is_none());
         e.ctl(EPOLL_CTL_MOD, 5, 0, 50, EPOLLIN | EPOLLONESHOT, 0);
-        assert_eq!(e.listens(5, EPOLLIN), Some(0));
+        assert!(e.listens(5, EPOLLIN).is_some());
     }
 
     #[test]

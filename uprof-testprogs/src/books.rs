@@ -82,6 +82,11 @@ impl Books {
         self.ledger().report.planted.push(planted);
     }
 
+    /// Records what a herd scenario did.
+    pub fn herd(&self, herd: crate::report::Herd) {
+        self.ledger().report.herd = Some(herd);
+    }
+
     /// Adds a forked child's report.
     pub fn add_child(&self, child: ProcessReport) {
         self.ledger().report.children.push(child);

@@ -45,8 +45,17 @@ pub fn blocking_pipe() -> io::Result<(Fd, Fd)> {
 
 /// A connected pair of Unix stream sockets.
 pub fn unix_socketpair() -> io::Result<(Fd, Fd)> {
+    socketpair_of(libc::SOCK_STREAM)
+}
+
+/// A connected pair of Unix datagram sockets: each send is one wake-up of the receiver.
+pub fn unix_datagram_pair() -> io::Result<(Fd, Fd)> {
+    socketpair_of(libc::SOCK_DGRAM)
+}
+
+fn socketpair_of(kind: c_int) -> io::Result<(Fd, Fd)> {
     let mut ends = [0 as c_int; 2];
-    let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    let ty = kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
     // SAFETY: socketpair writes two fds into `ends`.
     check(unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, ends.as_mut_ptr()) })?;
     let end = |fd| Fd {

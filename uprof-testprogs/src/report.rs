@@ -25,6 +25,22 @@ pub struct ProcessReport {
     /// Readiness delays the process planted on purpose (`planted-latency`), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planted: Vec<Planted>,
+    /// What `herd` and `herd-exclusive` did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub herd: Option<Herd>,
+}
+
+/// Datagrams sent one at a time to a socket several threads wait on, each in its own epoll
+/// instance, while every one of them was blocked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Herd {
+    /// The receiving socket's fd.
+    pub fd: i32,
+    pub waiters: u64,
+    /// Datagrams sent.
+    pub rounds: u64,
+    /// Whether the socket was registered with `EPOLLEXCLUSIVE`.
+    pub exclusive: bool,
 }
 
 /// One planted delay: an fd made ready while the loop was busy, then picked up by a wait.

@@ -191,7 +191,7 @@ pub fn assert_process_matches(said: &Value, report: &Value) {
 
 /// The scenario's process and, under `children`, its children: each must match.
 pub fn assert_report_matches(said: &Value, report: &Value) {
-    assert_eq!(report["schema"], "uprof.report/1");
+    assert_eq!(report["schema"], "uprof.report/2");
     assert_eq!(
         report["lost_events"], 0,
         "no record may be lost in a small scenario"

@@ -5,6 +5,7 @@
 mod basic;
 mod child;
 mod fd_reuse;
+mod herd;
 mod many_fds;
 mod planted;
 mod poll;
@@ -146,13 +147,33 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "planted-latency",
-        summary: "an eventfd made ready (twice) while the loop is busy for 20 ms before each of COUNT waits, then made ready once more and closed undelivered; the delays are reported under planted",
+        summary: "an eventfd and a Unix socket made ready (twice each) while the loop is busy for 20 ms before each of COUNT waits, then made ready once more and closed undelivered; the delays are reported under planted",
         count: Some(Count {
             meaning: "waits",
             default: 5,
         }),
         waits: None,
         run: planted::planted_latency,
+    },
+    Scenario {
+        name: "herd",
+        summary: "3 threads wait on one Unix datagram socket, each in its own epoll instance; COUNT datagrams are sent one at a time while all 3 are blocked: each wakes all 3",
+        count: Some(Count {
+            meaning: "datagrams",
+            default: 5,
+        }),
+        waits: None,
+        run: herd::herd,
+    },
+    Scenario {
+        name: "herd-exclusive",
+        summary: "herd with the socket registered EPOLLEXCLUSIVE: each datagram wakes exactly one waiter",
+        count: Some(Count {
+            meaning: "datagrams",
+            default: 5,
+        }),
+        waits: None,
+        run: herd::herd_exclusive,
     },
 ];
 
