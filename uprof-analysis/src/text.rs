@@ -70,6 +70,7 @@ impl Report {
             return writeln!(out, "  no thread waited or called epoll_ctl");
         }
         let scans = self.threads.iter().any(|t| t.waits.fds_scanned.calls > 0);
+        let wakeups = self.herds.is_some();
         let mut header = vec![
             "PID", "TID", "COMM", "CALLS", "READY", "TIMEOUT", "EINTR", "ERR", "UNFIN", "EV/WAKE",
             "BLK p50", "BLK p99", "BLK max", "BUSY p50", "BUSY p99", "BUSY max", "UTIL",
@@ -77,8 +78,11 @@ impl Report {
         if scans {
             header.push("SCAN/CALL");
         }
+        if wakeups {
+            header.extend(["SLEPT", "SPURIOUS", "HERD", "RUN p50", "RUN p99"]);
+        }
         header.push("SYSCALLS");
-        let rows = self.threads.iter().map(|t| thread_row(t, scans));
+        let rows = self.threads.iter().map(|t| thread_row(t, scans, wakeups));
         write_table(out, table(&header, rows, &[2, header.len() - 1]))
     }
 
@@ -90,11 +94,24 @@ impl Report {
         for e in &self.epolls {
             write_epoll(out, e)?;
         }
+        if let Some(h) = self.herds {
+            writeln!(
+                out,
+                "\nthundering herds: {} readiness events woke {} waiters",
+                h.events, h.waiters_woken
+            )?;
+        }
+        if self.tier == crate::report::SOCKET_TIER {
+            writeln!(
+                out,
+                "~ socket tier: readiness is a socket receiving data (sk_data_ready), approximate"
+            )?;
+        }
         Ok(())
     }
 }
 
-fn thread_row(t: &ThreadReport, scans: bool) -> Vec<String> {
+fn thread_row(t: &ThreadReport, scans: bool, show_wakeups: bool) -> Vec<String> {
     let w = &t.waits;
     let wakeups = &w.events_per_wakeup;
     let mut row = vec![
@@ -129,6 +146,16 @@ fn thread_row(t: &ThreadReport, scans: bool) -> Vec<String> {
             format!("{:.1}", scan.per_call)
         });
     }
+    if show_wakeups {
+        match &t.wakeups {
+            Some(k) => {
+                row.extend([k.slept, k.spurious, k.herd].map(|n| n.to_string()));
+                let run = percentiles(&k.wake_to_run_ns);
+                row.extend([run[0].clone(), run[1].clone()]);
+            }
+            None => row.extend(std::iter::repeat_n("-".to_owned(), 5)),
+        }
+    }
     let syscalls: Vec<String> = w
         .by_syscall
         .iter()
@@ -155,7 +182,8 @@ fn write_epoll(out: &mut impl Write, e: &EpollReport) -> io::Result<()> {
     if e.fds.is_empty() {
         return writeln!(out, "  no fds seen");
     }
-    let header = [
+    let readiness = e.fds.iter().any(|f| f.readiness.is_some());
+    let mut header = vec![
         "FD",
         "GEN",
         "KIND",
@@ -168,13 +196,24 @@ fn write_epoll(out: &mut impl Write, e: &EpollReport) -> io::Result<()> {
         "ADD",
         "MOD",
         "DEL",
-        "CTL ERRORS",
     ];
-    let rows = e.fds.iter().map(fd_row);
+    if readiness {
+        header.extend([
+            "READY",
+            "R→D p50",
+            "R→D p99",
+            "R→D max",
+            "COALESCED",
+            "UNDELIV",
+            "WOKE",
+        ]);
+    }
+    header.push("CTL ERRORS");
+    let rows = e.fds.iter().map(|f| fd_row(f, readiness));
     write_table(out, table(&header, rows, &[2, header.len() - 1]))
 }
 
-fn fd_row(f: &FdReport) -> Vec<String> {
+fn fd_row(f: &FdReport, readiness: bool) -> Vec<String> {
     let (fd, generation, kind) = match f.data {
         Some(data) => ("?".to_owned(), "-".to_owned(), format!("data={data:#x}")),
         None => (
@@ -191,7 +230,7 @@ fn fd_row(f: &FdReport) -> Vec<String> {
         .collect();
     let m = &f.masks;
     let c = &f.ctl.counts;
-    vec![
+    let mut row = vec![
         fd,
         generation,
         kind,
@@ -204,12 +243,24 @@ fn fd_row(f: &FdReport) -> Vec<String> {
         c.add.to_string(),
         c.modify.to_string(),
         c.del.to_string(),
-        if errors.is_empty() {
-            "-".to_owned()
-        } else {
-            errors.join(" ")
-        },
-    ]
+    ];
+    if readiness {
+        match &f.readiness {
+            Some(r) => {
+                let approximate = if r.approximate { "~" } else { "" };
+                row.push(format!("{}{approximate}", r.ready));
+                row.extend(percentiles(&r.ready_to_delivered_ns));
+                row.extend([r.coalesced, r.undelivered, r.woke].map(|n| n.to_string()));
+            }
+            None => row.extend(std::iter::repeat_n("-".to_owned(), 7)),
+        }
+    }
+    row.push(if errors.is_empty() {
+        "-".to_owned()
+    } else {
+        errors.join(" ")
+    });
+    row
 }
 
 /// A borderless table; columns are right-aligned except those in `left`.
