@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::{
+    io::BufRead,
     path::{Path, PathBuf},
     process::{Command, Output},
     sync::Mutex,
@@ -33,6 +34,21 @@ pub fn testprog(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Reads lines from `reader` until one starts with `prefix`; returns it.
+pub fn line_starting(reader: &mut impl BufRead, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "stream ended before a line starting with {prefix:?}"
+        );
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
 }
 
 pub fn run(cmd: &mut Command) -> Output {
