@@ -3,6 +3,8 @@
 //! CAP_PERFMON), and fail without it rather than pass vacuously.
 #![allow(dead_code)]
 
+pub mod real;
+
 use std::{
     io::BufRead,
     path::{Path, PathBuf},
