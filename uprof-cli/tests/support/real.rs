@@ -46,6 +46,22 @@ impl Drop for Reaped {
     }
 }
 
+/// A server's processes, its workers (not our children) included: killed if the test fails,
+/// so that no frozen or orphaned server outlives it. In order: list the master first, so that
+/// it is gone before it could replace the workers killed after it.
+pub struct Strays(pub Vec<u32>);
+
+impl Drop for Strays {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for &pid in &self.0 {
+                // SAFETY: kill(2) has no memory effects.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
 /// Spawns `cmd`, failing with a message that names the missing program: these tests never
 /// skip.
 pub fn spawn(cmd: &mut Command, install_hint: &str) -> Reaped {
@@ -82,6 +98,23 @@ pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
         status.is_some()
     });
     status.unwrap()
+}
+
+/// The processes whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut children: Vec<u32> = fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let child: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            // After the parenthesised name (which may hold spaces): state, then ppid.
+            let (_, rest) = stat.rsplit_once(") ")?;
+            let ppid: u32 = rest.split(' ').nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect();
+    children.sort_unstable();
+    children
 }
 
 /// The state letter of every thread of `pid` (`R`, `S`, `T`, …).
