@@ -1,4 +1,4 @@
-//! Real servers under load: redis and nginx from Debian's packages. In each, uprof's wait-call counts equal those `perf stat` counts
+//! Real servers under load: redis and nginx from Debian's packages, node (libuv). In each, uprof's wait-call counts equal those `perf stat` counts
 //! from the same tracepoints in the same run, thread by thread and syscall by syscall (see
 //! `support::real` for how both attach and what is compared).
 //!
@@ -7,7 +7,7 @@
 mod support;
 
 use std::{
-    io::{Read as _, Write as _},
+    io::{BufReader, Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream},
     process::{Command, Stdio},
     thread,
@@ -15,8 +15,11 @@ use std::{
 };
 
 use support::{
-    SERIAL,
-    real::{Strays, Traced, children_of, parse_per_thread, spawn, wait_for},
+    SERIAL, line_starting,
+    real::{
+        Reaped, Strays, ThreadWaits, Traced, children_of, idle_threads_in_epoll, parse_per_thread,
+        spawn, wait_for,
+    },
     run,
 };
 
@@ -146,12 +149,111 @@ http {{
     }
 }
 
+const NODE_LOOPS: usize = 3;
+
+/// Echo servers on node's main event loop and on those of two worker threads (each a libuv
+/// loop of its own). All print their port; the main thread prints `listening on PORT…` once
+/// every loop listens.
+const NODE_ECHO_THREADS: &str = r#"'use strict';
+const net = require('net');
+const { Worker, isMainThread, parentPort } = require('worker_threads');
+function serve(listening) {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('data', (data) => socket.write(data));
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1', () => listening(server.address().port));
+}
+if (isMainThread) {
+  const loops = Number(process.argv[2]);
+  const ports = [];
+  const listening = (port) => {
+    ports.push(port);
+    if (ports.length === loops) process.stdout.write(`listening on ${ports.join(' ')}\n`);
+  };
+  serve(listening);
+  for (let i = 1; i < loops; i++) new Worker(__filename).on('message', listening);
+  process.on('SIGTERM', () => process.exit(0));
+} else {
+  serve((port) => parentPort.postMessage(port));
+}
+"#;
+
+/// node: libuv waits with `epoll_pwait` (node 20's libuv; older ones used `epoll_wait`), on the
+/// main thread and on each worker thread.
+#[test]
+fn node_wait_counts_equal_perf_stat_per_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("echo-threads.js");
+    std::fs::write(&script, NODE_ECHO_THREADS).unwrap();
+    let mut node = spawn(
+        Command::new("node")
+            .arg(&script)
+            .arg(NODE_LOOPS.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        "node is part of nodejs, which scripts/setup.sh installs",
+    );
+    let ports = listening_line(&mut node);
+    let addrs: Vec<SocketAddr> = ports
+        .split(' ')
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p.parse().unwrap())))
+        .collect();
+    assert_eq!(addrs.len(), NODE_LOOPS, "one port per loop: {ports}");
+    let traced = Traced::attach(dir.path(), &[node.pid()]);
+
+    echo_load(&addrs, 2, 300);
+
+    // Killed while idle, its loops die blocked in epoll_pwait: calls whose entry perf counted
+    // and that uprof reports unfinished, the case a clean exit never shows.
+    wait_for("node to be idle, its loops blocked in epoll_pwait", || {
+        idle_threads_in_epoll(node.pid()).is_some_and(|n| n >= NODE_LOOPS)
+    });
+    node.end_with(libc::SIGKILL, "node");
+    let threads = traced.finish();
+    assert_loops_waited(&threads, NODE_LOOPS, 100, "node's event loops");
+    let unfinished: u64 = threads.iter().map(|t| t.unfinished).sum();
+    assert!(
+        unfinished >= NODE_LOOPS as u64,
+        "node's {NODE_LOOPS} loops died blocked, yet uprof reports {unfinished} unfinished waits"
+    );
+}
+
 /// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).
 fn free_loopback_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// What follows `listening on ` in the first line the server prints that starts so.
+fn listening_line(server: &mut Reaped) -> String {
+    let mut out = BufReader::new(server.0.stdout.take().unwrap());
+    let line = line_starting(&mut out, "listening on ");
+    // The server's later output (a report on exit) must not block it on a full pipe.
+    thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned()
+}
+
+/// At least `threads` threads waited at least `floor` times each: the load reached them all.
+fn assert_loops_waited(waits: &[ThreadWaits], threads: usize, floor: u64, what: &str) {
+    let busy = waits.iter().filter(|t| t.calls() >= floor).count();
+    let seen: Vec<String> = waits
+        .iter()
+        .map(|t| format!("{}: {}", t.tid, t.calls()))
+        .collect();
+    assert!(
+        busy >= threads,
+        "{what}: {threads} threads should have waited at least {floor} times each; waits by \
+         thread: {}",
+        seen.join(", ")
+    );
 }
 
 /// `clients` threads at once, each making `requests` HTTP/1.1 `GET /` requests, each on a
@@ -179,6 +281,34 @@ fn http_load(addr: SocketAddr, clients: usize, requests: usize) {
                         "unexpected response: {}",
                         String::from_utf8_lossy(&response)
                     );
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+}
+
+/// `connections` connections to each of `addrs` at once, each sending `round_trips` messages
+/// and reading each one's echo before sending the next.
+fn echo_load(addrs: &[SocketAddr], connections: usize, round_trips: usize) {
+    let clients: Vec<_> = addrs
+        .iter()
+        .flat_map(|&addr| (0..connections).map(move |_| addr))
+        .map(|addr| {
+            thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream.set_nodelay(true).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let message = [b'x'; 64];
+                let mut echoed = [0u8; 64];
+                for _ in 0..round_trips {
+                    stream.write_all(&message).unwrap();
+                    stream.read_exact(&mut echoed).unwrap();
+                    assert_eq!(echoed, message, "echo from {addr}");
                 }
             })
         })

@@ -130,6 +130,27 @@ fn thread_states(pid: u32) -> Vec<char> {
         .collect()
 }
 
+/// When no thread of `pid` runs (each is blocked in a syscall, as
+/// `/proc/PID/task/TID/syscall` says): how many are blocked in an epoll wait. `None` while
+/// any runs.
+pub fn idle_threads_in_epoll(pid: u32) -> Option<usize> {
+    let waits = [
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+    ];
+    let mut in_epoll = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let syscall = fs::read_to_string(task.ok()?.path().join("syscall")).ok()?;
+        // "running", or the number of the syscall the thread is blocked in and its arguments.
+        let nr: libc::c_long = syscall.split(' ').next()?.trim().parse().ok()?;
+        if waits.contains(&nr) {
+            in_epoll += 1;
+        }
+    }
+    Some(in_epoll)
+}
+
 /// Stops every process of `pids` and waits until each of their threads is stopped.
 pub fn freeze(pids: &[u32]) {
     for &pid in pids {
