@@ -1,6 +1,7 @@
-//! Real servers under load: redis and nginx from Debian's packages, node (libuv). In each, uprof's wait-call counts equal those `perf stat` counts
-//! from the same tracepoints in the same run, thread by thread and syscall by syscall (see
-//! `support::real` for how both attach and what is compared).
+//! Real servers under load: redis and nginx from Debian's packages, node (libuv) and a tokio
+//! program on its multi-threaded runtime. In each, uprof's wait-call counts equal those
+//! `perf stat` counts from the same tracepoints in the same run, thread by thread and
+//! syscall by syscall (see `support::real` for how both attach and what is compared).
 //!
 //! A missing server or perf fails these tests (scripts/setup.sh installs them); they never
 //! skip.
@@ -20,7 +21,7 @@ use support::{
         Reaped, Strays, ThreadWaits, Traced, children_of, idle_threads_in_epoll, parse_per_thread,
         spawn, wait_for,
     },
-    run,
+    run, testprog,
 };
 
 #[test]
@@ -219,6 +220,33 @@ fn node_wait_counts_equal_perf_stat_per_thread() {
         unfinished >= NODE_LOOPS as u64,
         "node's {NODE_LOOPS} loops died blocked, yet uprof reports {unfinished} unfinished waits"
     );
+}
+
+const TOKIO_WORKERS: usize = 3;
+
+/// tokio's multi-threaded runtime: whichever worker thread parks holding the I/O driver
+/// waits in `epoll_wait`, so the waits are spread over the workers.
+#[test]
+fn tokio_wait_counts_equal_perf_stat_per_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // It starts its workers before it prints `listening on ADDR`.
+    let mut server = spawn(
+        Command::new(testprog("tokio-mt-echo"))
+            .args(["--port", "0", "--workers", &TOKIO_WORKERS.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        "tokio-mt-echo is built with the workspace",
+    );
+    let addr: SocketAddr = listening_line(&mut server).parse().unwrap();
+    let traced = Traced::attach(dir.path(), &[server.pid()]);
+
+    echo_load(&[addr], 2 * TOKIO_WORKERS, 300);
+
+    let status = server.end_with(libc::SIGTERM, "tokio-mt-echo");
+    assert!(status.success(), "tokio-mt-echo exited with {status}");
+    let threads = traced.finish();
+    assert_loops_waited(&threads, TOKIO_WORKERS, 20, "tokio's worker threads");
 }
 
 /// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).

@@ -22,7 +22,8 @@ pub fn uprof() -> Command {
     Command::new(env!("CARGO_BIN_EXE_uprof"))
 }
 
-/// A binary of the `uprof-testprogs` crate, built by the same `cargo test --workspace`.
+/// A binary of the workspace (`uprof-testprogs`, `tickloop-apps`), built by the same
+/// `cargo test`.
 pub fn testprog(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_BIN_EXE_uprof"))
         .parent()
@@ -31,8 +32,8 @@ pub fn testprog(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: build the test programs first (`cargo build -p uprof-testprogs`, or run \
-         the whole suite with `cargo test --workspace`)",
+        "{} is missing: build the workspace's programs first (`cargo build`), or run the whole \
+         suite with `cargo test`",
         path.display()
     );
     path
