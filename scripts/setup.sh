@@ -11,10 +11,10 @@ LLVM_DIR=${UPROF_LLVM_DIR:-/usr/local/lib/uprof-llvm}
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
-# Debian packages: qemu + busybox + cpio for the stock-kernel VM tests, redis and nginx as real
-# targets, linux-perf and strace as independent oracles and benchmark competitors.
-PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light linux-perf strace rsync
-          build-essential pkg-config)
+# Debian packages: qemu + busybox + cpio for the stock-kernel VM tests, redis, nginx and node as
+# real targets, linux-perf and strace as independent oracles and benchmark competitors.
+PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light nodejs linux-perf strace
+          rsync build-essential pkg-config)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

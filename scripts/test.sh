@@ -9,5 +9,6 @@ scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
 cargo test
-# redis-server and perf are not in the VMs' initramfs: that test runs on the host above.
+# The real servers (redis, nginx, node) and perf are not in the VMs' initramfs: those tests run
+# on the host above.
 cargo xtask vm-test --skip real_server

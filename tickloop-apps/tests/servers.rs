@@ -1,5 +1,5 @@
-//! The server binaries: echo and HTTP on every backend, mio and tokio echo; each must answer
-//! correctly, survive load, and exit cleanly on SIGTERM.
+//! The server binaries: echo and HTTP on every backend, mio and tokio echo (both runtimes);
+//! each must answer correctly, survive load, and exit cleanly on SIGTERM.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -53,6 +53,7 @@ fn mio_and_tokio_echo_echo_and_exit_cleanly() {
     for binary in [
         env!("CARGO_BIN_EXE_mio-echo"),
         env!("CARGO_BIN_EXE_tokio-echo"),
+        env!("CARGO_BIN_EXE_tokio-mt-echo"),
     ] {
         let server = ServerProcess::spawn(Path::new(binary), &[]).unwrap();
         assert_echoes_large_payload(&server);

@@ -2,26 +2,11 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader},
+    io::BufReader,
     process::{Command, Stdio},
 };
 
-use support::{SERIAL, assert_report_matches, report_json, testprog, uprof};
-
-/// Reads lines from `reader` until one starts with `prefix`; returns it.
-fn line_starting(reader: &mut impl BufRead, prefix: &str) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "stream ended before a line starting with {prefix:?}"
-        );
-        if line.starts_with(prefix) {
-            return line;
-        }
-    }
-}
+use support::{SERIAL, assert_report_matches, line_starting, report_json, testprog, uprof};
 
 #[test]
 fn attach_to_running_process_sees_exactly_its_work() {

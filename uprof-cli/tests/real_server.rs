@@ -1,52 +1,36 @@
-//! A real server from Debian's packages: uprof's wait-call counts for redis-server under
-//! redis-benchmark equal those `perf stat` counts from the same tracepoints in the same run.
+//! Real servers under load: redis and nginx from Debian's packages, node (libuv) and a tokio
+//! program on its multi-threaded runtime. In each, uprof's wait-call counts equal those
+//! `perf stat` counts from the same tracepoints in the same run, thread by thread and
+//! syscall by syscall (see `support::real` for how both attach and what is compared).
+//!
+//! A missing server or perf fails these tests (scripts/setup.sh installs them); they never
+//! skip.
 mod support;
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    thread::sleep,
-    time::{Duration, Instant},
+    io::{BufReader, Read as _, Write as _},
+    net::{SocketAddr, TcpListener, TcpStream},
+    process::{Command, Stdio},
+    thread,
+    time::Duration,
 };
 
-use support::{SERIAL, report_json, run, uprof};
-
-/// Kills and reaps a child when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, sig) };
-}
-
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        sleep(Duration::from_millis(50));
-    }
-}
-
-const EPOLL_WAITS: [&str; 3] = ["epoll_wait", "epoll_pwait", "epoll_pwait2"];
+use support::{
+    SERIAL, line_starting,
+    real::{
+        Reaped, Strays, ThreadWaits, Traced, children_of, idle_threads_in_epoll, parse_per_thread,
+        spawn, wait_for,
+    },
+    run, testprog,
+};
 
 #[test]
 fn redis_wait_counts_equal_perf_stat() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("redis.sock");
-    let file = dir.path().join("redis.uprof");
 
-    let redis = Reaped(
+    let mut redis = spawn(
         Command::new("redis-server")
             .args([
                 "--port",
@@ -58,100 +42,322 @@ fn redis_wait_counts_equal_perf_stat() {
                 "--unixsocket",
             ])
             .arg(&socket)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/setup.sh installs it)"),
+            .stdout(Stdio::null()),
+        "redis-server is part of redis-server, which scripts/setup.sh installs",
     );
     wait_for("redis-server's socket", || socket.exists());
-    // Freeze redis while both tracers attach, so that both see exactly the same calls: a
-    // stopped process makes none, and a call it was inside is seen by neither (perf counts
-    // entries, uprof calls whose entry it saw).
-    signal(&redis.0, libc::SIGSTOP);
-
-    let perf_events = EPOLL_WAITS
-        .map(|s| format!("syscalls:sys_enter_{s}"))
-        .join(",");
-    // perf -p ends by itself when redis exits (and so does uprof record -p).
-    let perf = Command::new("perf")
-        .args([
-            "stat",
-            "-x",
-            ",",
-            "-e",
-            &perf_events,
-            "-p",
-            &redis.0.id().to_string(),
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("perf is installed (scripts/setup.sh installs linux-perf)");
-    let mut recorder = Reaped(
-        uprof()
-            .args(["record", "-p", &redis.0.id().to_string(), "-o"])
-            .arg(&file)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut recorder_err = BufReader::new(recorder.0.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("uprof: tracing pid") {
-        line.clear();
-        assert!(
-            recorder_err.read_line(&mut line).unwrap() > 0,
-            "uprof record ended before attaching"
-        );
-    }
-    // perf prints nothing until it ends: give it time to open its counters.
-    sleep(Duration::from_secs(1));
-    signal(&redis.0, libc::SIGCONT);
+    let traced = Traced::attach(dir.path(), &[redis.pid()]);
 
     run(Command::new("redis-benchmark")
         .arg("-s")
         .arg(&socket)
         .args(["-q", "-t", "ping_mbulk,set,get", "-n", "20000", "-c", "20"]));
 
-    // Both end with the target: redis exits on SIGTERM after finishing its current loop.
-    signal(&redis.0, libc::SIGTERM);
-    let mut redis = redis;
-    redis.0.wait().unwrap();
-    assert!(recorder.0.wait().unwrap().success());
-    let perf_out = String::from_utf8_lossy(&perf.wait_with_output().unwrap().stderr).into_owned();
-
-    let report = report_json(&file);
-    for syscall in EPOLL_WAITS {
-        let ours: u64 = report["threads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["waits"]["by_syscall"][syscall].as_u64().unwrap_or(0))
-            .sum();
-        let theirs = perf_count(&perf_out, &format!("syscalls:sys_enter_{syscall}"));
-        assert_eq!(
-            ours, theirs,
-            "{syscall} calls: uprof {ours}, perf stat {theirs}\n{perf_out}"
-        );
-    }
-    let total: u64 = report["threads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["waits"]["calls"].as_u64().unwrap())
-        .sum();
+    // Both tracers end with the target: redis exits on SIGTERM after its current loop.
+    redis.end_with(libc::SIGTERM, "redis-server");
+    let threads = traced.finish();
+    let total: u64 = threads.iter().map(|t| t.calls()).sum();
     assert!(
         total > 1000,
         "redis-benchmark made redis wait many times, not {total}"
     );
 }
 
-/// The count of `event` in `perf stat -x ,` output (`count,unit,event,...`).
-fn perf_count(out: &str, event: &str) -> u64 {
-    out.lines()
-        .find_map(|l| {
-            let fields: Vec<&str> = l.split(',').collect();
-            (fields.get(2) == Some(&event))
-                .then(|| fields[0].parse().ok())
-                .flatten()
+const NGINX_WORKERS: usize = 4;
+
+/// nginx with several worker processes sharing one listening socket (no `reuseport`, so
+/// every idle worker waits on it: the thundering herd nginx tames with `EPOLLEXCLUSIVE`),
+/// under many short connections from several clients at once.
+#[test]
+fn nginx_workers_wait_counts_equal_perf_stat_per_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().display();
+    let addr = free_loopback_addr();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;
+master_process on;
+worker_processes {NGINX_WORKERS};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen {addr};
+        location / {{ return 200 \"ok\\n\"; }}
+    }}
+}}
+"
+        ),
+    )
+    .unwrap();
+    let mut nginx = spawn(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            // A worker left behind by a failed test must not hold the test's output open.
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        "nginx is part of nginx-light, which scripts/setup.sh installs",
+    );
+    let master = nginx.pid();
+    let mut workers = Vec::new();
+    wait_for("nginx's workers", || {
+        workers = children_of(master);
+        workers.len() == NGINX_WORKERS && TcpStream::connect(addr).is_ok()
+    });
+    let mut pids = vec![master];
+    pids.extend(&workers);
+    let _strays = Strays(pids.clone());
+    let traced = Traced::attach(dir.path(), &pids);
+
+    http_load(addr, 8, 150);
+
+    // Fast shutdown: the master stops the workers, reaps them and exits; both tracers end
+    // when the last of their targets is gone.
+    let status = nginx.end_with(libc::SIGTERM, "nginx");
+    assert!(
+        status.success(),
+        "nginx exited with {status}: {}",
+        std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+    );
+    let threads = traced.finish();
+    for worker in workers {
+        let calls: u64 = threads
+            .iter()
+            .filter(|t| t.pid == worker)
+            .map(|t| t.calls())
+            .sum();
+        assert!(
+            calls >= 20,
+            "every nginx worker took connections and so waited many times; worker {worker} \
+             waited {calls} times"
+        );
+    }
+}
+
+const NODE_LOOPS: usize = 3;
+
+/// Echo servers on node's main event loop and on those of two worker threads (each a libuv
+/// loop of its own). All print their port; the main thread prints `listening on PORT…` once
+/// every loop listens.
+const NODE_ECHO_THREADS: &str = r#"'use strict';
+const net = require('net');
+const { Worker, isMainThread, parentPort } = require('worker_threads');
+function serve(listening) {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('data', (data) => socket.write(data));
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1', () => listening(server.address().port));
+}
+if (isMainThread) {
+  const loops = Number(process.argv[2]);
+  const ports = [];
+  const listening = (port) => {
+    ports.push(port);
+    if (ports.length === loops) process.stdout.write(`listening on ${ports.join(' ')}\n`);
+  };
+  serve(listening);
+  for (let i = 1; i < loops; i++) new Worker(__filename).on('message', listening);
+  process.on('SIGTERM', () => process.exit(0));
+} else {
+  serve((port) => parentPort.postMessage(port));
+}
+"#;
+
+/// node: libuv waits with `epoll_pwait` (node 20's libuv; older ones used `epoll_wait`), on the
+/// main thread and on each worker thread.
+#[test]
+fn node_wait_counts_equal_perf_stat_per_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("echo-threads.js");
+    std::fs::write(&script, NODE_ECHO_THREADS).unwrap();
+    let mut node = spawn(
+        Command::new("node")
+            .arg(&script)
+            .arg(NODE_LOOPS.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        "node is part of nodejs, which scripts/setup.sh installs",
+    );
+    let ports = listening_line(&mut node);
+    let addrs: Vec<SocketAddr> = ports
+        .split(' ')
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p.parse().unwrap())))
+        .collect();
+    assert_eq!(addrs.len(), NODE_LOOPS, "one port per loop: {ports}");
+    let traced = Traced::attach(dir.path(), &[node.pid()]);
+
+    echo_load(&addrs, 2, 300);
+
+    // Killed while idle, its loops die blocked in epoll_pwait: calls whose entry perf counted
+    // and that uprof reports unfinished, the case a clean exit never shows.
+    wait_for("node to be idle, its loops blocked in epoll_pwait", || {
+        idle_threads_in_epoll(node.pid()).is_some_and(|n| n >= NODE_LOOPS)
+    });
+    node.end_with(libc::SIGKILL, "node");
+    let threads = traced.finish();
+    assert_loops_waited(&threads, NODE_LOOPS, 100, "node's event loops");
+    let unfinished: u64 = threads.iter().map(|t| t.unfinished).sum();
+    assert!(
+        unfinished >= NODE_LOOPS as u64,
+        "node's {NODE_LOOPS} loops died blocked, yet uprof reports {unfinished} unfinished waits"
+    );
+}
+
+const TOKIO_WORKERS: usize = 3;
+
+/// tokio's multi-threaded runtime: whichever worker thread parks holding the I/O driver
+/// waits in `epoll_wait`, so the waits are spread over the workers.
+#[test]
+fn tokio_wait_counts_equal_perf_stat_per_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // It starts its workers before it prints `listening on ADDR`.
+    let mut server = spawn(
+        Command::new(testprog("tokio-mt-echo"))
+            .args(["--port", "0", "--workers", &TOKIO_WORKERS.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        "tokio-mt-echo is built with the workspace",
+    );
+    let addr: SocketAddr = listening_line(&mut server).parse().unwrap();
+    let traced = Traced::attach(dir.path(), &[server.pid()]);
+
+    echo_load(&[addr], 2 * TOKIO_WORKERS, 300);
+
+    let status = server.end_with(libc::SIGTERM, "tokio-mt-echo");
+    assert!(status.success(), "tokio-mt-echo exited with {status}");
+    let threads = traced.finish();
+    assert_loops_waited(&threads, TOKIO_WORKERS, 20, "tokio's worker threads");
+}
+
+/// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).
+fn free_loopback_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// What follows `listening on ` in the first line the server prints that starts so.
+fn listening_line(server: &mut Reaped) -> String {
+    let mut out = BufReader::new(server.0.stdout.take().unwrap());
+    let line = line_starting(&mut out, "listening on ");
+    // The server's later output (a report on exit) must not block it on a full pipe.
+    thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned()
+}
+
+/// At least `threads` threads waited at least `floor` times each: the load reached them all.
+fn assert_loops_waited(waits: &[ThreadWaits], threads: usize, floor: u64, what: &str) {
+    let busy = waits.iter().filter(|t| t.calls() >= floor).count();
+    let seen: Vec<String> = waits
+        .iter()
+        .map(|t| format!("{}: {}", t.tid, t.calls()))
+        .collect();
+    assert!(
+        busy >= threads,
+        "{what}: {threads} threads should have waited at least {floor} times each; waits by \
+         thread: {}",
+        seen.join(", ")
+    );
+}
+
+/// `clients` threads at once, each making `requests` HTTP/1.1 `GET /` requests, each on a
+/// new connection (`Connection: close`): every connection is a new accept, for whichever
+/// worker the kernel wakes.
+fn http_load(addr: SocketAddr, clients: usize, requests: usize) {
+    let clients: Vec<_> = (0..clients)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..requests {
+                    let mut stream = TcpStream::connect(addr).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    stream
+                        .write_all(
+                            b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                        )
+                        .unwrap();
+                    let mut response = Vec::new();
+                    stream.read_to_end(&mut response).unwrap();
+                    assert!(
+                        response.starts_with(b"HTTP/1.1 200 ")
+                            && response.ends_with(b"\r\n\r\nok\n"),
+                        "unexpected response: {}",
+                        String::from_utf8_lossy(&response)
+                    );
+                }
+            })
         })
-        .unwrap_or_else(|| panic!("perf stat printed no count for {event}:\n{out}"))
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+}
+
+/// `connections` connections to each of `addrs` at once, each sending `round_trips` messages
+/// and reading each one's echo before sending the next.
+fn echo_load(addrs: &[SocketAddr], connections: usize, round_trips: usize) {
+    let clients: Vec<_> = addrs
+        .iter()
+        .flat_map(|&addr| (0..connections).map(move |_| addr))
+        .map(|addr| {
+            thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream.set_nodelay(true).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let message = [b'x'; 64];
+                let mut echoed = [0u8; 64];
+                for _ in 0..round_trips {
+                    stream.write_all(&message).unwrap();
+                    stream.read_exact(&mut echoed).unwrap();
+                    assert_eq!(echoed, message, "echo from {addr}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+}
+
+/// perf names a thread `COMM-TID`, and a name may hold `-` and `,` itself.
+#[test]
+fn perf_per_thread_output_is_read_by_thread_id() {
+    let out = "# started on Thu Nov 26 07:22:18 2026
+
+node-101,12,,syscalls:sys_enter_epoll_pwait,441034,100.00,,
+V8 Worker-x,y-102,<not counted>,,syscalls:sys_enter_epoll_pwait,0,100.00,,
+node-101,0,,syscalls:sys_enter_poll,441034,100.00,,
+";
+    let counts = parse_per_thread(out);
+    assert_eq!(counts.len(), 2);
+    assert_eq!(counts[&101]["epoll_pwait"], 12);
+    assert_eq!(counts[&101]["poll"], 0);
+    assert_eq!(counts[&102]["epoll_pwait"], 0);
 }

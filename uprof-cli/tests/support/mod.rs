@@ -3,7 +3,10 @@
 //! CAP_PERFMON), and fail without it rather than pass vacuously.
 #![allow(dead_code)]
 
+pub mod real;
+
 use std::{
+    io::BufRead,
     path::{Path, PathBuf},
     process::{Command, Output},
     sync::Mutex,
@@ -19,7 +22,8 @@ pub fn uprof() -> Command {
     Command::new(env!("CARGO_BIN_EXE_uprof"))
 }
 
-/// A binary of the `uprof-testprogs` crate, built by the same `cargo test --workspace`.
+/// A binary of the workspace (`uprof-testprogs`, `tickloop-apps`), built by the same
+/// `cargo test`.
 pub fn testprog(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_BIN_EXE_uprof"))
         .parent()
@@ -28,11 +32,26 @@ pub fn testprog(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: build the test programs first (`cargo build -p uprof-testprogs`, or run \
-         the whole suite with `cargo test --workspace`)",
+        "{} is missing: build the workspace's programs first (`cargo build`), or run the whole \
+         suite with `cargo test`",
         path.display()
     );
     path
+}
+
+/// Reads lines from `reader` until one starts with `prefix`; returns it.
+pub fn line_starting(reader: &mut impl BufRead, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "stream ended before a line starting with {prefix:?}"
+        );
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
 }
 
 pub fn run(cmd: &mut Command) -> Output {
