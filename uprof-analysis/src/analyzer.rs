@@ -397,7 +397,9 @@ impl State {
         let pid = r.header.pid;
         let idx = self.epoll(pid, r.epfd);
         let generation = self.processes[&pid].generation(r.fd);
-        let origin = self.origins.of_callback(r.header.tid, r.origin, idx);
+        let origin = self
+            .origins
+            .of_callback(r.header.tid, r.origin, idx, r.header.ts);
         self.epolls[idx].ready(r.fd, generation, r.header.ts, r.header.tid, origin);
     }
 
@@ -488,7 +490,11 @@ impl State {
         let cause = if epoll {
             let idx = self.epoll(w.header.pid, w.epfd);
             self.credit_exclusive(w.waker_tid, w.header.pid, idx, w.enter_ts);
-            self.epolls[idx].wake_cause(w.waker_tid, w.enter_ts, ts)
+            let cause = self.epolls[idx].wake_cause(w.waker_tid, w.enter_ts, ts);
+            if cause.is_some_and(|m| self.epolls[idx].is_exclusive(m.slot)) {
+                self.origins.end_walk(w.waker_tid);
+            }
+            cause
         } else {
             None
         };

@@ -8,8 +8,8 @@ use serde::Serialize;
 use crate::stats::DurationStats;
 use crate::wakeup::ReadyMark;
 use uprof_common::{
-    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLONESHOT,
-    EPOLLOUT, EPOLLRDHUP,
+    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLERR, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN,
+    EPOLLONESHOT, EPOLLOUT, EPOLLRDHUP,
 };
 
 /// Which fd a per-fd entry describes.
@@ -364,6 +364,17 @@ impl EpollInstance {
         let mark = found.take()?;
         self.fds.entries[mark.slot].1.ready.woke += 1;
         Some(mark)
+    }
+
+    /// Whether the fd of entry `slot` is registered with `EPOLLEXCLUSIVE`.
+    pub(crate) fn is_exclusive(&self, slot: usize) -> bool {
+        let FdKey::Fd { fd, generation } = self.fds.entries[slot].0 else {
+            return false;
+        };
+        self.interest
+            .by_fd
+            .get(&fd)
+            .is_some_and(|r| r.generation == generation && r.events & EPOLLEXCLUSIVE != 0)
     }
 
     /// Counts one `(events, data)` pair returned by a wait that returned at `ts`.

@@ -28,17 +28,21 @@ pub(crate) struct ReadyMark {
 /// microseconds, so a second is generous even on an emulated machine.
 const ORIGIN_WINDOW_NS: u64 = 1_000_000_000;
 
+/// Longest gap between two callbacks of one wake-up of a file's wait queue: the kernel makes
+/// them back to back, under the queue's lock, so microseconds apart even on an emulated machine.
+const WALK_GAP_NS: u64 = 1_000_000;
+
 /// Readiness events ("origins"), each of which may reach several epoll instances: one
 /// `sk_data_ready` (socket tier), or the callbacks one wake-up of a file's wait queue makes, one
 /// per instance watching the file (callback tier: consecutive callbacks of one task for one
-/// file, each on an instance not reached yet). An origin that woke two or more waiters is a
-/// thundering herd.
+/// file, each on an instance not reached yet and within [`WALK_GAP_NS`] of the previous one;
+/// the walk also ends where the kernel stops it, at an `EPOLLEXCLUSIVE` entry that woke a
+/// waiter). An origin that woke two or more waiters is a thundering herd.
 #[derive(Default)]
 pub(crate) struct Origins {
     next: u64,
-    /// Per waker task: the file tag of its current callback run, its origin, and the instances
-    /// reached.
-    runs: FxHashMap<u32, (u32, u64, Vec<usize>)>,
+    /// Per waker task: its current callback walk.
+    walks: FxHashMap<u32, Walk>,
     /// Origins that woke someone: time and the threads woken.
     woken: FxHashMap<u64, (u64, Vec<u32>)>,
     /// When [`Origins::settle`] next looks at `woken`.
@@ -48,6 +52,16 @@ pub(crate) struct Origins {
     pub(crate) herd_waiters: u64,
 }
 
+/// The callbacks one task is making for one file's wake-up.
+struct Walk {
+    file: u32,
+    origin: u64,
+    /// Instances reached so far.
+    reached: Vec<usize>,
+    /// Time of the latest callback.
+    last_ts: u64,
+}
+
 impl Origins {
     /// A new origin (a `sk_data_ready`).
     pub(crate) fn fresh(&mut self) -> u64 {
@@ -55,19 +69,33 @@ impl Origins {
         self.next
     }
 
-    /// The origin of a callback in task `waker_tid` for the file tagged `file` on instance
-    /// `epoll`.
-    pub(crate) fn of_callback(&mut self, waker_tid: u32, file: u32, epoll: usize) -> u64 {
-        if let Some((run_file, origin, reached)) = self.runs.get_mut(&waker_tid)
-            && *run_file == file
-            && !reached.contains(&epoll)
+    /// The origin of a callback at `ts` in task `waker_tid` for the file tagged `file` on
+    /// instance `epoll`.
+    pub(crate) fn of_callback(&mut self, waker_tid: u32, file: u32, epoll: usize, ts: u64) -> u64 {
+        if let Some(walk) = self.walks.get_mut(&waker_tid)
+            && walk.file == file
+            && !walk.reached.contains(&epoll)
+            && ts.saturating_sub(walk.last_ts) <= WALK_GAP_NS
         {
-            reached.push(epoll);
-            return *origin;
+            walk.reached.push(epoll);
+            walk.last_ts = ts;
+            return walk.origin;
         }
         let origin = self.fresh();
-        self.runs.insert(waker_tid, (file, origin, vec![epoll]));
+        let walk = Walk {
+            file,
+            origin,
+            reached: vec![epoll],
+            last_ts: ts,
+        };
+        self.walks.insert(waker_tid, walk);
         origin
+    }
+
+    /// The kernel stopped `waker_tid`'s walk (an exclusive entry woke its waiter): its next
+    /// callback starts a new origin.
+    pub(crate) fn end_walk(&mut self, waker_tid: u32) {
+        self.walks.remove(&waker_tid);
     }
 
     /// `origin` woke thread `tid` at `ts`.

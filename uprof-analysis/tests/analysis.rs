@@ -3,8 +3,8 @@ use serde_json::json;
 use uprof_analysis::synth::Task;
 use uprof_analysis::{Analyzer, EpollReport, FdReport, Report, SessionInfo, ThreadReport, View};
 use uprof_common::{
-    EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLOUT, EPOLLRDHUP, FdKind,
-    Record, WAIT_ABANDONED, WAIT_UNFINISHED, WaitSyscall,
+    EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT,
+    EPOLLRDHUP, FdKind, Record, WAIT_ABANDONED, WAIT_UNFINISHED, WaitSyscall,
 };
 
 const MS: u64 = 1_000_000;
@@ -730,4 +730,51 @@ fn without_wakeup_probes_there_are_no_wakeup_figures() {
     let report = analyze_with(vec![t.epoll_wait(0, 10, 3, 0)], &SessionInfo::default());
     assert!(report.herds.is_none());
     assert!(thread(&report, 1).wakeups.is_none());
+}
+
+#[test]
+fn callback_walks_end_at_an_exclusive_wakeup_and_after_a_gap() {
+    // Two workers (processes 10 and 20), each with its own instance (epfd 3) holding the
+    // listening socket (fd 5, file tag 9) with EPOLLEXCLUSIVE. One softirq task accepts two
+    // connections 20 µs apart: the first wakes worker a (the kernel stops there); the second
+    // finds a busy and wakes b. Two readiness events, no herd.
+    let [a, b] = [Task::new(10, 10), Task::new(20, 20)];
+    let softirq = Task::new(30, 31);
+    let exclusive = |t: Task| match t.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 5, 0) {
+        Record::EpollCtl(mut c) => {
+            c.events |= EPOLLEXCLUSIVE;
+            Record::EpollCtl(c)
+        }
+        _ => unreachable!("epoll_ctl builds an EpollCtl record"),
+    };
+    let mut records = vec![
+        exclusive(a),
+        exclusive(b),
+        softirq.ready(100_000, 10, 3, 5, 9),
+        a.wake(100_100, 50_000, 3, softirq),
+        softirq.ready(120_000, 20, 3, 5, 9),
+        b.wake(120_100, 50_000, 3, softirq),
+        a.woken_epoll_wait(50_000, 130_000, 3, 1, 10),
+        b.woken_epoll_wait(50_000, 130_000, 3, 1, 10),
+    ];
+    records.extend(a.events(130_000, &[(EPOLLIN, 5)]));
+    records.extend(b.events(130_000, &[(EPOLLIN, 5)]));
+    let report = analyze_with(records, &wake_info("callback"));
+    let herds = report.herds.unwrap();
+    assert_eq!((herds.events, herds.waiters_woken), (0, 0));
+
+    // Without EPOLLEXCLUSIVE, callbacks 2 ms apart belong to two wake-ups, not one walk.
+    let [x, y] = [Task::new(40, 40), Task::new(50, 50)];
+    let records = vec![
+        x.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        y.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        softirq.ready(100_000, 40, 3, 5, 9),
+        x.wake(100_100, 50_000, 3, softirq),
+        softirq.ready(2_100_000, 50, 3, 5, 9),
+        y.wake(2_100_100, 50_000, 3, softirq),
+        x.woken_epoll_wait(50_000, 3_000_000, 3, 0, 10),
+        y.woken_epoll_wait(50_000, 3_000_000, 3, 0, 10),
+    ];
+    let herds = analyze_with(records, &wake_info("callback")).herds.unwrap();
+    assert_eq!((herds.events, herds.waiters_woken), (0, 0));
 }
