@@ -116,3 +116,31 @@ fn not_a_record_file_is_one_clear_error() {
     );
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_report_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.uprof");
+    support::record_scenario(&file, &["many-fds", "200", "--waits", "200"]);
+    // `uprof report FILE --format json | head -c 1`: the pipe closes after the first byte, and
+    // the report (200 fds) is larger than the pipe's buffer.
+    let mut report = uprof()
+        .arg("report")
+        .arg(&file)
+        .args(["--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    report
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    // Dropping the read end closes the pipe.
+    let out = report.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
