@@ -5,14 +5,22 @@ use uprof_common::{WaitSyscall, Wake};
 
 use crate::{
     emit::{current, header, now, send},
-    kernel::read,
     maps::{INFLIGHT, offsets},
 };
+
+/// The thread id of `task`, a BTF-typed `struct task_struct *` argument: a direct load, which
+/// the verifier checks against the kernel's BTF (the offset is a constant of the read-only
+/// data), cheaper than a `bpf_probe_read_kernel` call on a path every context switch takes.
+#[inline(always)]
+fn tid_of(task: u64) -> u32 {
+    let offset = offsets::get(&offsets::TASK_PID) as u64;
+    unsafe { core::ptr::read((task + offset) as *const u32) }
+}
 
 /// `sched_waking(task)`: if `task` is a traced thread inside a wait, report who woke it.
 #[inline(always)]
 pub fn waking(task: u64) {
-    let tid: u32 = read(task, &offsets::TASK_PID);
+    let tid = tid_of(task);
     let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
         return;
     };
@@ -40,7 +48,7 @@ pub fn waking(task: u64) {
 /// `sched_switch(.., next, ..)`: a woken thread runs again; keep the delay for its wait record.
 #[inline(always)]
 pub fn switch_in(next: u64) {
-    let tid: u32 = read(next, &offsets::TASK_PID);
+    let tid = tid_of(next);
     let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
         return;
     };
