@@ -69,6 +69,11 @@ pub struct RecordArgs {
     /// that cannot load is an error.
     #[arg(long, value_enum)]
     pub tier: Option<TierArg>,
+    /// Do not follow wake-ups of blocked waiters (sched_waking, sched_switch): no per-thread
+    /// `wakeups`, herds or wake-to-run delay, and no hook on every context switch of the
+    /// machine (see docs/benchmarks.md for what they cost).
+    #[arg(long)]
+    pub no_wakeups: bool,
     #[command(flatten)]
     pub output_format: OutputArgs,
     /// Command to start and trace from its first instruction (with its children).

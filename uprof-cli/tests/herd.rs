@@ -79,3 +79,28 @@ fn each_datagram_wakes_one_waiter_with_epollexclusive() {
     assert_eq!(socket_woke(&said, &report), ROUNDS);
     assert_eq!(sum(thread_wakeups(&report), "spurious"), 0);
 }
+
+#[test]
+fn no_wakeups_leaves_the_wakeup_figures_out() {
+    let _serial = support::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herd.uprof");
+    support::run(
+        support::uprof()
+            .args(["record", "--no-wakeups", "-o"])
+            .arg(&file)
+            .arg("--")
+            .arg(support::testprog("epoll-scenario"))
+            .args(["herd", "2"]),
+    );
+    let report = support::report_json(&file);
+    let probes = report["probes"].as_array().unwrap();
+    assert!(
+        !probes
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("tp_btf:sched_")),
+        "{probes:#?}"
+    );
+    assert!(report["herds"].is_null());
+    assert!(thread_wakeups(&report).all(Value::is_null));
+}

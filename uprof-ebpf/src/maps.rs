@@ -88,6 +88,9 @@ pub mod offsets {
     /// `task_struct.pid` (the thread id).
     #[unsafe(no_mangle)]
     pub static TASK_PID: u32 = 0;
+    /// `task_struct.__state` (`state` before 5.14).
+    #[unsafe(no_mangle)]
+    pub static TASK_STATE: u32 = 0;
     /// `file.f_inode`.
     #[unsafe(no_mangle)]
     pub static FILE_INODE: u32 = 0;

@@ -8,19 +8,30 @@ use crate::{
     maps::{INFLIGHT, offsets},
 };
 
-/// The thread id of `task`, a BTF-typed `struct task_struct *` argument: a direct load, which
-/// the verifier checks against the kernel's BTF (the offset is a constant of the read-only
-/// data), cheaper than a `bpf_probe_read_kernel` call on a path every context switch takes.
+/// `TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE`, and the first alone: how epoll, poll and
+/// select sleep for events. A thread inside a wait can also sleep uninterruptibly (on a lock,
+/// in a page fault while copying events out); waking it from there is not a wake-up of the wait.
+const SLEEP_BITS: u32 = 3;
+const TASK_INTERRUPTIBLE: u32 = 1;
+
+/// The `u32` at `offset` of `task`, a BTF-typed `struct task_struct *` argument: a direct
+/// load, which the verifier checks against the kernel's BTF (the offset is a constant of the
+/// read-only data), cheaper than a `bpf_probe_read_kernel` call on a path every context switch
+/// takes. (`state` was a `long` before 5.14: its low half, on little-endian machines.)
 #[inline(always)]
-fn tid_of(task: u64) -> u32 {
-    let offset = offsets::get(&offsets::TASK_PID) as u64;
+fn task_u32(task: u64, offset: &'static u32) -> u32 {
+    let offset = offsets::get(offset) as u64;
     unsafe { core::ptr::read((task + offset) as *const u32) }
 }
 
-/// `sched_waking(task)`: if `task` is a traced thread inside a wait, report who woke it.
+/// `sched_waking(task)`: if `task` is a traced thread sleeping in a wait, report who woke it.
+/// (The tracepoint fires before the task's state changes.)
 #[inline(always)]
 pub fn waking(task: u64) {
-    let tid = tid_of(task);
+    if task_u32(task, &offsets::TASK_STATE) & SLEEP_BITS != TASK_INTERRUPTIBLE {
+        return;
+    }
+    let tid = task_u32(task, &offsets::TASK_PID);
     let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
         return;
     };
@@ -48,7 +59,7 @@ pub fn waking(task: u64) {
 /// `sched_switch(.., next, ..)`: a woken thread runs again; keep the delay for its wait record.
 #[inline(always)]
 pub fn switch_in(next: u64) {
-    let tid = tid_of(next);
+    let tid = task_u32(next, &offsets::TASK_PID);
     let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
         return;
     };

@@ -12,7 +12,8 @@ use anyhow::{Context as _, Result, bail};
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 /// A load-time global of the eBPF programs that holds a kernel struct member's offset:
-/// `offset(ty, path) - offset(ty, from)` (`from` empty: the start of `ty`).
+/// `offset(ty, path) - offset(ty, from)` (`from` empty: the start of `ty`). `path` may list
+/// alternatives for members renamed between kernels, `new|old`: the first that exists counts.
 #[derive(Clone, Copy, Debug)]
 pub struct Member {
     pub global: &'static str,
@@ -65,8 +66,12 @@ pub const SOCKET: &[Member] = &[
     },
 ];
 
-/// A task's thread id (wake-ups of blocked waiters).
-pub const SCHED: &[Member] = &[member("TASK_PID", "task_struct", "pid")];
+/// A task's thread id and state (wake-ups of blocked waiters). `state` was renamed `__state`
+/// in 5.14.
+pub const SCHED: &[Member] = &[
+    member("TASK_PID", "task_struct", "pid"),
+    member("TASK_STATE", "task_struct", "__state|state"),
+];
 
 /// Reads the offsets of `members` from the BTF at `path`: `(global name, offset)`.
 pub fn offsets(path: &Path, members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
@@ -79,7 +84,11 @@ pub fn offsets(path: &Path, members: &[&[Member]]) -> Result<Vec<(&'static str, 
                 "" => 0,
                 from => btf.member_offset(m.ty, from)?,
             };
-            let to = btf.member_offset(m.ty, m.path)?;
+            let mut paths = m.path.split('|');
+            let first = paths.next().unwrap_or_default();
+            let to = paths.fold(btf.member_offset(m.ty, first), |found, path| {
+                found.or_else(|_| btf.member_offset(m.ty, path))
+            })?;
             let offset = to
                 .checked_sub(from)
                 .with_context(|| format!("{}.{} precedes {}.{from}", m.ty, m.path, m.ty))?;
@@ -311,6 +320,17 @@ mod tests {
         assert_eq!(btf.member_offset("list_head", "prev").unwrap(), 8);
         assert!(btf.member_offset("epitem", "no_such_member").is_err());
         assert!(btf.member_offset("no_such_struct", "x").is_err());
+        // A renamed member: the first alternative that exists counts.
+        let renamed = [Member {
+            global: "X",
+            ty: "task_struct",
+            path: "no_such_member|pid",
+            from: "",
+        }];
+        assert_eq!(
+            offsets(Path::new(VMLINUX), &[&renamed]).unwrap(),
+            vec![("X", btf.member_offset("task_struct", "pid").unwrap())]
+        );
         let groups = [FD_TABLE, CALLBACK, SOCKET, SCHED];
         assert_eq!(
             offsets(Path::new(VMLINUX), &groups).unwrap().len(),

@@ -46,7 +46,7 @@ pub fn diagnose() -> Result<Diagnosis> {
     };
     let options = TracerOptions {
         buffer_bytes: 1 << 16,
-        tier: None,
+        ..TracerOptions::default()
     };
     let mut checks = Vec::new();
     // Every program loads from one object: the tiers' globals only switch code paths on.

@@ -50,11 +50,13 @@ impl Tier {
         Ok(globals)
     }
 
-    /// Attaches the tier's own probes (the syscall tracepoints are attached separately). On
-    /// success, what attached (and what was tried first); on failure also every reason.
+    /// Attaches the tier's own probes (the syscall tracepoints are attached separately), and
+    /// with `wakeups` the wake-up probes. On success, what attached (and what was tried
+    /// first); on failure also every reason.
     pub fn attach(
         self,
         ebpf: &mut Ebpf,
+        wakeups: bool,
     ) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus>, anyhow::Error)> {
         let mut tried = match self {
             Tier::Callback => attach_callback(ebpf)?,
@@ -69,7 +71,7 @@ impl Tier {
             Tier::Syscall => return Ok(Vec::new()),
         };
         // Wake-ups are a bonus: without them the tier still has its readiness figures.
-        for program in WAKE_TRACEPOINTS {
+        for program in WAKE_TRACEPOINTS.iter().filter(|_| wakeups) {
             let result = attach_tp_btf(ebpf, program);
             tried.push(status("tp_btf", program, &result));
         }

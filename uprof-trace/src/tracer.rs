@@ -25,6 +25,8 @@ pub struct TracerOptions {
     pub buffer_bytes: u32,
     /// The tier to use; `None` picks the best one the kernel allows.
     pub tier: Option<Tier>,
+    /// Follow wake-ups of blocked waiters (callback and socket tiers).
+    pub wakeups: bool,
 }
 
 impl Default for TracerOptions {
@@ -32,6 +34,7 @@ impl Default for TracerOptions {
         Self {
             buffer_bytes: 16 << 20,
             tier: None,
+            wakeups: true,
         }
     }
 }
@@ -196,7 +199,7 @@ fn load_tier(
 ) -> Result<(Ebpf, Vec<ProbeStatus>), (Vec<ProbeStatus>, anyhow::Error)> {
     let globals = tier.globals().map_err(|e| (Vec::new(), e))?;
     let mut ebpf = load_object(options, offsets, &globals).map_err(|e| (Vec::new(), e))?;
-    let tried = tier.attach(&mut ebpf)?;
+    let tried = tier.attach(&mut ebpf, options.wakeups)?;
     Ok((ebpf, tried))
 }
 

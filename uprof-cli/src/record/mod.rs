@@ -47,6 +47,7 @@ async fn record(args: RecordArgs) -> Result<()> {
             TierArg::Socket => Tier::Socket,
             TierArg::Syscall => Tier::Syscall,
         }),
+        wakeups: !args.no_wakeups,
     })?;
     let held = if args.command.is_empty() {
         None
