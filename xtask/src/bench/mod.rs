@@ -1,12 +1,14 @@
 //! `cargo xtask bench`: measures uprof against its speed targets and prints the figures.
 //!
 //! Each benchmark is one module: `overhead` (CPU added to a traced redis-server, next to
-//! strace and perf trace), `pipeline` (records per second uprof stores without loss),
-//! `report` (records per second `uprof report` reads) and `rss` (uprof's memory during a
-//! long recording). They share `procs` (spawning and measuring processes), `uprof`
-//! (driving the binary), `redis` and `load` (an epoll_wait generator). Figures are ratios
-//! or rates measured within one run, since the machine they run on is small and shared.
+//! strace and perf trace), `bystander` (CPU uprof costs a process it does not trace),
+//! `pipeline` (records per second uprof stores without loss), `report` (records per second
+//! `uprof report` reads) and `rss` (uprof's memory during a long recording). They share
+//! `procs` (spawning and measuring processes), `uprof` (driving the binary), `redis`, `load`
+//! (an epoll_wait generator) and the interleaved rounds of `overhead`. Figures are ratios or
+//! rates measured within one run, since the machine they run on is small and shared.
 
+mod bystander;
 mod load;
 mod overhead;
 mod pipeline;
@@ -39,6 +41,9 @@ pub struct Args {
 enum Which {
     /// CPU time per request a tracer adds to redis-server: uprof, strace, perf trace.
     Overhead,
+    /// CPU time per request of an untraced redis-server while uprof traces another process.
+    #[command(alias = "untraced")]
+    Bystander,
     /// Wait records per second uprof records without losing any.
     Pipeline,
     /// Records per second `uprof report --format json` reads (on a fresh pipeline recording).
@@ -144,11 +149,13 @@ pub fn main(args: Args) -> Result<()> {
 
     let targets = match which {
         Which::Overhead => overhead::run(&bench)?,
+        Which::Bystander => bystander::run(&bench)?,
         Which::Pipeline => pipeline::run(&bench)?.0,
         Which::Report => report::run(&bench, &pipeline::record_big(&bench)?)?,
         Which::Rss => rss::run(&bench)?,
         Which::All => {
             let mut targets = overhead::run(&bench)?;
+            targets.extend(bystander::run(&bench)?);
             let (pipeline, recording) = pipeline::run(&bench)?;
             targets.extend(pipeline);
             targets.extend(report::run(&bench, &recording)?);
