@@ -14,6 +14,7 @@ use super::overhead::{self, Field, Rounds, Variant};
 use super::procs::{KillOnDrop, describe};
 use super::redis::Redis;
 use super::stats::{list, median};
+use super::uprof::Tier;
 use super::{Bench, Target};
 
 /// epoll_wait calls per second of the traced generator: enough to keep uprof's programs and its
@@ -41,9 +42,10 @@ impl Busy {
         Ok(Busy { load, child })
     }
 
-    /// `uprof record` tracing the generator.
-    pub fn traced(&self) -> Variant {
+    /// `uprof record` tracing the generator (`tier`: forced, or uprof's choice).
+    pub fn traced_by(&self, tier: Option<Tier>) -> Variant {
         Variant::Uprof {
+            tier,
             elsewhere: Some(self.child.pid()),
         }
     }
@@ -77,7 +79,7 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         "bystander (untraced server, uprof tracing another process)",
     );
     busy.print()?;
-    let elsewhere = busy.traced();
+    let elsewhere = busy.traced_by(None);
     let variants = [Variant::Untraced, elsewhere, Variant::UntracedAgain];
     let rounds = overhead::interleave(bench, &redis, &variants, "bystander")?;
     busy.check_running()?;

@@ -6,7 +6,8 @@
 //! a round, against that round's untraced run.
 //!
 //! The rounds ([`interleave`]) and the table ([`Rounds::print_table`]) also serve the
-//! `bystander` benchmark (uprof tracing another process).
+//! `bystander` benchmark (uprof tracing another process) and the `callback` one (uprof's probe
+//! tiers, inside a VM).
 
 use std::process::{Command, Stdio};
 use std::thread;
@@ -17,7 +18,7 @@ use anyhow::{Context, Result};
 use super::procs::{self, Spawned, describe};
 use super::redis::{self, Redis};
 use super::stats::median;
-use super::uprof::{self, Stopped};
+use super::uprof::{self, Stopped, Tier};
 use super::{Bench, Target};
 
 /// Requests of the warm-up run that measures each variant's speed.
@@ -35,10 +36,13 @@ pub enum Variant {
     /// No tracer either, run a second time in each round: its ratio to [`Variant::Untraced`]
     /// shows how far two runs of the same thing differ here (the noise).
     UntracedAgain,
-    /// `uprof record -p PID`. `PID` is the redis-server's, unless `elsewhere` names another
-    /// process: then the redis-server is not traced and pays only for uprof's programs being
-    /// attached.
-    Uprof { elsewhere: Option<u32> },
+    /// `uprof record -p PID`, with the tier uprof picks, or the one given. `PID` is the
+    /// redis-server's, unless `elsewhere` names another process: then the redis-server is not
+    /// traced and pays only for uprof's programs being attached.
+    Uprof {
+        tier: Option<Tier>,
+        elsewhere: Option<u32>,
+    },
     /// `strace -f` on the redis-server.
     Strace,
     /// `perf trace` on the redis-server.
@@ -46,16 +50,23 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// `uprof record -p <redis-server>`.
-    pub const UPROF: Variant = Variant::Uprof { elsewhere: None };
+    /// `uprof record -p <redis-server>`, uprof's own choice of tier.
+    pub const UPROF: Variant = Variant::Uprof {
+        tier: None,
+        elsewhere: None,
+    };
 
     /// Its name in the tables.
     pub fn name(self) -> String {
         match self {
             Self::Untraced => "untraced".into(),
             Self::UntracedAgain => "untraced again".into(),
-            Self::Uprof { elsewhere: None } => "uprof record".into(),
-            Self::Uprof { elsewhere: Some(_) } => "uprof elsewhere".into(),
+            Self::Uprof { tier, elsewhere } => match (tier, elsewhere) {
+                (None, None) => "uprof record".into(),
+                (Some(tier), None) => format!("uprof {}", tier.arg()),
+                (None, Some(_)) => "uprof elsewhere".into(),
+                (Some(tier), Some(_)) => format!("{} elsewhere", tier.arg()),
+            },
             Self::Strace => "strace -f".into(),
             Self::PerfTrace => "perf trace".into(),
         }
@@ -65,9 +76,13 @@ impl Variant {
     fn command(self, bench: &Bench, pid: u32) -> Option<Command> {
         let mut cmd = match self {
             Self::Untraced | Self::UntracedAgain => return None,
-            Self::Uprof { elsewhere } => {
+            Self::Uprof { tier, elsewhere } => {
                 let traced = elsewhere.unwrap_or(pid);
-                uprof::record_pid(&bench.uprof, traced, &bench.scratch("run.uprof"))
+                let mut cmd = uprof::record_pid(&bench.uprof, traced, &bench.scratch("run.uprof"));
+                if let Some(tier) = tier {
+                    cmd.args(["--tier", tier.arg()]);
+                }
+                cmd
             }
             Self::Strace => {
                 let mut cmd = Command::new("strace");
