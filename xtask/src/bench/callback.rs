@@ -209,10 +209,10 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
         }
     };
     Ok(vec![
-        cpu_target("VM: traced redis CPU/req, syscall tier", tiers[0]),
-        cpu_target("VM: traced redis CPU/req, callback tier", tiers[1]),
-        verdicts[0].target("VM: untraced redis CPU/req, syscall"),
-        verdicts[1].target("VM: untraced redis CPU/req, callback"),
+        cpu_target("VM: redis CPU/req, syscall tier", tiers[0]),
+        cpu_target("VM: redis CPU/req, callback tier", tiers[1]),
+        verdicts[0].target("VM: bystander CPU/req, syscall"),
+        verdicts[1].target("VM: bystander CPU/req, callback"),
     ])
 }
 
