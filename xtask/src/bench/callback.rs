@@ -78,6 +78,12 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
     if args.guest {
         return guest(bench);
     }
+    let uprof_name = bench
+        .uprof
+        .file_name()
+        .with_context(|| format!("{} names no file", bench.uprof.display()))?
+        .to_string_lossy()
+        .into_owned();
     let payload = Payload {
         files: vec![
             std::env::current_exe().context("cannot find the xtask binary")?,
@@ -86,7 +92,7 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
             on_path("redis-benchmark")?,
         ],
         at_host_paths: Vec::new(),
-        script: script(quick),
+        script: script(&uprof_name, quick),
     };
     // Per round: four runs of each set, two of them with uprof starting.
     let plan = guest_plan(quick);
@@ -133,14 +139,15 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
     Ok(Vec::new())
 }
 
-/// The script the VM runs: the benchmark, its output relayed with [`OUTPUT_PREFIX`] (its
-/// progress lines go to the console as they come), and the protocol's result lines.
-fn script(quick: bool) -> String {
+/// The script the VM runs: the benchmark of the uprof binary `/payload/<uprof>`, its output
+/// relayed with [`OUTPUT_PREFIX`] (its progress lines go to the console as they come), and the
+/// protocol's result lines.
+fn script(uprof: &str, quick: bool) -> String {
     let quick = if quick { " --quick" } else { "" };
     format!(
         "cd /tmp\n\
          echo \"guest uptime at start: $(cut -d ' ' -f 1 /proc/uptime) s\"\n\
-         xtask bench callback --guest{quick} --uprof /payload/uprof >/tmp/bench.out\n\
+         xtask bench callback --guest{quick} --uprof '/payload/{uprof}' >/tmp/bench.out\n\
          status=$?\n\
          sed 's/^/{OUTPUT_PREFIX}/' /tmp/bench.out\n\
          echo \"guest uptime at end: $(cut -d ' ' -f 1 /proc/uptime) s\"\n\
@@ -258,9 +265,13 @@ mod tests {
 
     #[test]
     fn script_runs_the_guest_and_reports_with_the_protocol() {
-        let script = script(true);
-        assert!(script.contains("xtask bench callback --guest --quick --uprof /payload/uprof"));
+        let script = script("uprof", true);
+        assert!(script.contains("xtask bench callback --guest --quick --uprof '/payload/uprof'"));
         assert!(script.ends_with("echo UPROF-DONE\n"));
-        assert!(!super::script(false).contains("--quick"));
+        let other = super::script("uprof-main", false);
+        assert!(
+            other.contains("--guest --uprof '/payload/uprof-main'"),
+            "{other}"
+        );
     }
 }
