@@ -16,7 +16,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Measure uprof against its speed targets: overhead, pipeline, report, rss.
+    /// Measure uprof against its speed targets: overhead, bystander, callback, pipeline, report, rss.
     Bench(xtask::bench::Args),
     /// Record several event loops under the same load and compare them with `uprof compare`.
     Loops(xtask::loops::Args),

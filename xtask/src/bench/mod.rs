@@ -1,12 +1,16 @@
 //! `cargo xtask bench`: measures uprof against its speed targets and prints the figures.
 //!
 //! Each benchmark is one module: `overhead` (CPU added to a traced redis-server, next to
-//! strace and perf trace), `pipeline` (records per second uprof stores without loss),
-//! `report` (records per second `uprof report` reads) and `rss` (uprof's memory during a
-//! long recording). They share `procs` (spawning and measuring processes), `uprof`
-//! (driving the binary), `redis` and `load` (an epoll_wait generator). Figures are ratios
-//! or rates measured within one run, since the machine they run on is small and shared.
+//! strace and perf trace), `bystander` (CPU uprof costs a process it does not trace),
+//! `callback` (the callback tier against the syscall tier, inside a stock kernel under qemu),
+//! `pipeline` (records per second uprof stores without loss), `report` (records per second
+//! `uprof report` reads) and `rss` (uprof's memory during a long recording). They share
+//! `procs` (spawning and measuring processes), `uprof` (driving the binary), `redis`, `load`
+//! (an epoll_wait generator) and the interleaved rounds of `overhead`. Figures are ratios or
+//! rates measured within one run, since the machine they run on is small and shared.
 
+mod bystander;
+mod callback;
 mod load;
 mod overhead;
 mod pipeline;
@@ -39,13 +43,19 @@ pub struct Args {
 enum Which {
     /// CPU time per request a tracer adds to redis-server: uprof, strace, perf trace.
     Overhead,
+    /// CPU time per request of an untraced redis-server while uprof traces another process.
+    #[command(alias = "untraced")]
+    Bystander,
+    /// The callback tier's cost against the syscall tier's, traced and untraced, inside a
+    /// stock kernel booted under qemu (not part of `all`).
+    Callback(callback::Args),
     /// Wait records per second uprof records without losing any.
     Pipeline,
     /// Records per second `uprof report --format json` reads (on a fresh pipeline recording).
     Report,
     /// Peak RSS of `uprof record` during a long recording of a busy redis-server.
     Rss,
-    /// All of the above, in that order.
+    /// All of the above but `callback`, in that order.
     All,
     /// The epoll_wait generator the pipeline benchmark traces.
     #[command(hide = true)]
@@ -136,7 +146,10 @@ pub fn main(args: Args) -> Result<()> {
         .context("cannot create a scratch directory")?;
     let bench = Bench {
         uprof,
-        plan: Plan::new(args.quick),
+        plan: match &which {
+            Which::Callback(callback) if callback.guest => callback::guest_plan(args.quick),
+            _ => Plan::new(args.quick),
+        },
         scratch,
     };
     println!("machine: {}", machine());
@@ -144,11 +157,14 @@ pub fn main(args: Args) -> Result<()> {
 
     let targets = match which {
         Which::Overhead => overhead::run(&bench)?,
+        Which::Bystander => bystander::run(&bench)?,
+        Which::Callback(callback) => callback::run(&bench, &callback, args.quick)?,
         Which::Pipeline => pipeline::run(&bench)?.0,
         Which::Report => report::run(&bench, &pipeline::record_big(&bench)?)?,
         Which::Rss => rss::run(&bench)?,
         Which::All => {
             let mut targets = overhead::run(&bench)?;
+            targets.extend(bystander::run(&bench)?);
             let (pipeline, recording) = pipeline::run(&bench)?;
             targets.extend(pipeline);
             targets.extend(report::run(&bench, &recording)?);
@@ -157,6 +173,9 @@ pub fn main(args: Args) -> Result<()> {
         }
         Which::EpollLoad(_) => unreachable!("handled above"),
     };
+    if targets.is_empty() {
+        return Ok(());
+    }
     println!("targets:");
     for t in &targets {
         let verdict = if t.met { "met" } else { "MISSED" };

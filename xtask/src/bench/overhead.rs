@@ -1,8 +1,13 @@
 //! The overhead benchmark: redis-server answering redis-benchmark's PINGs, untraced and under
 //! each tracer in turn, round after round (interleaved, so that drift in the machine's load
 //! hits every variant alike). Per run: redis-benchmark's throughput, and the CPU time the
-//! redis-server process used per request — tracing probes run in its context, so their cost
-//! shows there. Ratios are taken within a round, against that round's untraced run.
+//! redis-server process and its redis-benchmark client used per request — tracing probes run in
+//! the context of the process that hits them, so their cost shows there. Ratios are taken within
+//! a round, against that round's untraced run.
+//!
+//! The rounds ([`interleave`]) and the table ([`Rounds::print_table`]) also serve the
+//! `bystander` benchmark (uprof tracing another process) and the `callback` one (uprof's probe
+//! tiers, inside a VM).
 
 use std::process::{Command, Stdio};
 use std::thread;
@@ -13,7 +18,7 @@ use anyhow::{Context, Result};
 use super::procs::{self, Spawned, describe};
 use super::redis::{self, Redis};
 use super::stats::median;
-use super::uprof::{self, Stopped};
+use super::uprof::{self, Stopped, Tier};
 use super::{Bench, Target};
 
 /// Requests of the warm-up run that measures each variant's speed.
@@ -21,33 +26,64 @@ const WARMUP_REQUESTS: u64 = 20_000;
 /// perf trace says nothing when it is ready: give it this long to set up.
 const PERF_SETTLE: Duration = Duration::from_secs(2);
 /// uprof's CPU target: at most this much more server CPU per request.
-const UPROF_MAX_CPU_RATIO: f64 = 1.05;
+pub const UPROF_MAX_CPU_RATIO: f64 = 1.05;
 
+/// How the redis-server runs in one column of the benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Variant {
+pub enum Variant {
+    /// No tracer.
     Untraced,
-    Uprof,
+    /// No tracer either, run a second time in each round: its ratio to [`Variant::Untraced`]
+    /// shows how far two runs of the same thing differ here (the noise).
+    UntracedAgain,
+    /// `uprof record -p PID`, with the tier uprof picks, or the one given. `PID` is the
+    /// redis-server's, unless `elsewhere` names another process: then the redis-server is not
+    /// traced and pays only for uprof's programs being attached.
+    Uprof {
+        tier: Option<Tier>,
+        elsewhere: Option<u32>,
+    },
+    /// `strace -f` on the redis-server.
     Strace,
+    /// `perf trace` on the redis-server.
     PerfTrace,
 }
 
 impl Variant {
-    const ALL: [Variant; 4] = [Self::Untraced, Self::Uprof, Self::Strace, Self::PerfTrace];
+    /// `uprof record -p <redis-server>`, uprof's own choice of tier.
+    pub const UPROF: Variant = Variant::Uprof {
+        tier: None,
+        elsewhere: None,
+    };
 
-    fn name(self) -> &'static str {
+    /// Its name in the tables.
+    pub fn name(self) -> String {
         match self {
-            Self::Untraced => "untraced",
-            Self::Uprof => "uprof record",
-            Self::Strace => "strace -f",
-            Self::PerfTrace => "perf trace",
+            Self::Untraced => "untraced".into(),
+            Self::UntracedAgain => "untraced again".into(),
+            Self::Uprof { tier, elsewhere } => match (tier, elsewhere) {
+                (None, None) => "uprof record".into(),
+                (Some(tier), None) => format!("uprof {}", tier.arg()),
+                (None, Some(_)) => "uprof elsewhere".into(),
+                (Some(tier), Some(_)) => format!("{} elsewhere", tier.arg()),
+            },
+            Self::Strace => "strace -f".into(),
+            Self::PerfTrace => "perf trace".into(),
         }
     }
 
-    /// The tracer's command line for `pid`, if it has one.
+    /// The tracer's command line when the redis-server is `pid`, if it has one.
     fn command(self, bench: &Bench, pid: u32) -> Option<Command> {
         let mut cmd = match self {
-            Self::Untraced => return None,
-            Self::Uprof => uprof::record_pid(&bench.uprof, pid, &bench.scratch("overhead.uprof")),
+            Self::Untraced | Self::UntracedAgain => return None,
+            Self::Uprof { tier, elsewhere } => {
+                let traced = elsewhere.unwrap_or(pid);
+                let mut cmd = uprof::record_pid(&bench.uprof, traced, &bench.scratch("run.uprof"));
+                if let Some(tier) = tier {
+                    cmd.args(["--tier", tier.arg()]);
+                }
+                cmd
+            }
             Self::Strace => {
                 let mut cmd = Command::new("strace");
                 cmd.args(["-f", "-e", "trace=epoll_wait,epoll_ctl,epoll_pwait"])
@@ -72,32 +108,46 @@ impl Variant {
         Some(cmd)
     }
 
-    /// Starts tracing `pid` and returns once the tracer is in place.
+    /// Starts the tracer (redis-server is `pid`) and returns once it is in place.
     fn attach(self, bench: &Bench, pid: u32) -> Result<Option<Spawned>> {
         let Some(mut cmd) = self.command(bench, pid) else {
             return Ok(None);
         };
         let mut tracer = Spawned::start(&mut cmd)?;
         match self {
-            Self::Uprof => uprof::wait_attached(&mut tracer)?,
+            Self::Uprof { .. } => uprof::wait_attached(&mut tracer)?,
             Self::Strace => tracer.wait_for_line("attached", Duration::from_secs(30))?,
             // A perf trace that could not start fails when it is finished.
             _ => thread::sleep(PERF_SETTLE),
         }
         Ok(Some(tracer))
     }
+
+    /// Whether its runs make as many requests as the first variant's: all but the comparison
+    /// tracers, which can be ten times slower and are sized by a warm-up run of their own.
+    fn sized_like_first(self) -> bool {
+        !matches!(self, Self::Strace | Self::PerfTrace)
+    }
+
+    /// Whether a failure of this variant leaves it out instead of failing the benchmark: the
+    /// comparison tracers may be missing or not allowed here.
+    fn optional(self) -> bool {
+        matches!(self, Self::Strace | Self::PerfTrace)
+    }
 }
 
 /// One redis-benchmark run.
-struct Run {
+pub struct Run {
     /// redis-benchmark's requests per second.
-    throughput: f64,
+    pub throughput: f64,
     /// redis-server's CPU time per request, in µs.
-    server_us: f64,
+    pub server_us: f64,
+    /// redis-benchmark's CPU time per request, in µs.
+    pub client_us: f64,
     /// The tracer's CPU time from the moment it traces to its exit, per request, in µs.
-    tracer_us: Option<f64>,
+    pub tracer_us: Option<f64>,
     /// uprof's counts.
-    stopped: Option<Stopped>,
+    pub stopped: Option<Stopped>,
 }
 
 fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Result<Run> {
@@ -106,16 +156,19 @@ fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Res
         .as_ref()
         .map(|t| procs::cpu_time(t.pid()))
         .transpose()?;
-    let before = procs::cpu_time(redis.pid())?;
+    let before = procs::thread_cpu_time(redis.pid())?;
+    // redis-benchmark is the only child that ends (and is reaped) during the run.
+    let client_before = procs::children_cpu_time();
     let throughput = redis.benchmark(requests)?;
-    let server = procs::cpu_time(redis.pid())? - before;
+    let client = procs::children_cpu_time().saturating_sub(client_before);
+    let server = procs::thread_cpu_time(redis.pid())? - before;
     let finished = match tracer {
         Some(tracer) => Some(tracer.stop()?),
         None => None,
     };
     let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests as f64;
     let stopped = match (&finished, variant) {
-        (Some(f), Variant::Uprof) => Some(Stopped::of(f)?),
+        (Some(f), Variant::Uprof { .. }) => Some(Stopped::of(f)?),
         _ => None,
     };
     let tracer_us = finished
@@ -124,16 +177,25 @@ fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Res
     Ok(Run {
         throughput,
         server_us: per_request(server),
+        client_us: per_request(client),
         tracer_us,
         stopped,
     })
 }
 
-/// Runs the overhead benchmark, prints its table and returns uprof's CPU target.
-pub fn run(bench: &Bench) -> Result<Vec<Target>> {
-    let redis = Redis::start(bench.scratch_dir())?;
+/// A figure of a run, for ratios: `|r| r.server_us`.
+pub type Field = fn(&Run) -> f64;
+
+/// The runs of interleaved rounds: per variant, its request count and one run per round.
+pub struct Rounds {
+    variants: Vec<(Variant, u64)>,
+    runs: Vec<Vec<Run>>,
+}
+
+/// Prints the benchmark's heading: `== <title>: redis-server PING ...` and the load's command.
+pub fn heading(bench: &Bench, redis: &Redis, title: &str) {
     println!(
-        "== overhead: redis-server PING ({} clients, unix socket), {} interleaved rounds",
+        "== {title}: redis-server PING ({} clients, unix socket), {} interleaved rounds",
         redis::CLIENTS,
         bench.plan.rounds
     );
@@ -141,46 +203,62 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         "   load: {}",
         describe(&redis.benchmark_command(&["-n", "N", "--csv"]))
     );
-    let sized = warm_up(bench, &redis)?;
+}
+
+/// Runs `variants` against `redis`: one warm-up run each, which sizes its runs to last about
+/// `redis_seconds` and prints its tracer's command, then `rounds` rounds of one run per variant,
+/// in the order given. The first variant is the one the tables compare the others with.
+/// `what` names the benchmark in the progress lines.
+pub fn interleave(
+    bench: &Bench,
+    redis: &Redis,
+    variants: &[Variant],
+    what: &str,
+) -> Result<Rounds> {
+    let sized = warm_up(bench, redis, variants)?;
     let mut runs: Vec<Vec<Run>> = sized.iter().map(|_| Vec::new()).collect();
     for round in 1..=bench.plan.rounds {
-        eprintln!("bench: overhead round {round}/{}", bench.plan.rounds);
+        eprintln!("bench: {what} round {round}/{}", bench.plan.rounds);
         for (&(variant, requests), runs) in sized.iter().zip(&mut runs) {
-            let run = measure(bench, &redis, variant, requests)
+            let run = measure(bench, redis, variant, requests)
                 .with_context(|| format!("{} run", variant.name()))?;
             eprintln!(
-                "bench:   {:<13} {:>8.0} req/s {:>6.2} server µs/req",
+                "bench:   {:<18} {:>8.0} req/s {:>7.2} server µs/req {:>7.2} client µs/req",
                 variant.name(),
                 run.throughput,
-                run.server_us
+                run.server_us,
+                run.client_us
             );
             runs.push(run);
         }
     }
-    let uprof_ratio = print_table(&sized, &runs);
-    Ok(vec![Target {
-        what: "uprof: redis-server CPU per request",
-        goal: "<= x1.05",
-        measured: format!("x{uprof_ratio:.3}"),
-        met: uprof_ratio <= UPROF_MAX_CPU_RATIO,
-    }])
+    Ok(Rounds {
+        variants: sized,
+        runs,
+    })
 }
 
-/// One short run per variant, which sizes its runs to last about `redis_seconds`; prints the
-/// tracers' commands and drops strace or perf trace if they do not work here.
-fn warm_up(bench: &Bench, redis: &Redis) -> Result<Vec<(Variant, u64)>> {
-    let mut sized = Vec::new();
-    for variant in Variant::ALL {
+/// Sizes the runs so that the first variant's last about `redis_seconds`, from a short warm-up
+/// run; the others make as many requests, so that compared runs differ in nothing else, except
+/// strace and perf trace, which get a warm-up of their own. Prints the tracers' commands and
+/// drops strace or perf trace if they do not work here.
+fn warm_up(bench: &Bench, redis: &Redis, variants: &[Variant]) -> Result<Vec<(Variant, u64)>> {
+    let mut sized: Vec<(Variant, u64)> = Vec::new();
+    for &variant in variants {
+        if let Some(cmd) = variant.command(bench, redis.pid()) {
+            println!("   {:<18} {}", variant.name(), describe(&cmd));
+        }
+        if let Some(&(_, requests)) = sized.first().filter(|_| variant.sized_like_first()) {
+            sized.push((variant, requests));
+            continue;
+        }
         match measure(bench, redis, variant, WARMUP_REQUESTS) {
             Ok(warmup) => {
                 let thousands = (warmup.throughput * bench.plan.redis_seconds / 1000.0).ceil();
-                if let Some(cmd) = variant.command(bench, redis.pid()) {
-                    println!("   {:<13} {}", variant.name(), describe(&cmd));
-                }
                 sized.push((variant, (thousands as u64 * 1000).max(WARMUP_REQUESTS)));
             }
-            Err(e) if matches!(variant, Variant::Strace | Variant::PerfTrace) => {
-                println!("   {:<13} unavailable here: {e:#}", variant.name());
+            Err(e) if variant.optional() => {
+                println!("   {:<18} unavailable here: {e:#}", variant.name());
             }
             Err(e) => return Err(e).with_context(|| format!("{} warm-up", variant.name())),
         }
@@ -188,63 +266,102 @@ fn warm_up(bench: &Bench, redis: &Redis) -> Result<Vec<(Variant, u64)>> {
     Ok(sized)
 }
 
-/// Prints one row per variant (medians over rounds, ratios to the same round's untraced run,
-/// which is the first variant) and returns uprof's server CPU ratio.
-fn print_table(sized: &[(Variant, u64)], runs: &[Vec<Run>]) -> f64 {
-    let untraced = &runs[0];
-    println!(
-        "   {:<13} {:>9} {:>10} {:>8} {:>13} {:>8} {:>13} {:>9}",
-        "variant",
-        "requests",
-        "req/s",
-        "x req/s",
-        "server µs/req",
-        "x CPU",
-        "tracer µs/req",
-        "uprof lost"
-    );
-    let mut uprof_ratio = f64::NAN;
-    for (&(variant, requests), runs) in sized.iter().zip(runs) {
-        let ratio = |field: fn(&Run) -> f64| {
-            median(
-                &runs
-                    .iter()
-                    .zip(untraced)
-                    .map(|(r, u)| field(r) / field(u))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        let each = |field: fn(&Run) -> f64| median(&runs.iter().map(field).collect::<Vec<_>>());
-        let cpu_ratio = ratio(|r| r.server_us);
-        let tracer_us = runs.iter().map(|r| r.tracer_us).collect::<Option<Vec<_>>>();
-        // Only uprof's runs have counts.
-        let stopped = runs.iter().map(|r| r.stopped).collect::<Option<Vec<_>>>();
-        let lost = stopped
-            .as_ref()
-            .map(|s| s.iter().map(|s| s.lost).sum::<u64>());
-        println!(
-            "   {:<13} {:>9} {:>10.0} {:>8.3} {:>13.2} {:>8.3} {:>13} {:>9}",
-            variant.name(),
-            requests,
-            each(|r| r.throughput),
-            ratio(|r| r.throughput),
-            each(|r| r.server_us),
-            cpu_ratio,
-            tracer_us.map_or("-".into(), |t| format!("{:.2}", median(&t))),
-            lost.map_or("-".into(), |l| l.to_string()),
-        );
-        if let Some(stopped) = stopped {
-            uprof_ratio = cpu_ratio;
-            let records: u64 = stopped.iter().map(|s| s.records).sum();
-            let requests = requests * runs.len() as u64;
-            println!(
-                "   (uprof stored {:.2} records per request)",
-                records as f64 / requests as f64
-            );
-        }
+impl Rounds {
+    fn runs_of(&self, variant: Variant) -> &[Run] {
+        self.variants
+            .iter()
+            .position(|&(v, _)| v == variant)
+            .map_or(&[], |i| &self.runs[i])
     }
-    println!(
-        "   x = median over rounds of (variant / same round's untraced); tracer CPU excludes its start-up\n"
-    );
-    uprof_ratio
+
+    /// Per round, `field` of `variant`'s run divided by `field` of `against`'s run in the same
+    /// round (empty if either variant did not run).
+    pub fn ratios(&self, variant: Variant, against: Variant, field: Field) -> Vec<f64> {
+        self.runs_of(variant)
+            .iter()
+            .zip(self.runs_of(against))
+            .map(|(r, a)| field(r) / field(a))
+            .collect()
+    }
+
+    /// The median over rounds of [`Rounds::ratios`]; NaN if either variant did not run.
+    pub fn ratio(&self, variant: Variant, against: Variant, field: Field) -> f64 {
+        median(&self.ratios(variant, against, field))
+    }
+
+    /// Prints one row per variant: medians over rounds, and ratios to the same round's run of
+    /// the first variant.
+    pub fn print_table(&self) {
+        let first = self.variants[0].0;
+        println!(
+            "   {:<18} {:>9} {:>9} {:>7} {:>13} {:>8} {:>13} {:>8} {:>13} {:>6}",
+            "variant",
+            "requests",
+            "req/s",
+            "x req/s",
+            "server µs/req",
+            "x server",
+            "client µs/req",
+            "x client",
+            "tracer µs/req",
+            "lost"
+        );
+        for (&(variant, requests), runs) in self.variants.iter().zip(&self.runs) {
+            let each = |field: Field| median(&runs.iter().map(field).collect::<Vec<_>>());
+            let ratio = |field| self.ratio(variant, first, field);
+            let tracer_us = runs.iter().map(|r| r.tracer_us).collect::<Option<Vec<_>>>();
+            // Only uprof's runs have counts.
+            let stopped = runs.iter().map(|r| r.stopped).collect::<Option<Vec<_>>>();
+            let lost = stopped
+                .as_ref()
+                .map(|s| s.iter().map(|s| s.lost).sum::<u64>());
+            println!(
+                "   {:<18} {:>9} {:>9.0} {:>7.3} {:>13.2} {:>8.3} {:>13.2} {:>8.3} {:>13} {:>6}",
+                variant.name(),
+                requests,
+                each(|r| r.throughput),
+                ratio(|r| r.throughput),
+                each(|r| r.server_us),
+                ratio(|r| r.server_us),
+                each(|r| r.client_us),
+                ratio(|r| r.client_us),
+                tracer_us.map_or("-".into(), |t| format!("{:.2}", median(&t))),
+                lost.map_or("-".into(), |l| l.to_string()),
+            );
+            if let Some(stopped) = stopped {
+                let records: u64 = stopped.iter().map(|s| s.records).sum();
+                println!(
+                    "   ({}: uprof stored {:.2} records per request)",
+                    variant.name(),
+                    records as f64 / (requests * runs.len() as u64) as f64
+                );
+            }
+        }
+        println!(
+            "   x = median over rounds of (variant / same round's {first}); server = redis-server, \
+             client = redis-benchmark;\n   tracer CPU excludes its start-up; lost = records uprof lost\n",
+            first = first.name()
+        );
+    }
+}
+
+/// Runs the overhead benchmark, prints its table and returns uprof's CPU target.
+pub fn run(bench: &Bench) -> Result<Vec<Target>> {
+    let redis = Redis::start(bench.scratch_dir())?;
+    heading(bench, &redis, "overhead");
+    let variants = [
+        Variant::Untraced,
+        Variant::UPROF,
+        Variant::Strace,
+        Variant::PerfTrace,
+    ];
+    let rounds = interleave(bench, &redis, &variants, "overhead")?;
+    rounds.print_table();
+    let uprof_ratio = rounds.ratio(Variant::UPROF, Variant::Untraced, |r| r.server_us);
+    Ok(vec![Target {
+        what: "uprof: redis-server CPU per request",
+        goal: "<= x1.05",
+        measured: format!("x{uprof_ratio:.3}"),
+        met: uprof_ratio <= UPROF_MAX_CPU_RATIO,
+    }])
 }

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -190,6 +191,32 @@ pub fn cpu_time(pid: u32) -> Result<Duration> {
     Ok(Duration::from_nanos(ticks * 1_000_000_000 / per_second))
 }
 
+/// The CPU time process `pid`'s live threads have used so far, to the nanosecond: the sum of
+/// the first field (time on the CPU, in ns) of each `/proc/PID/task/TID/schedstat`. Unlike
+/// [`cpu_time`], it is not rounded to clock ticks (10 ms), but it leaves out threads that have
+/// exited; it falls back to [`cpu_time`] on kernels without schedstat.
+pub fn thread_cpu_time(pid: u32) -> Result<Duration> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut total = Duration::ZERO;
+    for task in fs::read_dir(&tasks).with_context(|| format!("cannot list {tasks}"))? {
+        let path = task?.path().join("schedstat");
+        let Ok(text) = fs::read_to_string(&path) else {
+            // Without CONFIG_SCHED_INFO; a thread that just exited is gone either way.
+            if path.parent().is_some_and(Path::exists) {
+                return cpu_time(pid);
+            }
+            continue;
+        };
+        let ns: u64 = text
+            .split_whitespace()
+            .next()
+            .and_then(|field| field.parse().ok())
+            .with_context(|| format!("unexpected {}: {text}", path.display()))?;
+        total += Duration::from_nanos(ns);
+    }
+    Ok(total)
+}
+
 /// utime + stime, in clock ticks, of a `/proc/PID/stat` line.
 fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name, in parentheses, may hold spaces: count fields after its last `)`.
@@ -198,6 +225,52 @@ fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// User + system CPU time of every child of ours that has ended and been waited for (with
+/// their own waited-for descendants): `getrusage(RUSAGE_CHILDREN)`. The difference over a
+/// stretch of time in which exactly one child was reaped is that child's CPU time.
+pub fn children_cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage; RUSAGE_CHILDREN cannot fail.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    timeval(usage.ru_utime) + timeval(usage.ru_stime)
+}
+
+/// A child killed (SIGKILL) and reaped when dropped: a load that runs until we are done.
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    /// Starts `cmd`, with its stdout and stderr silenced.
+    pub fn spawn(cmd: &mut Command) -> Result<KillOnDrop> {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot run `{}`", describe(cmd)))?;
+        Ok(KillOnDrop(child))
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Fails if the child has already ended.
+    pub fn check_running(&mut self) -> Result<()> {
+        match self.0.try_wait()? {
+            Some(status) => bail!("a background load ended too early ({status})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A process's memory use, from `/proc/PID/status`.
@@ -241,6 +314,18 @@ mod tests {
     fn cpu_ticks_are_utime_plus_stime_even_with_spaces_in_the_name() {
         let stat = "1234 (redis server) S 1 1234 1234 0 -1 4194560 900 0 0 0 317 45 0 0 20 0 5 0";
         assert_eq!(stat_cpu_ticks(stat), Some(317 + 45));
+    }
+
+    #[test]
+    fn thread_cpu_time_counts_this_process() {
+        let pid = std::process::id();
+        let before = thread_cpu_time(pid).unwrap();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while thread_cpu_time(pid).unwrap() == before && start.elapsed() < Duration::from_secs(5) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(thread_cpu_time(pid).unwrap() > before);
     }
 
     #[test]

@@ -2,13 +2,12 @@
 //! redis-benchmark in a loop), sampled every second from `/proc`, and its lifetime peak from
 //! `wait4` (which also covers the final flush).
 
-use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::procs::{self, Spawned, describe};
+use super::procs::{self, KillOnDrop, Spawned, describe};
 use super::redis::Redis;
 use super::stats::{mib, millions};
 use super::uprof::{self, Stopped};
@@ -18,16 +17,6 @@ use super::{Bench, Target};
 const TARGET_BYTES: u64 = 64 << 20;
 /// Time between two samples.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-
-/// redis-benchmark looping (`-l`) until killed, its output silenced.
-struct Looping(Child);
-
-impl Drop for Looping {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs the RSS benchmark and returns its target.
 pub fn run(bench: &Bench) -> Result<Vec<Target>> {
@@ -41,13 +30,8 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
     println!("   load:   {}", describe(&load_cmd));
     println!("   traced: {}", describe(&record));
 
-    let mut looping = Looping(
-        load_cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot run redis-benchmark")?,
-    );
+    // redis-benchmark looping (`-l`) until killed.
+    let mut looping = KillOnDrop::spawn(&mut load_cmd)?;
     let mut recorder = Spawned::start(&mut record)?;
     uprof::wait_attached(&mut recorder)?;
     let start = Instant::now();
@@ -57,9 +41,9 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         thread::sleep(SAMPLE_EVERY);
     }
     let finished = recorder.finish()?;
-    if let Some(status) = looping.0.try_wait()? {
-        bail!("redis-benchmark stopped during the recording ({status})");
-    }
+    looping
+        .check_running()
+        .context("redis-benchmark stopped during the recording")?;
     let elapsed = start.elapsed().as_secs_f64();
     let stopped = Stopped::of(&finished)?;
     let size = std::fs::metadata(&out)?.len();

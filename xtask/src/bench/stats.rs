@@ -12,6 +12,15 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// Ratios as they are printed, to three decimals, separated by spaces.
+pub fn list(ratios: &[f64]) -> String {
+    ratios
+        .iter()
+        .map(|r| format!("{r:.3}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Bytes as MiB.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

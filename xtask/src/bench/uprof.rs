@@ -24,6 +24,25 @@ pub fn record_pid(uprof: &Path, pid: u32, out: &Path) -> Command {
     record
 }
 
+/// A probe tier `uprof record --tier` forces (see docs/probe-tiers.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Syscall tracepoints only.
+    Syscall,
+    /// Syscall tracepoints plus `ep_poll_callback` (fentry or kprobe).
+    Callback,
+}
+
+impl Tier {
+    /// Its name on uprof's command line.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Tier::Syscall => "syscall",
+            Tier::Callback => "callback",
+        }
+    }
+}
+
 /// Waits until a started `uprof record` says it is tracing.
 pub fn wait_attached(record: &mut Spawned) -> Result<()> {
     record.wait_for_line("uprof: tracing pid", Duration::from_secs(30))

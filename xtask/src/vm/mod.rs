@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub refresh_kernels: bool,
     /// Where the initramfs and the console logs (`<series>.log`) go.
     pub out_dir: PathBuf,
+    /// More qemu options, after the usual ones (e.g. `-icount shift=2`).
+    pub qemu_args: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -43,6 +45,7 @@ impl Default for RunOptions {
             timeout: Duration::from_secs(300),
             refresh_kernels: false,
             out_dir: default_out_dir(),
+            qemu_args: Vec::new(),
         }
     }
 }
@@ -87,7 +90,7 @@ pub fn run_matrix(
             let mut attempt = 1;
             loop {
                 eprintln!("vm: booting {} ({})", kernel.series, kernel.release);
-                let console = qemu::boot(&kernel.vmlinuz, &initrd, options.timeout, &log)
+                let console = qemu::boot(&kernel.vmlinuz, &initrd, options, &log)
                     .with_context(|| format!("cannot boot {}", kernel.release))?;
                 let report = KernelReport::new(kernel.clone(), &console, log.clone());
                 // Software emulation occasionally crashes a kernel while it boots (seen: an

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::tool;
+use super::{RunOptions, tool};
 
 /// What a VM printed, and how its run ended.
 #[derive(Debug)]
@@ -31,9 +31,11 @@ impl Console {
     }
 }
 
-/// Boots `vmlinuz` with `initrd` as its root file system, copies every console line to `log` as
-/// it arrives, and kills the VM when it runs longer than `timeout`.
-pub fn boot(vmlinuz: &Path, initrd: &Path, timeout: Duration, log: &Path) -> Result<Console> {
+/// Boots `vmlinuz` with `initrd` as its root file system (and the `qemu_args` of `options`),
+/// copies every console line to `log` as it arrives, and kills the VM when it runs longer than
+/// the `timeout` of `options`.
+pub fn boot(vmlinuz: &Path, initrd: &Path, options: &RunOptions, log: &Path) -> Result<Console> {
+    let timeout = options.timeout;
     let mut cmd = Command::new("qemu-system-x86_64");
     // One vCPU: under TCG, a second one races the kernel's int3-based live patching (seen: an
     // int3 oops at syscall exit in 6.12 while tracepoints were being enabled).
@@ -46,6 +48,7 @@ pub fn boot(vmlinuz: &Path, initrd: &Path, timeout: Duration, log: &Path) -> Res
         .arg("-initrd")
         .arg(initrd)
         .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        .args(&options.qemu_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,0 +1,277 @@
+//! The callback benchmark: what uprof's callback tier (`ep_poll_callback` as fentry or kprobe)
+//! costs on top of the syscall tier. Kernels that allow it do not run on the development
+//! machines, so the benchmark boots one of the stock Debian kernels of `cargo xtask vm` under
+//! qemu (TCG, one vCPU) and runs inside it, through this same xtask binary (`bench callback
+//! --guest`), with uprof, redis-server and redis-benchmark copied into the initramfs.
+//!
+//! Inside, two sets of interleaved rounds (see `overhead`):
+//! - **traced**: the redis-server untraced, traced with `--tier syscall`, traced with `--tier
+//!   callback`, and untraced again (the noise);
+//! - **bystander**: the redis-server untraced while uprof traces a busy epoll loop beside it,
+//!   with no uprof, either tier, and no uprof again. The callback program runs for every epoll
+//!   instance of the machine, traced or not.
+//!
+//! The callback runs in the waker's context: when redis-benchmark writes a request, the
+//! callback for the server's epoll instance runs in redis-benchmark, and the reply's callback
+//! (for the client's instance) in redis-server. So both processes' CPU is shown.
+//!
+//! qemu runs with `-icount shift=0`: the guest's clock advances one nanosecond per instruction
+//! executed, so a guest µs of CPU time is a thousand instructions, whatever the host was doing
+//! meanwhile. The figures are instruction counts of an emulated CPU: the ratios compare the
+//! work done, not the time real hardware would take (caches, branch prediction and the cost of
+//! the machine's own exits do not show).
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::bystander::{Busy, Verdict};
+use super::overhead::{self, Field, Run, UPROF_MAX_CPU_RATIO, Variant};
+use super::redis::Redis;
+use super::stats::list;
+use super::uprof::Tier;
+use super::{Bench, Plan, Target};
+use crate::vm::{self, Payload, RunOptions, Series};
+
+/// Prefix of the console lines that carry the guest's standard output.
+const OUTPUT_PREFIX: &str = "UPROF-BENCH ";
+/// The busy loop's epoll_wait calls per second inside the VM (which runs about 7x slower than
+/// its clock says, and that clock a few times slower than the host).
+const VM_BUSY_RATE: u64 = 2_000;
+/// qemu's `-icount shift=N`: the guest's clock advances 2^N ns per instruction executed, so
+/// that the CPU time the guest charges a process counts the instructions it ran, whatever else
+/// the host was doing meanwhile (without it, a host busy with other work makes guest
+/// processes look slower at random).
+const ICOUNT_SHIFT: u32 = 0;
+/// Wall seconds per guest second of a redis-benchmark run (measured: about 7 with icount on
+/// the development machines), with room for a busier host.
+const WALL_PER_GUEST_SECOND: f64 = 20.0;
+/// Wall seconds to start and stop uprof inside the VM, with room (measured: about 15).
+const WALL_PER_UPROF_START: f64 = 45.0;
+
+/// The plan inside the VM: the host's rounds, and shorter runs (in guest seconds; with icount
+/// a guest second is 10^9 instructions, about 7 s of wall time here). The CPU times are read to
+/// the nanosecond, and the emulated machine has none of the host's noise: short runs suffice.
+pub fn guest_plan(quick: bool) -> Plan {
+    Plan {
+        redis_seconds: if quick { 0.5 } else { 1.0 },
+        ..Plan::new(quick)
+    }
+}
+
+/// Options of `cargo xtask bench callback`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The stock kernel to boot (series or Debian codename; see `cargo xtask vm`).
+    #[arg(long, default_value = "6.1")]
+    kernel: Series,
+    /// Run the measurements here: what the VM runs.
+    #[arg(long, hide = true)]
+    pub guest: bool,
+}
+
+/// Runs `cargo xtask bench callback`: on the host, boots the VM and relays what the benchmark
+/// printed inside; inside the VM (`--guest`), measures.
+pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
+    if args.guest {
+        return guest(bench);
+    }
+    let uprof_name = bench
+        .uprof
+        .file_name()
+        .with_context(|| format!("{} names no file", bench.uprof.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let payload = Payload {
+        files: vec![
+            std::env::current_exe().context("cannot find the xtask binary")?,
+            bench.uprof.clone(),
+            on_path("redis-server")?,
+            on_path("redis-benchmark")?,
+        ],
+        at_host_paths: Vec::new(),
+        script: script(&uprof_name, quick),
+    };
+    // Per round: four runs of each set, two of them with uprof starting.
+    let plan = guest_plan(quick);
+    let round = 4.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 2.0 * WALL_PER_UPROF_START;
+    let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round;
+    let options = RunOptions {
+        timeout: Duration::from_secs_f64(seconds),
+        out_dir: vm::target_dir().join("bench-callback"),
+        qemu_args: vec!["-icount".into(), format!("shift={ICOUNT_SHIFT}")],
+        ..RunOptions::default()
+    };
+    println!(
+        "== callback: inside Debian's {} kernel under qemu (TCG, 1 vCPU, -icount shift={ICOUNT_SHIFT}: \
+         a guest µs is 1000 instructions)",
+        args.kernel
+    );
+    println!(
+        "   console log (follow it with tail -f): {}",
+        options
+            .out_dir
+            .join(format!("{}.log", args.kernel))
+            .display()
+    );
+    let report = vm::run_matrix(&[args.kernel], &payload, &options)?
+        .pop()
+        .context("the VM matrix returned no report")?;
+    let log = fs::read_to_string(&report.log)
+        .with_context(|| format!("cannot read {}", report.log.display()))?;
+    println!(
+        "   VM: {} s of wall time; every line below comes from inside it (`xtask bench callback --guest`)\n",
+        report.total.as_secs()
+    );
+    for line in guest_output(&log) {
+        println!("{line}");
+    }
+    if !report.ok() {
+        bail!(
+            "the benchmark failed inside the VM ({}); the console's last lines:\n{}",
+            report.verdict(),
+            report.tail.join("\n")
+        );
+    }
+    // The guest printed its targets with the rest of its output.
+    Ok(Vec::new())
+}
+
+/// The script the VM runs: the benchmark of the uprof binary `/payload/<uprof>`, its output
+/// relayed with [`OUTPUT_PREFIX`] (its progress lines go to the console as they come), and the
+/// protocol's result lines.
+fn script(uprof: &str, quick: bool) -> String {
+    let quick = if quick { " --quick" } else { "" };
+    format!(
+        "cd /tmp\n\
+         echo \"guest uptime at start: $(cut -d ' ' -f 1 /proc/uptime) s\"\n\
+         xtask bench callback --guest{quick} --uprof '/payload/{uprof}' >/tmp/bench.out\n\
+         status=$?\n\
+         sed 's/^/{OUTPUT_PREFIX}/' /tmp/bench.out\n\
+         echo \"guest uptime at end: $(cut -d ' ' -f 1 /proc/uptime) s\"\n\
+         if [ $status -eq 0 ]; then echo 'UPROF-TEST bench-callback PASS'\n\
+         else echo \"UPROF-TEST bench-callback FAIL exit status $status\"; fi\n\
+         echo UPROF-DONE\n"
+    )
+}
+
+/// The guest's standard output, from the VM's console log.
+fn guest_output(log: &str) -> impl Iterator<Item = &str> {
+    log.lines()
+        .filter_map(|line| line.strip_prefix(OUTPUT_PREFIX))
+}
+
+/// `name` as found on `$PATH`, not resolved any further (redis-server is a link whose name
+/// decides what the program does).
+fn on_path(name: &str) -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| format!("`{name}` is not on $PATH (Debian: redis-server, redis-tools)"))
+}
+
+/// The measurements, inside the VM.
+fn guest(bench: &Bench) -> Result<Vec<Target>> {
+    let redis = Redis::start(bench.scratch_dir())?;
+    let tiers = [Tier::Syscall, Tier::Callback].map(|tier| Variant::Uprof {
+        tier: Some(tier),
+        elsewhere: None,
+    });
+    overhead::heading(bench, &redis, "callback, traced server");
+    let traced = overhead::interleave(bench, &redis, &between_untraced(tiers), "callback traced")?;
+    traced.print_table();
+    print_tier_ratios(&traced, tiers[1], tiers[0]);
+
+    let mut busy = Busy::start(VM_BUSY_RATE)?;
+    overhead::heading(bench, &redis, "callback, untraced server (bystander)");
+    busy.print()?;
+    let elsewhere = [Tier::Syscall, Tier::Callback].map(|tier| busy.traced_by(Some(tier)));
+    let variants = between_untraced(elsewhere);
+    let bystander = overhead::interleave(bench, &redis, &variants, "callback bystander")?;
+    busy.check_running()?;
+    bystander.print_table();
+    let server = |r: &Run| r.server_us;
+    let both = |r: &Run| r.server_us + r.client_us;
+    let mut verdicts = Vec::new();
+    for (variant, tier) in elsewhere.into_iter().zip(["syscall", "callback"]) {
+        let verdict = Verdict::of(&bystander, variant, server);
+        verdict.print(&format!("{tier} tier: redis-server CPU per request"));
+        Verdict::of(&bystander, variant, both)
+            .print(&format!("{tier} tier: redis-server + redis-benchmark CPU"));
+        verdicts.push(verdict);
+    }
+    println!();
+
+    let traced_ratio = |variant| traced.ratio(variant, Variant::Untraced, server);
+    let cpu_target = |what, variant| {
+        let ratio = traced_ratio(variant);
+        Target {
+            what,
+            goal: "<= x1.05",
+            measured: format!("x{ratio:.3}"),
+            met: ratio <= UPROF_MAX_CPU_RATIO,
+        }
+    };
+    Ok(vec![
+        cpu_target("VM: redis CPU/req, syscall tier", tiers[0]),
+        cpu_target("VM: redis CPU/req, callback tier", tiers[1]),
+        verdicts[0].target("VM: bystander CPU/req, syscall"),
+        verdicts[1].target("VM: bystander CPU/req, callback"),
+    ])
+}
+
+/// The two variants between an untraced run and the untraced-again one (the noise).
+fn between_untraced([a, b]: [Variant; 2]) -> [Variant; 4] {
+    [Variant::Untraced, a, b, Variant::UntracedAgain]
+}
+
+/// Prints the callback tier's cost over the syscall tier's, round by round.
+fn print_tier_ratios(rounds: &overhead::Rounds, callback: Variant, syscall: Variant) {
+    let fields: [(&str, Field); 4] = [
+        ("redis-server CPU per request", |r| r.server_us),
+        ("redis-benchmark CPU per request", |r| r.client_us),
+        ("server + client CPU per request", |r| {
+            r.server_us + r.client_us
+        }),
+        ("requests per second", |r| r.throughput),
+    ];
+    println!("   callback tier / syscall tier, same round (per round, then median):");
+    for (what, field) in fields {
+        println!(
+            "     {what:<32} {}  x{:.3}",
+            list(&rounds.ratios(callback, syscall, field)),
+            rounds.ratio(callback, syscall, field)
+        );
+    }
+    println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_output_is_the_prefixed_lines_without_their_prefix() {
+        let log = "[    1.2] kernel says\nUPROF-BENCH == callback\nbench: round 1/3\n\
+                   UPROF-BENCH    untraced  1000\nUPROF-DONE\n";
+        assert_eq!(
+            guest_output(log).collect::<Vec<_>>(),
+            ["== callback", "   untraced  1000"]
+        );
+    }
+
+    #[test]
+    fn script_runs_the_guest_and_reports_with_the_protocol() {
+        let script = script("uprof", true);
+        assert!(script.contains("xtask bench callback --guest --quick --uprof '/payload/uprof'"));
+        assert!(script.ends_with("echo UPROF-DONE\n"));
+        let other = super::script("uprof-main", false);
+        assert!(
+            other.contains("--guest --uprof '/payload/uprof-main'"),
+            "{other}"
+        );
+    }
+}
