@@ -22,8 +22,8 @@ pub fn current() -> (u32, u32) {
     ((id >> 32) as u32, id as u32)
 }
 
-/// True when the current process is traced: the first check of every program, so untraced
-/// processes cost one hash lookup.
+/// True when the current process is traced: the first check of every program, so that an
+/// untraced process's hit ends after one hash lookup.
 #[inline(always)]
 pub fn traced() -> bool {
     let (pid, _) = current();

@@ -2,9 +2,10 @@
 //! scheduler tracepoints for the task lifecycle, `ep_poll_callback` as fentry or kprobe
 //! (callback tier), `sock:sk_data_ready` as a BTF tracepoint (socket tier), and `sched_waking`
 //! and `sched_switch` as BTF tracepoints for wake-ups of blocked waiters (both). Every
-//! tracepoint program starts by checking that the current process is traced (`TRACED`), so
-//! untraced processes pay one hash lookup; the others check that the epoll instance
-//! (`EPOLLS`), the socket (`SOCKETS`) or the thread (`INFLIGHT`) is traced.
+//! tracepoint program starts by checking that the current process is traced (`TRACED`); the
+//! others check that the epoll instance (`EPOLLS`), the socket (`SOCKETS`) or the thread
+//! (`INFLIGHT`) is traced. Untraced processes still pay for each hit (the tracepoint, the
+//! program, the lookup): measured in docs/probe-tiers.md, "What each tier costs".
 //!
 //! Every tracepoint program returns [`PASS`]: a tracepoint program returning 0 hides the event
 //! from every other perf user of that tracepoint (`perf stat`, `perf trace` running beside us).
