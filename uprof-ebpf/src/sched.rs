@@ -1,6 +1,7 @@
 //! Wake-ups of traced threads blocked in a wait (socket and callback tiers): `sched_waking`
 //! names the waker, `sched_switch` says when the woken thread ran again. Only threads inside a
-//! wait (`INFLIGHT`) are looked at: for other tasks each event ends after a load and a hash lookup.
+//! wait (`INFLIGHT`) are looked at: for other tasks each event ends after a load and a hash
+//! lookup.
 use uprof_common::{WaitSyscall, Wake};
 
 use crate::{
