@@ -11,3 +11,4 @@ pub mod protocol;
 pub mod report;
 pub mod server;
 pub mod server_process;
+pub mod tokio_echo;
