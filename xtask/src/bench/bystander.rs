@@ -1,11 +1,14 @@
 //! The bystander benchmark: what uprof costs a process it does not trace. A redis-server that
 //! nobody traces answers redis-benchmark's PINGs while a busy epoll loop (the `epoll-load`
-//! generator, paced) runs beside it the whole time. In each round the redis-server runs three
-//! times: with no uprof running, while `uprof record -p <generator>` traces the generator, and
-//! with no uprof again. uprof's programs then run on every epoll, poll, close and dup syscall
-//! and on the task tracepoints of every process on the machine; in an untraced process they only
-//! look its pid up and return. The second untraced run measures the noise: how far two runs of
-//! the same thing differ within a round.
+//! generator, paced) runs beside it the whole time. In each round the redis-server runs five
+//! times: with no uprof running; while `uprof record -p <generator>` traces the generator with
+//! uprof's own choices, with `--no-wakeups`, and with `--tier syscall`; and with no uprof
+//! again. uprof's programs then run on every epoll, poll, close and dup syscall, on the task
+//! tracepoints and (with wake-ups) on every context switch of the machine; in an untraced
+//! process they only look it up and return. Syscall tracepoints (where the kernel refuses
+//! fentry) also send every other syscall of every process through the kernel's slow path. The
+//! second untraced run measures the noise: how far two runs of the same thing differ within a
+//! round.
 
 use anyhow::{Context, Result};
 
@@ -14,7 +17,7 @@ use super::overhead::{self, Field, Rounds, Variant};
 use super::procs::{KillOnDrop, describe};
 use super::redis::Redis;
 use super::stats::{list, median};
-use super::uprof::Tier;
+use super::uprof;
 use super::{Bench, Target};
 
 /// epoll_wait calls per second of the traced generator: enough to keep uprof's programs and its
@@ -42,10 +45,10 @@ impl Busy {
         Ok(Busy { load, child })
     }
 
-    /// `uprof record` tracing the generator (`tier`: forced, or uprof's choice).
-    pub fn traced_by(&self, tier: Option<Tier>) -> Variant {
+    /// `uprof record` with `options` tracing the generator.
+    pub fn traced_by(&self, options: uprof::Options) -> Variant {
         Variant::Uprof {
-            tier,
+            options,
             elsewhere: Some(self.child.pid()),
         }
     }
@@ -79,15 +82,26 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         "bystander (untraced server, uprof tracing another process)",
     );
     busy.print()?;
-    let elsewhere = busy.traced_by(None);
-    let variants = [Variant::Untraced, elsewhere, Variant::UntracedAgain];
+    let elsewhere = busy.traced_by(uprof::Options::default());
+    let variants = [
+        Variant::Untraced,
+        elsewhere,
+        busy.traced_by(uprof::Options::NO_WAKEUPS),
+        busy.traced_by(uprof::Options::SYSCALL_TIER),
+        Variant::UntracedAgain,
+    ];
     let rounds = overhead::interleave(bench, &redis, &variants, "bystander")?;
     busy.check_running()?;
     rounds.print_table();
-    let verdict = Verdict::of(&rounds, elsewhere, |r| r.server_us);
-    verdict.print("redis-server CPU per request");
-    Verdict::of(&rounds, elsewhere, |r| r.client_us).print("redis-benchmark CPU per request");
+    for variant in &variants[1..variants.len() - 1] {
+        let name = variant.name();
+        Verdict::of(&rounds, *variant, |r| r.server_us)
+            .print(&format!("{name}: redis-server CPU per request"));
+        Verdict::of(&rounds, *variant, |r| r.client_us)
+            .print(&format!("{name}: redis-benchmark CPU per request"));
+    }
     println!();
+    let verdict = Verdict::of(&rounds, elsewhere, |r| r.server_us);
     Ok(vec![verdict.target("bystander: untraced redis CPU/req")])
 }
 
@@ -162,9 +176,9 @@ impl Verdict {
     }
 
     /// The target: not measurable above the noise.
-    pub fn target(&self, what: &'static str) -> Target {
+    pub fn target(&self, what: &str) -> Target {
         Target {
-            what,
+            what: what.to_owned(),
             goal: "within noise",
             measured: format!("x{:.3} (noise {:.1} %)", self.ratio(), 100.0 * self.noise()),
             met: self.within_noise(),

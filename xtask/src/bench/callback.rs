@@ -31,7 +31,7 @@ use super::bystander::{Busy, Verdict};
 use super::overhead::{self, Field, Run, UPROF_MAX_CPU_RATIO, Variant};
 use super::redis::Redis;
 use super::stats::list;
-use super::uprof::Tier;
+use super::uprof::{Hooks, Options, Tier};
 use super::{Bench, Plan, Target};
 use crate::vm::{self, Payload, RunOptions, Series};
 
@@ -94,9 +94,9 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
         at_host_paths: Vec::new(),
         script: script(&uprof_name, quick),
     };
-    // Per round: four runs of each set, two of them with uprof starting.
+    // Per round: five runs of each set, three of them with uprof starting.
     let plan = guest_plan(quick);
-    let round = 4.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 2.0 * WALL_PER_UPROF_START;
+    let round = 5.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 3.0 * WALL_PER_UPROF_START;
     let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round;
     let options = RunOptions {
         timeout: Duration::from_secs_f64(seconds),
@@ -173,63 +173,103 @@ fn on_path(name: &str) -> Result<PathBuf> {
         .with_context(|| format!("`{name}` is not on $PATH (Debian: redis-server, redis-tools)"))
 }
 
+/// The uprof set-ups both sets compare: the syscall tier hooked by tracepoints (what kernels
+/// refusing fentry get), the syscall tier and the callback tier hooked by fentry.
+const SETUPS: [Options; 3] = [
+    Options {
+        tier: Some(Tier::Syscall),
+        hooks: Some(Hooks::Tracepoint),
+        no_wakeups: false,
+    },
+    Options {
+        tier: Some(Tier::Syscall),
+        hooks: Some(Hooks::Fentry),
+        no_wakeups: false,
+    },
+    Options {
+        tier: Some(Tier::Callback),
+        hooks: Some(Hooks::Fentry),
+        no_wakeups: false,
+    },
+];
+
 /// The measurements, inside the VM.
 fn guest(bench: &Bench) -> Result<Vec<Target>> {
     let redis = Redis::start(bench.scratch_dir())?;
-    let tiers = [Tier::Syscall, Tier::Callback].map(|tier| Variant::Uprof {
-        tier: Some(tier),
-        elsewhere: None,
-    });
+    let [tracepoints, syscall, callback] = SETUPS.map(Variant::traced);
     overhead::heading(bench, &redis, "callback, traced server");
-    let traced = overhead::interleave(bench, &redis, &between_untraced(tiers), "callback traced")?;
+    let variants = between_untraced(&[tracepoints, syscall, callback]);
+    let traced = overhead::interleave(bench, &redis, &variants, "callback traced")?;
     traced.print_table();
-    print_tier_ratios(&traced, tiers[1], tiers[0]);
+    print_ratios(
+        &traced,
+        "syscall tier: fentry / tracepoint hooks",
+        syscall,
+        tracepoints,
+    );
+    print_ratios(
+        &traced,
+        "callback tier / syscall tier (fentry hooks)",
+        callback,
+        syscall,
+    );
 
     let mut busy = Busy::start(VM_BUSY_RATE)?;
     overhead::heading(bench, &redis, "callback, untraced server (bystander)");
     busy.print()?;
-    let elsewhere = [Tier::Syscall, Tier::Callback].map(|tier| busy.traced_by(Some(tier)));
-    let variants = between_untraced(elsewhere);
-    let bystander = overhead::interleave(bench, &redis, &variants, "callback bystander")?;
+    let elsewhere = SETUPS.map(|options| busy.traced_by(options));
+    let bystander = overhead::interleave(
+        bench,
+        &redis,
+        &between_untraced(&elsewhere),
+        "callback bystander",
+    )?;
     busy.check_running()?;
     bystander.print_table();
     let server = |r: &Run| r.server_us;
     let both = |r: &Run| r.server_us + r.client_us;
     let mut verdicts = Vec::new();
-    for (variant, tier) in elsewhere.into_iter().zip(["syscall", "callback"]) {
+    for (variant, options) in elsewhere.into_iter().zip(SETUPS) {
+        let label = options.label();
         let verdict = Verdict::of(&bystander, variant, server);
-        verdict.print(&format!("{tier} tier: redis-server CPU per request"));
+        verdict.print(&format!("{label}: redis-server CPU per request"));
         Verdict::of(&bystander, variant, both)
-            .print(&format!("{tier} tier: redis-server + redis-benchmark CPU"));
-        verdicts.push(verdict);
+            .print(&format!("{label}: redis-server + redis-benchmark CPU"));
+        verdicts.push((label, verdict));
     }
     println!();
 
-    let traced_ratio = |variant| traced.ratio(variant, Variant::Untraced, server);
-    let cpu_target = |what, variant| {
-        let ratio = traced_ratio(variant);
-        Target {
-            what,
-            goal: "<= x1.05",
-            measured: format!("x{ratio:.3}"),
-            met: ratio <= UPROF_MAX_CPU_RATIO,
-        }
-    };
-    Ok(vec![
-        cpu_target("VM: redis CPU/req, syscall tier", tiers[0]),
-        cpu_target("VM: redis CPU/req, callback tier", tiers[1]),
-        verdicts[0].target("VM: bystander CPU/req, syscall"),
-        verdicts[1].target("VM: bystander CPU/req, callback"),
-    ])
+    let mut targets: Vec<Target> = [tracepoints, syscall, callback]
+        .into_iter()
+        .zip(SETUPS)
+        .map(|(variant, options)| {
+            let ratio = traced.ratio(variant, Variant::Untraced, server);
+            Target {
+                what: format!("VM: redis CPU/req, {}", options.label()),
+                goal: "<= x1.05",
+                measured: format!("x{ratio:.3}"),
+                met: ratio <= UPROF_MAX_CPU_RATIO,
+            }
+        })
+        .collect();
+    targets.extend(
+        verdicts
+            .iter()
+            .map(|(label, verdict)| verdict.target(&format!("VM: bystander CPU/req, {label}"))),
+    );
+    Ok(targets)
 }
 
-/// The two variants between an untraced run and the untraced-again one (the noise).
-fn between_untraced([a, b]: [Variant; 2]) -> [Variant; 4] {
-    [Variant::Untraced, a, b, Variant::UntracedAgain]
+/// `variants` between an untraced run and the untraced-again one (the noise).
+fn between_untraced(variants: &[Variant]) -> Vec<Variant> {
+    let mut all = vec![Variant::Untraced];
+    all.extend_from_slice(variants);
+    all.push(Variant::UntracedAgain);
+    all
 }
 
-/// Prints the callback tier's cost over the syscall tier's, round by round.
-fn print_tier_ratios(rounds: &overhead::Rounds, callback: Variant, syscall: Variant) {
+/// Prints variant `a`'s cost over `b`'s, round by round.
+fn print_ratios(rounds: &overhead::Rounds, title: &str, a: Variant, b: Variant) {
     let fields: [(&str, Field); 4] = [
         ("redis-server CPU per request", |r| r.server_us),
         ("redis-benchmark CPU per request", |r| r.client_us),
@@ -238,12 +278,12 @@ fn print_tier_ratios(rounds: &overhead::Rounds, callback: Variant, syscall: Vari
         }),
         ("requests per second", |r| r.throughput),
     ];
-    println!("   callback tier / syscall tier, same round (per round, then median):");
+    println!("   {title}, same round (per round, then median):");
     for (what, field) in fields {
         println!(
             "     {what:<32} {}  x{:.3}",
-            list(&rounds.ratios(callback, syscall, field)),
-            rounds.ratio(callback, syscall, field)
+            list(&rounds.ratios(a, b, field)),
+            rounds.ratio(a, b, field)
         );
     }
     println!();

@@ -120,7 +120,7 @@ impl Bench {
 
 /// One speed target and whether this run met it.
 pub struct Target {
-    pub what: &'static str,
+    pub what: String,
     pub goal: &'static str,
     pub measured: String,
     pub met: bool,

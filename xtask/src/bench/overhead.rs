@@ -1,5 +1,6 @@
 //! The overhead benchmark: redis-server answering redis-benchmark's PINGs, untraced and under
-//! each tracer in turn, round after round (interleaved, so that drift in the machine's load
+//! each tracer in turn (uprof with its own choices, with `--no-wakeups`, with `--tier syscall`;
+//! strace; perf trace), round after round (interleaved, so that drift in the machine's load
 //! hits every variant alike). Per run: redis-benchmark's throughput, and the CPU time the
 //! redis-server process and its redis-benchmark client used per request — tracing probes run in
 //! the context of the process that hits them, so their cost shows there. Ratios are taken within
@@ -18,7 +19,7 @@ use anyhow::{Context, Result};
 use super::procs::{self, Spawned, describe};
 use super::redis::{self, Redis};
 use super::stats::median;
-use super::uprof::{self, Stopped, Tier};
+use super::uprof::{self, Stopped};
 use super::{Bench, Target};
 
 /// Requests of the warm-up run that measures each variant's speed.
@@ -36,11 +37,11 @@ pub enum Variant {
     /// No tracer either, run a second time in each round: its ratio to [`Variant::Untraced`]
     /// shows how far two runs of the same thing differ here (the noise).
     UntracedAgain,
-    /// `uprof record -p PID`, with the tier uprof picks, or the one given. `PID` is the
-    /// redis-server's, unless `elsewhere` names another process: then the redis-server is not
-    /// traced and pays only for uprof's programs being attached.
+    /// `uprof record -p PID` with `options`. `PID` is the redis-server's, unless `elsewhere`
+    /// names another process: then the redis-server is not traced and pays only for uprof's
+    /// programs being attached.
     Uprof {
-        tier: Option<Tier>,
+        options: uprof::Options,
         elsewhere: Option<u32>,
     },
     /// `strace -f` on the redis-server.
@@ -50,23 +51,35 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// `uprof record -p <redis-server>`, uprof's own choice of tier.
-    pub const UPROF: Variant = Variant::Uprof {
+    /// `uprof record -p <redis-server>`, uprof's own choices.
+    pub const UPROF: Variant = Variant::traced(uprof::Options {
         tier: None,
-        elsewhere: None,
-    };
+        hooks: None,
+        no_wakeups: false,
+    });
+
+    /// `uprof record -p <redis-server>` with `options`.
+    pub const fn traced(options: uprof::Options) -> Variant {
+        Variant::Uprof {
+            options,
+            elsewhere: None,
+        }
+    }
 
     /// Its name in the tables.
     pub fn name(self) -> String {
         match self {
             Self::Untraced => "untraced".into(),
             Self::UntracedAgain => "untraced again".into(),
-            Self::Uprof { tier, elsewhere } => match (tier, elsewhere) {
-                (None, None) => "uprof record".into(),
-                (Some(tier), None) => format!("uprof {}", tier.arg()),
-                (None, Some(_)) => "uprof elsewhere".into(),
-                (Some(tier), Some(_)) => format!("{} elsewhere", tier.arg()),
-            },
+            Self::Uprof { options, elsewhere } => {
+                let label = options.label();
+                match (label.is_empty(), elsewhere) {
+                    (true, None) => "uprof record".into(),
+                    (false, None) => format!("uprof {label}"),
+                    (true, Some(_)) => "uprof elsewhere".into(),
+                    (false, Some(_)) => format!("{label} elsewhere"),
+                }
+            }
             Self::Strace => "strace -f".into(),
             Self::PerfTrace => "perf trace".into(),
         }
@@ -76,12 +89,10 @@ impl Variant {
     fn command(self, bench: &Bench, pid: u32) -> Option<Command> {
         let mut cmd = match self {
             Self::Untraced | Self::UntracedAgain => return None,
-            Self::Uprof { tier, elsewhere } => {
+            Self::Uprof { options, elsewhere } => {
                 let traced = elsewhere.unwrap_or(pid);
                 let mut cmd = uprof::record_pid(&bench.uprof, traced, &bench.scratch("run.uprof"));
-                if let Some(tier) = tier {
-                    cmd.args(["--tier", tier.arg()]);
-                }
+                cmd.args(options.args());
                 cmd
             }
             Self::Strace => {
@@ -223,7 +234,7 @@ pub fn interleave(
             let run = measure(bench, redis, variant, requests)
                 .with_context(|| format!("{} run", variant.name()))?;
             eprintln!(
-                "bench:   {:<18} {:>8.0} req/s {:>7.2} server µs/req {:>7.2} client µs/req",
+                "bench:   {:<21} {:>8.0} req/s {:>7.2} server µs/req {:>7.2} client µs/req",
                 variant.name(),
                 run.throughput,
                 run.server_us,
@@ -246,7 +257,7 @@ fn warm_up(bench: &Bench, redis: &Redis, variants: &[Variant]) -> Result<Vec<(Va
     let mut sized: Vec<(Variant, u64)> = Vec::new();
     for &variant in variants {
         if let Some(cmd) = variant.command(bench, redis.pid()) {
-            println!("   {:<18} {}", variant.name(), describe(&cmd));
+            println!("   {:<21} {}", variant.name(), describe(&cmd));
         }
         if let Some(&(_, requests)) = sized.first().filter(|_| variant.sized_like_first()) {
             sized.push((variant, requests));
@@ -258,7 +269,7 @@ fn warm_up(bench: &Bench, redis: &Redis, variants: &[Variant]) -> Result<Vec<(Va
                 sized.push((variant, (thousands as u64 * 1000).max(WARMUP_REQUESTS)));
             }
             Err(e) if variant.optional() => {
-                println!("   {:<18} unavailable here: {e:#}", variant.name());
+                println!("   {:<21} unavailable here: {e:#}", variant.name());
             }
             Err(e) => return Err(e).with_context(|| format!("{} warm-up", variant.name())),
         }
@@ -294,7 +305,7 @@ impl Rounds {
     pub fn print_table(&self) {
         let first = self.variants[0].0;
         println!(
-            "   {:<18} {:>9} {:>9} {:>7} {:>13} {:>8} {:>13} {:>8} {:>13} {:>6}",
+            "   {:<21} {:>9} {:>9} {:>7} {:>13} {:>8} {:>13} {:>8} {:>13} {:>6}",
             "variant",
             "requests",
             "req/s",
@@ -316,7 +327,7 @@ impl Rounds {
                 .as_ref()
                 .map(|s| s.iter().map(|s| s.lost).sum::<u64>());
             println!(
-                "   {:<18} {:>9} {:>9.0} {:>7.3} {:>13.2} {:>8.3} {:>13.2} {:>8.3} {:>13} {:>6}",
+                "   {:<21} {:>9} {:>9.0} {:>7.3} {:>13.2} {:>8.3} {:>13.2} {:>8.3} {:>13} {:>6}",
                 variant.name(),
                 requests,
                 each(|r| r.throughput),
@@ -352,6 +363,8 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
     let variants = [
         Variant::Untraced,
         Variant::UPROF,
+        Variant::traced(uprof::Options::NO_WAKEUPS),
+        Variant::traced(uprof::Options::SYSCALL_TIER),
         Variant::Strace,
         Variant::PerfTrace,
     ];
@@ -359,7 +372,7 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
     rounds.print_table();
     let uprof_ratio = rounds.ratio(Variant::UPROF, Variant::Untraced, |r| r.server_us);
     Ok(vec![Target {
-        what: "uprof: redis-server CPU per request",
+        what: "uprof: redis-server CPU per request".into(),
         goal: "<= x1.05",
         measured: format!("x{uprof_ratio:.3}"),
         met: uprof_ratio <= UPROF_MAX_CPU_RATIO,

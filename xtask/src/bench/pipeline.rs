@@ -186,7 +186,7 @@ pub fn run(bench: &Bench) -> Result<(Vec<Target>, Recording)> {
     }
     println!();
     let target = Target {
-        what: "pipeline: records/s with 0 lost",
+        what: "pipeline: records/s with 0 lost".into(),
         goal: ">= 1 M/s",
         measured: format!("{:.3} M/s", millions(sustained)),
         met: sustained >= TARGET_RATE,

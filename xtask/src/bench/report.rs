@@ -45,7 +45,7 @@ pub fn run(bench: &Bench, recording: &Recording) -> Result<Vec<Target>> {
         mib(peak_rss)
     );
     Ok(vec![Target {
-        what: "report: records/s read",
+        what: "report: records/s read".into(),
         goal: ">= 5 M/s",
         measured: format!("{:.2} M/s", millions(rate)),
         met: rate >= TARGET_RATE,

@@ -72,7 +72,7 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
     );
     let peak = finished.max_rss.max(max_sampled);
     Ok(vec![Target {
-        what: "rss: peak RSS while recording",
+        what: "rss: peak RSS while recording".into(),
         goal: "< 64 MiB",
         measured: format!("{:.1} MiB", mib(peak)),
         met: peak < TARGET_BYTES,

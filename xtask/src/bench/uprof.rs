@@ -27,9 +27,9 @@ pub fn record_pid(uprof: &Path, pid: u32, out: &Path) -> Command {
 /// A probe tier `uprof record --tier` forces (see docs/probe-tiers.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tier {
-    /// Syscall tracepoints only.
+    /// Syscall hooks only.
     Syscall,
-    /// Syscall tracepoints plus `ep_poll_callback` (fentry or kprobe).
+    /// Syscall hooks plus `ep_poll_callback` (fentry or kprobe).
     Callback,
 }
 
@@ -40,6 +40,77 @@ impl Tier {
             Tier::Syscall => "syscall",
             Tier::Callback => "callback",
         }
+    }
+}
+
+/// How `uprof record --syscall-hooks` is told to hook the syscalls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hooks {
+    Fentry,
+    Tracepoint,
+}
+
+impl Hooks {
+    /// Its name on uprof's command line.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Hooks::Fentry => "fentry",
+            Hooks::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+/// What `uprof record` is told besides what to trace; the default leaves every choice to uprof.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub tier: Option<Tier>,
+    pub hooks: Option<Hooks>,
+    /// `--no-wakeups`.
+    pub no_wakeups: bool,
+}
+
+impl Options {
+    /// uprof's choices, without the wake-up probes.
+    pub const NO_WAKEUPS: Options = Options {
+        tier: None,
+        hooks: None,
+        no_wakeups: true,
+    };
+
+    /// The syscall tier, with uprof's choice of hooks.
+    pub const SYSCALL_TIER: Options = Options {
+        tier: Some(Tier::Syscall),
+        hooks: None,
+        no_wakeups: false,
+    };
+
+    /// The arguments that say it.
+    pub fn args(self) -> Vec<&'static str> {
+        let mut args = Vec::new();
+        if let Some(tier) = self.tier {
+            args.extend(["--tier", tier.arg()]);
+        }
+        if let Some(hooks) = self.hooks {
+            args.extend(["--syscall-hooks", hooks.arg()]);
+        }
+        if self.no_wakeups {
+            args.push("--no-wakeups");
+        }
+        args
+    }
+
+    /// A short name for tables (empty for the default): the tier, `tp` or `fentry` for the
+    /// hooks, `-w` without wake-ups.
+    pub fn label(self) -> String {
+        let words: [Option<&str>; 3] = [
+            self.tier.map(Tier::arg),
+            self.hooks.map(|h| match h {
+                Hooks::Fentry => "fentry",
+                Hooks::Tracepoint => "tp",
+            }),
+            self.no_wakeups.then_some("-w"),
+        ];
+        words.into_iter().flatten().collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -83,6 +154,28 @@ fn parse_stopped(line: &str) -> Option<Stopped> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_say_what_they_force() {
+        assert!(Options::default().args().is_empty());
+        assert_eq!(Options::default().label(), "");
+        let all = Options {
+            tier: Some(Tier::Callback),
+            hooks: Some(Hooks::Tracepoint),
+            no_wakeups: true,
+        };
+        assert_eq!(
+            all.args(),
+            [
+                "--tier",
+                "callback",
+                "--syscall-hooks",
+                "tracepoint",
+                "--no-wakeups"
+            ]
+        );
+        assert_eq!(all.label(), "callback tp -w");
+    }
 
     #[test]
     fn stopped_line_gives_records_and_lost() {
