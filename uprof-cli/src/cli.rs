@@ -74,6 +74,11 @@ pub struct RecordArgs {
     /// machine (see docs/benchmarks.md for what they cost).
     #[arg(long)]
     pub no_wakeups: bool,
+    /// How to hook the syscalls (default: fentry where the kernel allows it, else
+    /// tracepoints). While any syscall tracepoint is enabled every syscall of every process
+    /// on the machine is slower; fentry only touches the hooked syscalls.
+    #[arg(long, value_enum, value_name = "HOOKS")]
+    pub syscall_hooks: Option<SyscallHooksArg>,
     #[command(flatten)]
     pub output_format: OutputArgs,
     /// Command to start and trace from its first instruction (with its children).
@@ -118,12 +123,20 @@ pub struct OutputArgs {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TierArg {
-    /// ep_poll_callback (fentry, else kprobe) plus syscall tracepoints.
+    /// ep_poll_callback (fentry, else kprobe) plus syscall hooks.
     Callback,
-    /// sock:sk_data_ready (tp_btf) plus syscall tracepoints: readiness of sockets only.
+    /// sock:sk_data_ready (tp_btf) plus syscall hooks: readiness of sockets only.
     Socket,
-    /// Syscall tracepoints only.
+    /// Syscall hooks only.
     Syscall,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallHooksArg {
+    /// fentry and fexit on the kernel's syscall functions (__x64_sys_*).
+    Fentry,
+    /// The syscalls:sys_enter_* and sys_exit_* tracepoints.
+    Tracepoint,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -484,7 +484,8 @@ pub struct InFlight {
     pub timeout_ns: i64,
     /// The syscall's arguments.
     pub args: [u64; 6],
-    /// A [`crate::WaitSyscall`] value or one of [`crate::call`].
+    /// A [`crate::WaitSyscall`] value or one of [`crate::call`] ([`crate::call::NONE`]
+    /// between calls).
     pub call: u8,
     pub _pad: [u8; 3],
     /// The thread's process id.

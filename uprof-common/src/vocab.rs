@@ -172,6 +172,8 @@ impl FdKind {
 /// Which syscall a thread is inside, as remembered between a syscall's entry and its exit
 /// ([`crate::InFlight::call`]). Wait syscalls use their [`WaitSyscall`] value.
 pub mod call {
+    /// Not inside a traced syscall: a thread's `INFLIGHT` entry stays between its calls.
+    pub const NONE: u8 = 0;
     pub const EPOLL_CREATE: u8 = 16;
     pub const EPOLL_CREATE1: u8 = 17;
     pub const EPOLL_CTL: u8 = 18;

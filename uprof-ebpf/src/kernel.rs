@@ -27,3 +27,12 @@ pub fn file_of(fd: i32) -> u64 {
     let slot = table + fd as u64 * 8;
     unsafe { bpf_probe_read_kernel(slot as *const u64) }.unwrap_or(0)
 }
+
+/// The `T` at `offset` of `ptr`, a BTF-typed pointer argument of a BTF program (fentry,
+/// tp_btf): a direct load, which the verifier checks against the kernel's BTF (the offset is a
+/// constant of the read-only data), cheaper than a `bpf_probe_read_kernel` call.
+#[inline(always)]
+pub fn load<T>(ptr: u64, offset: &'static u32) -> T {
+    let addr = ptr + offsets::get(offset) as u64;
+    unsafe { core::ptr::read(addr as *const T) }
+}

@@ -1,17 +1,21 @@
-//! uprof's eBPF programs: syscall tracepoints for the epoll and poll families and fd lifetime,
-//! scheduler tracepoints for the task lifecycle, `ep_poll_callback` as fentry or kprobe
-//! (callback tier), `sock:sk_data_ready` as a BTF tracepoint (socket tier), and `sched_waking`
-//! and `sched_switch` as BTF tracepoints for wake-ups of blocked waiters (both). Every
-//! tracepoint program starts by checking that the current process is traced (`TRACED`); the
-//! others check that the epoll instance (`EPOLLS`), the socket (`SOCKETS`) or the thread
-//! (`INFLIGHT`) is traced. Untraced processes still pay for each hit (the tracepoint, the
-//! program, the lookup): measured in docs/probe-tiers.md, "What each tier costs".
+//! uprof's eBPF programs:
+//! - syscall hooks for the epoll and poll families and fd lifetime: fentry/fexit on the kernel's
+//!   syscall functions, or the `syscalls:*` tracepoints where fentry is refused;
+//! - scheduler tracepoints for the task lifecycle;
+//! - `ep_poll_callback` as fentry or kprobe (callback tier), `sock:sk_data_ready` as a BTF
+//!   tracepoint (socket tier), and `sched_waking` and `sched_switch` as BTF tracepoints for
+//!   wake-ups of blocked waiters (both).
+//!
+//! Syscall and task programs start by checking that the current process is traced (`TRACED`);
+//! the others check that the epoll instance (`EPOLLS`), the socket (`SOCKETS`) or the thread
+//! (`INFLIGHT`) is traced. Untraced processes still pay for each hit (the hook, the program,
+//! the lookup): measured in docs/probe-tiers.md, "What each tier costs".
 //!
 //! Every tracepoint program returns [`PASS`]: a tracepoint program returning 0 hides the event
 //! from every other perf user of that tracepoint (`perf stat`, `perf trace` running beside us).
 //! aya's `#[tracepoint]` macro always returns 0, so [`tracepoint!`] declares the programs
-//! instead. (fentry programs must return 0; a kprobe's return value only matters to its own
-//! perf event.)
+//! instead. (fentry and fexit programs must return 0; a kprobe's return value only matters to
+//! its own perf event.)
 #![no_std]
 #![no_main]
 
@@ -28,7 +32,9 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     macros::{btf_tracepoint, fentry, kprobe},
-    programs::{BtfTracePointContext, FEntryContext, ProbeContext, TracePointContext},
+    programs::{
+        BtfTracePointContext, FEntryContext, FExitContext, ProbeContext, TracePointContext,
+    },
 };
 use uprof_common::{WaitSyscall, call};
 
@@ -49,29 +55,82 @@ macro_rules! tracepoint {
     };
 }
 
-/// One entry and one exit program per syscall, named after their tracepoints
-/// (`syscalls:sys_enter_<name>` and `syscalls:sys_exit_<name>`).
-macro_rules! syscall_programs {
-    ($($enter:ident, $exit:ident => $call:expr;)*) => {$(
-        tracepoint!($enter, |ctx| syscalls::enter(&ctx, $call));
-        tracepoint!($exit, |ctx| syscalls::exit(&ctx, $call));
+/// Programs fentry and fexit attach to: they must return 0.
+macro_rules! btf_program {
+    ($section:literal, $name:ident, $context:ident, |$ctx:ident| $body:expr) => {
+        #[unsafe(no_mangle)]
+        #[unsafe(link_section = $section)]
+        pub fn $name(raw: *mut c_void) -> i32 {
+            let $ctx = $context::new(raw);
+            $body;
+            0
+        }
+    };
+}
+
+/// The tracepoint programs of a syscall: `syscalls:sys_enter_<name>` and `sys_exit_<name>`.
+macro_rules! syscall_tracepoints {
+    ($enter:ident, $exit:ident, $call:expr) => {
+        tracepoint!($enter, |ctx| syscalls::enter($call, || {
+            syscalls::tracepoint_args(&ctx)
+        }));
+        tracepoint!($exit, |ctx| syscalls::exit($call, || {
+            syscalls::tracepoint_ret(&ctx)
+        }));
+    };
+}
+
+/// The programs of syscalls whose entry matters (the waits: when they blocked, with what
+/// timeout; `close`, before the fd goes): the tracepoints, or fentry and fexit on the kernel's
+/// syscall function (`__x64_sys_<name>`, whose one argument is the caller's saved registers).
+/// The loader prefers fentry: once any syscall tracepoint is enabled, every syscall of every
+/// task on the machine takes the kernel's slow path, while a function hook costs only the
+/// calls it hooks.
+macro_rules! entry_and_exit_programs {
+    ($($enter:ident, $exit:ident, $fentry:ident, $fexit:ident => $call:expr;)*) => {$(
+        syscall_tracepoints!($enter, $exit, $call);
+        btf_program!("fentry", $fentry, FEntryContext, |ctx| {
+            syscalls::enter($call, || syscalls::regs_args(ctx.arg(0)))
+        });
+        btf_program!("fexit", $fexit, FExitContext, |ctx| {
+            syscalls::exit($call, || ctx.arg(1))
+        });
     )*};
 }
 
-syscall_programs! {
-    sys_enter_epoll_create, sys_exit_epoll_create => call::EPOLL_CREATE;
-    sys_enter_epoll_create1, sys_exit_epoll_create1 => call::EPOLL_CREATE1;
-    sys_enter_epoll_ctl, sys_exit_epoll_ctl => call::EPOLL_CTL;
-    sys_enter_epoll_wait, sys_exit_epoll_wait => WaitSyscall::EpollWait as u8;
-    sys_enter_epoll_pwait, sys_exit_epoll_pwait => WaitSyscall::EpollPwait as u8;
-    sys_enter_epoll_pwait2, sys_exit_epoll_pwait2 => WaitSyscall::EpollPwait2 as u8;
-    sys_enter_poll, sys_exit_poll => WaitSyscall::Poll as u8;
-    sys_enter_ppoll, sys_exit_ppoll => WaitSyscall::Ppoll as u8;
-    sys_enter_select, sys_exit_select => WaitSyscall::Select as u8;
-    sys_enter_pselect6, sys_exit_pselect6 => WaitSyscall::Pselect6 as u8;
-    sys_enter_close, sys_exit_close => call::CLOSE;
-    sys_enter_dup2, sys_exit_dup2 => call::DUP2;
-    sys_enter_dup3, sys_exit_dup3 => call::DUP3;
+/// The programs of the other syscalls: the tracepoints, or fexit alone (the saved registers
+/// still hold the arguments at the return), one program per call instead of two.
+macro_rules! exit_programs {
+    ($($enter:ident, $exit:ident, $fexit:ident => $call:expr;)*) => {$(
+        syscall_tracepoints!($enter, $exit, $call);
+        btf_program!("fexit", $fexit, FExitContext, |ctx| {
+            syscalls::returned($call, || syscalls::regs_args(ctx.arg(0)), ctx.arg(1))
+        });
+    )*};
+}
+
+entry_and_exit_programs! {
+    sys_enter_epoll_wait, sys_exit_epoll_wait,
+        fentry_epoll_wait, fexit_epoll_wait => WaitSyscall::EpollWait as u8;
+    sys_enter_epoll_pwait, sys_exit_epoll_pwait,
+        fentry_epoll_pwait, fexit_epoll_pwait => WaitSyscall::EpollPwait as u8;
+    sys_enter_epoll_pwait2, sys_exit_epoll_pwait2,
+        fentry_epoll_pwait2, fexit_epoll_pwait2 => WaitSyscall::EpollPwait2 as u8;
+    sys_enter_poll, sys_exit_poll, fentry_poll, fexit_poll => WaitSyscall::Poll as u8;
+    sys_enter_ppoll, sys_exit_ppoll, fentry_ppoll, fexit_ppoll => WaitSyscall::Ppoll as u8;
+    sys_enter_select, sys_exit_select,
+        fentry_select, fexit_select => WaitSyscall::Select as u8;
+    sys_enter_pselect6, sys_exit_pselect6,
+        fentry_pselect6, fexit_pselect6 => WaitSyscall::Pselect6 as u8;
+    sys_enter_close, sys_exit_close, fentry_close, fexit_close => call::CLOSE;
+}
+
+exit_programs! {
+    sys_enter_epoll_create, sys_exit_epoll_create, fexit_epoll_create => call::EPOLL_CREATE;
+    sys_enter_epoll_create1, sys_exit_epoll_create1, fexit_epoll_create1 => call::EPOLL_CREATE1;
+    sys_enter_epoll_ctl, sys_exit_epoll_ctl, fexit_epoll_ctl => call::EPOLL_CTL;
+    sys_enter_dup2, sys_exit_dup2, fexit_dup2 => call::DUP2;
+    sys_enter_dup3, sys_exit_dup3, fexit_dup3 => call::DUP3;
 }
 
 tracepoint!(sched_process_fork, |ctx| tasks::fork(&ctx));

@@ -122,6 +122,20 @@ pub mod offsets {
     #[unsafe(no_mangle)]
     pub static FILE_PRIVATE_DATA: u32 = 0;
 
+    /// Where `struct pt_regs` keeps a syscall's six arguments (fentry on syscall functions).
+    #[unsafe(no_mangle)]
+    pub static PT_REGS_ARG0: u32 = 0;
+    #[unsafe(no_mangle)]
+    pub static PT_REGS_ARG1: u32 = 0;
+    #[unsafe(no_mangle)]
+    pub static PT_REGS_ARG2: u32 = 0;
+    #[unsafe(no_mangle)]
+    pub static PT_REGS_ARG3: u32 = 0;
+    #[unsafe(no_mangle)]
+    pub static PT_REGS_ARG4: u32 = 0;
+    #[unsafe(no_mangle)]
+    pub static PT_REGS_ARG5: u32 = 0;
+
     /// Reads a value the loader may have rewritten (a plain read would be folded at
     /// compile time).
     #[inline(always)]

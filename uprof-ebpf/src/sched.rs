@@ -6,6 +6,7 @@ use uprof_common::{WaitSyscall, Wake};
 
 use crate::{
     emit::{current, header, now, send},
+    kernel,
     maps::{INFLIGHT, offsets},
 };
 
@@ -15,14 +16,12 @@ use crate::{
 const SLEEP_BITS: u32 = 3;
 const TASK_INTERRUPTIBLE: u32 = 1;
 
-/// The `u32` at `offset` of `task`, a BTF-typed `struct task_struct *` argument: a direct
-/// load, which the verifier checks against the kernel's BTF (the offset is a constant of the
-/// read-only data), cheaper than a `bpf_probe_read_kernel` call on a path every context switch
-/// takes. (`state` was a `long` before 5.14: its low half, on little-endian machines.)
+/// The `u32` at `offset` of `task`, a BTF-typed `struct task_struct *` argument: this runs
+/// on every context switch, hence direct loads. (`state` was a `long` before 5.14: its low
+/// half, on little-endian machines.)
 #[inline(always)]
 fn task_u32(task: u64, offset: &'static u32) -> u32 {
-    let offset = offsets::get(offset) as u64;
-    unsafe { core::ptr::read((task + offset) as *const u32) }
+    kernel::load(task, offset)
 }
 
 /// `sched_waking(task)`: if `task` is a traced thread sleeping in a wait, report who woke it.

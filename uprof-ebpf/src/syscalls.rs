@@ -1,6 +1,7 @@
-//! Syscall entry and exit. Entry remembers the arguments of a traced thread's call in
-//! `INFLIGHT`; exit turns them and the result into one record (plus, for epoll waits, the
-//! returned events read from the caller's buffer while it is still valid).
+//! Syscall entry and exit, hooked either by the `syscalls:*` tracepoints or by fentry/fexit on
+//! the kernel's syscall functions (see `main.rs`). Entry remembers the arguments of a traced
+//! thread's call in `INFLIGHT`; exit turns them and the result into one record (plus, for
+//! epoll waits, the returned events read from the caller's buffer while it is still valid).
 use core::ffi::c_void;
 
 use aya_ebpf::{
@@ -16,51 +17,121 @@ use uprof_common::{
 use crate::{
     callback,
     emit::{current, header, now, reserve, send, traced, wakeup},
+    kernel,
     maps::{INFLIGHT, offsets},
     sockets,
 };
 
-/// Entry of any traced syscall: remember `call`, the arguments and the time.
+/// The six argument registers of a syscall tracepoint's context.
 #[inline(always)]
-pub fn enter(ctx: &TracePointContext, call: u8) {
-    if !traced() {
-        return;
-    }
+pub fn tracepoint_args(ctx: &TracePointContext) -> [u64; 6] {
     let base = offsets::get(&offsets::SYSCALL_ARGS);
+    let mut args = [0; 6];
+    for (i, arg) in args.iter_mut().enumerate() {
+        *arg = unsafe { ctx.read_at::<u64>(base + i * 8) }.unwrap_or(0);
+    }
+    args
+}
+
+/// The syscall's return value from a `sys_exit_*` tracepoint's context.
+#[inline(always)]
+pub fn tracepoint_ret(ctx: &TracePointContext) -> i64 {
+    unsafe { ctx.read_at(offsets::get(&offsets::SYSCALL_RET)) }.unwrap_or(0)
+}
+
+/// The six argument registers saved in `regs`, the `struct pt_regs *` a syscall function
+/// (`__x64_sys_*`) receives: direct loads at the offsets the loader read from BTF.
+#[inline(always)]
+pub fn regs_args(regs: u64) -> [u64; 6] {
+    use offsets::{
+        PT_REGS_ARG0, PT_REGS_ARG1, PT_REGS_ARG2, PT_REGS_ARG3, PT_REGS_ARG4, PT_REGS_ARG5,
+    };
+    [
+        kernel::load(regs, &PT_REGS_ARG0),
+        kernel::load(regs, &PT_REGS_ARG1),
+        kernel::load(regs, &PT_REGS_ARG2),
+        kernel::load(regs, &PT_REGS_ARG3),
+        kernel::load(regs, &PT_REGS_ARG4),
+        kernel::load(regs, &PT_REGS_ARG5),
+    ]
+}
+
+/// What a traced thread's call is, from its arguments (`args` reads them: only for traced
+/// threads), entered now; `None` for untraced threads.
+#[inline(always)]
+fn in_flight(call: u8, args: impl FnOnce() -> [u64; 6]) -> Option<(u32, InFlight)> {
+    if !traced() {
+        return None;
+    }
     let (pid, tid) = current();
     let mut f = InFlight {
         ts: now(),
         timeout_ns: TIMEOUT_INFINITE,
         call,
         pid,
+        args: args(),
         ..Default::default()
     };
-    for (i, arg) in f.args.iter_mut().enumerate() {
-        *arg = unsafe { ctx.read_at::<u64>(base + i * 8) }.unwrap_or(0);
-    }
     if let Some(syscall) = WaitSyscall::from_u8(call) {
         f.timeout_ns = wait_timeout(syscall, &f.args);
     }
+    Some((tid, f))
+}
+
+/// Entry of any traced syscall: remember `call`, the arguments and the time in the thread's
+/// `INFLIGHT` entry, overwritten in place when it has one (cheaper than an insertion and a
+/// deletion per call).
+#[inline(always)]
+pub fn enter(call: u8, args: impl FnOnce() -> [u64; 6]) {
+    let Some((tid, f)) = in_flight(call, args) else {
+        return;
+    };
     if call == call::CLOSE && callback::enabled() {
         callback::forget_epoll(f.args[0] as i32);
     }
-    let _ = INFLIGHT.insert(&tid, &f, 0);
+    match INFLIGHT.get_ptr_mut(&tid) {
+        Some(entry) => unsafe { *entry = f },
+        None => {
+            let _ = INFLIGHT.insert(&tid, &f, 0);
+        }
+    }
 }
 
 /// Exit of a traced syscall: emit its record. A thread without a matching entry (it was
 /// already inside the call when tracing began) is ignored.
 #[inline(always)]
-pub fn exit(ctx: &TracePointContext, call: u8) {
+pub fn exit(call: u8, ret: impl FnOnce() -> i64) {
     let (_, tid) = current();
-    let Some(f) = (unsafe { INFLIGHT.get(&tid) }).copied() else {
+    let Some(entry) = INFLIGHT.get_ptr_mut(&tid) else {
         return;
     };
-    let _ = INFLIGHT.remove(&tid);
-    if f.call != call {
+    let f = unsafe { *entry };
+    if f.call == call::NONE {
         return;
     }
-    let ret: i64 = unsafe { ctx.read_at(offsets::get(&offsets::SYSCALL_RET)) }.unwrap_or(0);
-    let ts = now();
+    unsafe {
+        (*entry).call = call::NONE;
+        (*entry).woken_ts = 0;
+    }
+    if f.call == call {
+        finish(&f, ret(), now());
+    }
+}
+
+/// The return of a traced syscall hooked at its return only (fexit), whose arguments are
+/// still in `args` (the caller's saved registers): one program per call instead of two, for
+/// the calls whose entry time does not matter (`epoll_ctl`, `epoll_create`, `dup2`).
+#[inline(always)]
+pub fn returned(call: u8, args: impl FnOnce() -> [u64; 6], ret: i64) {
+    if let Some((_, f)) = in_flight(call, args) {
+        finish(&f, ret, f.ts);
+    }
+}
+
+/// Emits the record of call `f`, which returned `ret` at `ts`.
+#[inline(always)]
+fn finish(f: &InFlight, ret: i64, ts: u64) {
+    let call = f.call;
     if callback::enabled() && names_epoll(call, ret) {
         callback::learn_epoll(f.args[0] as i32);
     }
@@ -81,7 +152,7 @@ pub fn exit(ctx: &TracePointContext, call: u8) {
             },
             ret: ret as i32,
         }),
-        call::EPOLL_CTL => send_ctl(&f, ts, ret),
+        call::EPOLL_CTL => send_ctl(f, ts, ret),
         call::CLOSE => send(Close {
             header: header::<Close>(ts),
             fd: f.args[0] as i32,
@@ -100,7 +171,7 @@ pub fn exit(ctx: &TracePointContext, call: u8) {
         }),
         _ => {
             if let Some(syscall) = WaitSyscall::from_u8(call) {
-                finish_wait(&f, syscall, ts, ret);
+                finish_wait(f, syscall, ts, ret);
             }
         }
     }

@@ -73,6 +73,16 @@ pub const SCHED: &[Member] = &[
     member("TASK_STATE", "task_struct", "__state|state"),
 ];
 
+/// Where x86-64's `struct pt_regs` keeps a syscall's six arguments (syscall hooks by fentry).
+pub const SYSCALL_REGS: &[Member] = &[
+    member("PT_REGS_ARG0", "pt_regs", "di"),
+    member("PT_REGS_ARG1", "pt_regs", "si"),
+    member("PT_REGS_ARG2", "pt_regs", "dx"),
+    member("PT_REGS_ARG3", "pt_regs", "r10"),
+    member("PT_REGS_ARG4", "pt_regs", "r8"),
+    member("PT_REGS_ARG5", "pt_regs", "r9"),
+];
+
 /// Reads the offsets of `members` from the BTF at `path`: `(global name, offset)`.
 pub fn offsets(path: &Path, members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
     let btf = Btf::from_file(path)?;

@@ -6,6 +6,7 @@ use aya::programs::TracePoint;
 
 use crate::{
     btf, preflight,
+    probes::{self, SyscallHooks},
     tier::{self, Tier},
     tracefs,
     tracer::{Offsets, TracerOptions, load_object},
@@ -17,7 +18,7 @@ pub struct Check {
     /// `tracepoint`, `fentry`, `kprobe`, `tp_btf`.
     pub program_type: &'static str,
     /// What was attached (e.g. `syscalls:sys_enter_epoll_wait`).
-    pub target: &'static str,
+    pub target: String,
     /// `Ok`, or the kernel's reason.
     pub result: Result<(), String>,
 }
@@ -34,6 +35,9 @@ pub struct Diagnosis {
     pub checks: Vec<Check>,
     pub tier: Tier,
     pub tier_reason: String,
+    /// How `uprof record` will hook the syscalls, and why.
+    pub syscall_hooks: SyscallHooks,
+    pub syscall_hooks_reason: String,
 }
 
 /// Probes the kernel: loads uprof's object with a small ring buffer and tries each program type.
@@ -55,10 +59,20 @@ pub fn diagnose() -> Result<Diagnosis> {
         .map(|t| t.globals())
         .collect();
     if let Some(offsets) = &offsets {
-        let all: Vec<_> = globals.iter().flatten().flatten().copied().collect();
+        let mut all: Vec<_> = globals.iter().flatten().flatten().copied().collect();
+        all.extend(btf::offsets(Path::new(btf::VMLINUX), &[btf::SYSCALL_REGS]).unwrap_or_default());
         let mut ebpf = load_object(&options, offsets, &all)?;
         let tp = attach_tracepoint(&mut ebpf);
         checks.push(check("tracepoint", "syscalls:sys_enter_epoll_wait", tp));
+        let syscall_fentry = match probes::fentry_unsupported() {
+            Some(reason) => Err(anyhow::anyhow!(reason)),
+            None => probes::attach_fentry_probe(&mut ebpf),
+        };
+        checks.push(check(
+            "fentry",
+            &probes::fentry_probe_function(),
+            syscall_fentry,
+        ));
         let fentry = tier::attach_fentry(&mut ebpf);
         checks.push(check("fentry", tier::CALLBACK_FUNCTION, fentry));
         let kprobe = tier::attach_kprobe(&mut ebpf);
@@ -68,6 +82,21 @@ pub fn diagnose() -> Result<Diagnosis> {
             checks.push(check("tp_btf", tp_btf, result));
         }
     }
+    let (syscall_hooks, syscall_hooks_reason) = match checks
+        .iter()
+        .find(|c| c.target == probes::fentry_probe_function())
+        .map(|c| &c.result)
+    {
+        Some(Ok(())) => (
+            SyscallHooks::Fentry,
+            "fentry on syscall functions attaches".to_owned(),
+        ),
+        Some(Err(e)) => (SyscallHooks::Tracepoint, format!("fentry refused: {e}")),
+        None => (
+            SyscallHooks::Tracepoint,
+            "tracefs is unavailable".to_owned(),
+        ),
+    };
     let attached = |t: &str, target: &str| {
         checks
             .iter()
@@ -112,6 +141,8 @@ pub fn diagnose() -> Result<Diagnosis> {
         checks,
         tier,
         tier_reason,
+        syscall_hooks,
+        syscall_hooks_reason,
     })
 }
 
@@ -123,10 +154,10 @@ fn callback_unavailable<T>(globals: &Result<T>) -> String {
     }
 }
 
-fn check(program_type: &'static str, target: &'static str, result: Result<()>) -> Check {
+fn check(program_type: &'static str, target: &str, result: Result<()>) -> Check {
     Check {
         program_type,
-        target,
+        target: target.to_owned(),
         result: result.map_err(|e| format!("{e:#}")),
     }
 }
@@ -170,7 +201,13 @@ impl fmt::Display for Diagnosis {
                 Err(e) => writeln!(f, "  {:<10} on {:<32} NO: {e}", c.program_type, c.target)?,
             }
         }
-        writeln!(f, "tier:      {} ({})", self.tier.name(), self.tier_reason)
+        writeln!(f, "tier:      {} ({})", self.tier.name(), self.tier_reason)?;
+        writeln!(
+            f,
+            "syscalls:  hooked by {} ({})",
+            self.syscall_hooks.name(),
+            self.syscall_hooks_reason
+        )
     }
 }
 

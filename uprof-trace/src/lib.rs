@@ -11,6 +11,6 @@ mod tier;
 mod tracefs;
 mod tracer;
 
-pub use probes::ProbeStatus;
+pub use probes::{ProbeStatus, SyscallHooks};
 pub use tier::Tier;
 pub use tracer::{Tracer, TracerOptions};

@@ -62,7 +62,7 @@ impl Tier {
             Tier::Callback => attach_callback(ebpf)?,
             Tier::Socket => {
                 let result = attach_tp_btf(ebpf, SOCKET_TRACEPOINT);
-                let status = status("tp_btf", SOCKET_TRACEPOINT, &result);
+                let status = ProbeStatus::hook("tp_btf", SOCKET_TRACEPOINT, &result);
                 match result {
                     Ok(()) => vec![status],
                     Err(e) => return Err((vec![status], e)),
@@ -73,7 +73,7 @@ impl Tier {
         // Wake-ups are a bonus: without them the tier still has its readiness figures.
         for program in WAKE_TRACEPOINTS.iter().filter(|_| wakeups) {
             let result = attach_tp_btf(ebpf, program);
-            tried.push(status("tp_btf", program, &result));
+            tried.push(ProbeStatus::hook("tp_btf", program, &result));
         }
         Ok(tried)
     }
@@ -93,12 +93,12 @@ pub const WAKE_TRACEPOINTS: [&str; 2] = ["sched_waking", "sched_switch"];
 /// every reason.
 fn attach_callback(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus>, anyhow::Error)> {
     let fentry = attach_fentry(ebpf);
-    let mut tried = vec![status("fentry", CALLBACK_FUNCTION, &fentry)];
+    let mut tried = vec![ProbeStatus::hook("fentry", CALLBACK_FUNCTION, &fentry)];
     if fentry.is_ok() {
         return Ok(tried);
     }
     let kprobe = attach_kprobe(ebpf);
-    tried.push(status("kprobe", CALLBACK_FUNCTION, &kprobe));
+    tried.push(ProbeStatus::hook("kprobe", CALLBACK_FUNCTION, &kprobe));
     match (fentry, kprobe) {
         (_, Ok(())) => Ok(tried),
         (Err(f), Err(k)) => Err((
@@ -106,15 +106,6 @@ fn attach_callback(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus
             anyhow!("fentry on {CALLBACK_FUNCTION}: {f:#}; kprobe on {CALLBACK_FUNCTION}: {k:#}"),
         )),
         (Ok(()), _) => unreachable!("fentry success returned above"),
-    }
-}
-
-fn status(kind: &'static str, target: &str, result: &Result<()>) -> ProbeStatus {
-    ProbeStatus {
-        name: format!("{kind}:{target}"),
-        kind,
-        attached: result.is_ok(),
-        note: result.as_ref().err().map(|e| format!("{e:#}")),
     }
 }
 

@@ -9,8 +9,8 @@ use aya::{
 use uprof_common::{EpollOwner, InFlight};
 
 use crate::{
-    preflight,
-    probes::{self, ProbeStatus},
+    btf, preflight,
+    probes::{self, ProbeStatus, SyscallHooks},
     tier::Tier,
     tracefs,
 };
@@ -27,6 +27,8 @@ pub struct TracerOptions {
     pub tier: Option<Tier>,
     /// Follow wake-ups of blocked waiters (callback and socket tiers).
     pub wakeups: bool,
+    /// How to hook the syscalls; `None` prefers fentry and falls back to tracepoints.
+    pub syscall_hooks: Option<SyscallHooks>,
 }
 
 impl Default for TracerOptions {
@@ -35,6 +37,7 @@ impl Default for TracerOptions {
             buffer_bytes: 16 << 20,
             tier: None,
             wakeups: true,
+            syscall_hooks: None,
         }
     }
 }
@@ -45,6 +48,8 @@ pub struct Tracer {
     kernel_release: String,
     tier: Tier,
     tier_reason: String,
+    syscall_hooks: SyscallHooks,
+    syscall_hooks_reason: String,
 }
 
 impl Tracer {
@@ -62,6 +67,7 @@ impl Tracer {
         let offsets = Offsets::read(&tracefs)?;
         // Fails harmlessly (EPERM) where memory is charged to the cgroup (5.11+).
         raise_memlock_limit();
+        let (hook_globals, fentry_blocked) = syscall_hook_globals(options.syscall_hooks);
         let candidates = match options.tier {
             Some(tier) => vec![tier],
             None => Tier::ALL.to_vec(),
@@ -70,7 +76,7 @@ impl Tracer {
         let mut unavailable = Vec::new();
         let mut chosen = None;
         for tier in candidates {
-            match load_tier(options, &offsets, tier) {
+            match load_tier(options, &offsets, tier, &hook_globals) {
                 Ok((ebpf, tried)) => {
                     probes.extend(tried);
                     chosen = Some((ebpf, tier));
@@ -88,13 +94,17 @@ impl Tracer {
         }
         let (mut ebpf, tier) = chosen.context("no probe tier could load")?;
         let tier_reason = tier_reason(options, tier, &probes, &unavailable);
-        probes.extend(probes::attach_all(&mut ebpf, &tracefs)?);
+        let attached =
+            probes::attach_all(&mut ebpf, &tracefs, options.syscall_hooks, fentry_blocked)?;
+        probes.extend(attached.probes);
         Ok(Tracer {
             ebpf,
             probes,
             kernel_release,
             tier,
             tier_reason,
+            syscall_hooks: attached.hooks,
+            syscall_hooks_reason: attached.hooks_reason,
         })
     }
 
@@ -106,6 +116,16 @@ impl Tracer {
     /// Why this tier was chosen (or what made the better one fail).
     pub fn tier_reason(&self) -> &str {
         &self.tier_reason
+    }
+
+    /// How the syscalls are hooked.
+    pub fn syscall_hooks(&self) -> SyscallHooks {
+        self.syscall_hooks
+    }
+
+    /// Why these syscall hooks: forced, or why fentry was not used.
+    pub fn syscall_hooks_reason(&self) -> &str {
+        &self.syscall_hooks_reason
     }
 
     /// What attached (and what did not, with the reason).
@@ -196,11 +216,28 @@ fn load_tier(
     options: &TracerOptions,
     offsets: &Offsets,
     tier: Tier,
+    hook_globals: &[(&'static str, u32)],
 ) -> Result<(Ebpf, Vec<ProbeStatus>), (Vec<ProbeStatus>, anyhow::Error)> {
-    let globals = tier.globals().map_err(|e| (Vec::new(), e))?;
+    let mut globals = tier.globals().map_err(|e| (Vec::new(), e))?;
+    globals.extend_from_slice(hook_globals);
     let mut ebpf = load_object(options, offsets, &globals).map_err(|e| (Vec::new(), e))?;
     let tried = tier.attach(&mut ebpf, options.wakeups)?;
     Ok((ebpf, tried))
+}
+
+/// The load-time globals syscall hooks by fentry need (where `struct pt_regs` keeps the
+/// arguments, from BTF), or why fentry cannot be used. Nothing when tracepoints are forced.
+fn syscall_hook_globals(hooks: Option<SyscallHooks>) -> (Vec<(&'static str, u32)>, Option<String>) {
+    if hooks == Some(SyscallHooks::Tracepoint) {
+        return (Vec::new(), None);
+    }
+    if let Some(reason) = probes::fentry_unsupported() {
+        return (Vec::new(), Some(reason.to_owned()));
+    }
+    match btf::offsets(Path::new(btf::VMLINUX), &[btf::SYSCALL_REGS]) {
+        Ok(globals) => (globals, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    }
 }
 
 /// Why `tier` is in use: forced, or the better tiers' failures and what attached.

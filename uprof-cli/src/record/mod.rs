@@ -16,10 +16,10 @@ use tokio::{
 use uprof_analysis::Analyzer;
 use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
 use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
-use uprof_trace::{Tier, Tracer, TracerOptions, clock, procfs};
+use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, clock, procfs};
 
 use crate::{
-    cli::{RecordArgs, TierArg},
+    cli::{RecordArgs, SyscallHooksArg, TierArg},
     report,
 };
 use recorder::{Recorder, Sink};
@@ -48,6 +48,10 @@ async fn record(args: RecordArgs) -> Result<()> {
             TierArg::Syscall => Tier::Syscall,
         }),
         wakeups: !args.no_wakeups,
+        syscall_hooks: args.syscall_hooks.map(|h| match h {
+            SyscallHooksArg::Fentry => SyscallHooks::Fentry,
+            SyscallHooksArg::Tracepoint => SyscallHooks::Tracepoint,
+        }),
     })?;
     let held = if args.command.is_empty() {
         None
@@ -86,14 +90,17 @@ async fn record(args: RecordArgs) -> Result<()> {
     let launched = held.map(|h| h.release()).transpose()?;
     let attached = tracer.probes().iter().filter(|p| p.attached).count();
     eprintln!(
-        "uprof: tracing pid {} with {attached} of {} probes ({} tier: {}); Ctrl-C to stop",
+        "uprof: tracing pid {} with {attached} of {} probes ({} tier: {}; syscalls hooked by {}: {}); \
+         Ctrl-C to stop",
         pids.iter()
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(","),
         tracer.probes().len(),
         tracer.tier().name(),
-        tracer.tier_reason()
+        tracer.tier_reason(),
+        tracer.syscall_hooks().name(),
+        tracer.syscall_hooks_reason()
     );
 
     // SAFETY: the ring buffer owns its fd and keeps it open until the AsyncFd is dropped.

@@ -1,0 +1,120 @@
+//! The two ways of hooking syscalls (`--syscall-hooks fentry|tracepoint`) see exactly the same
+//! calls. Both run wherever the tests run: the stock kernels of `cargo xtask vm-test` allow
+//! fentry (uprof's default there), the development hosts refuse it, and there forcing fentry
+//! must fail with the kernel's reason. Nothing skips.
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::{SERIAL, assert_report_matches, report_json, testprog, uprof};
+
+/// Scenarios that between them make every kind of traced syscall but `dup2`/`dup3`: the three
+/// epoll waits, `epoll_ctl` (with errors), `close`, and the poll family.
+const SCENARIOS: [&[&str]; 3] = [&["syscalls"], &["fd-reuse"], &["poll"]];
+
+/// Records each scenario with `--syscall-hooks <hooks>`: per scenario, what it said it did
+/// and the report; or uprof's error message.
+fn record_with(hooks: &str) -> Result<Vec<(Value, Value)>, String> {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hooks.uprof");
+    let mut runs = Vec::new();
+    for args in SCENARIOS {
+        let out = uprof()
+            .args(["record", "--syscall-hooks", hooks, "-o"])
+            .arg(&file)
+            .arg("--")
+            .arg(testprog("epoll-scenario"))
+            .args(args)
+            .output()
+            .expect("cannot run uprof");
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let said = serde_json::from_slice(&out.stdout).expect("the scenario prints JSON");
+        runs.push((said, report_json(&file)));
+    }
+    Ok(runs)
+}
+
+/// The attached probes of a report that hook syscall functions, and those on syscall
+/// tracepoints.
+fn syscall_probes(report: &Value) -> (Vec<&str>, Vec<&str>) {
+    let names = report["probes"].as_array().unwrap().iter();
+    let names: Vec<&str> = names.filter_map(Value::as_str).collect();
+    let functions = names
+        .iter()
+        .filter(|n| n.contains(":__x64_sys_"))
+        .copied()
+        .collect();
+    let tracepoints = names
+        .iter()
+        .filter(|n| n.starts_with("syscalls:"))
+        .copied()
+        .collect();
+    (functions, tracepoints)
+}
+
+/// An independent sign that this is a stock distribution kernel, which allows fentry: kprobes
+/// exist (the development hosts have neither).
+fn stock_kernel() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+}
+
+#[test]
+fn tracepoint_hooks_see_exactly_the_scenarios_calls() {
+    let runs = record_with("tracepoint").expect("syscall tracepoints attach on every kernel");
+    for (said, report) in &runs {
+        assert_report_matches(said, report);
+        let (functions, tracepoints) = syscall_probes(report);
+        assert!(functions.is_empty(), "{functions:?}");
+        assert!(tracepoints.contains(&"syscalls:sys_exit_epoll_ctl"));
+        assert!(tracepoints.contains(&"syscalls:sys_enter_poll"));
+    }
+}
+
+#[test]
+fn fentry_hooks_see_exactly_the_calls_or_fail_with_the_kernels_reason() {
+    match record_with("fentry") {
+        Ok(runs) => {
+            for (said, report) in &runs {
+                assert_report_matches(said, report);
+                let (functions, tracepoints) = syscall_probes(report);
+                assert!(tracepoints.is_empty(), "{tracepoints:?}");
+                for probe in ["fentry:__x64_sys_epoll_wait", "fexit:__x64_sys_close"] {
+                    assert!(functions.contains(&probe), "{probe} in {functions:?}");
+                }
+            }
+        }
+        Err(stderr) => {
+            assert!(
+                !stock_kernel(),
+                "a stock kernel refused fentry on syscalls: {stderr}"
+            );
+            assert!(
+                stderr.contains("--syscall-hooks fentry")
+                    && stderr.contains("__x64_sys_epoll_wait")
+                    && stderr.contains("refused"),
+                "the error names the option, the function and the kernel's reason: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn by_default_syscalls_are_hooked_by_fentry_where_the_kernel_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("default.uprof");
+    let said = support::record_scenario(&file, SCENARIOS[0]);
+    let report = report_json(&file);
+    assert_report_matches(&said, &report);
+    let (functions, tracepoints) = syscall_probes(&report);
+    if stock_kernel() {
+        assert!(tracepoints.is_empty(), "{tracepoints:?}");
+        assert!(functions.contains(&"fexit:__x64_sys_epoll_wait"));
+    } else {
+        assert!(functions.is_empty(), "{functions:?}");
+        assert!(tracepoints.contains(&"syscalls:sys_exit_epoll_wait"));
+    }
+}
