@@ -114,9 +114,17 @@ pub struct MatrixArgs {
     /// Kernels to boot, comma-separated series or Debian codenames.
     #[arg(long, value_delimiter = ',', default_value = "5.10,6.1,6.12")]
     pub kernels: Vec<Series>,
-    /// Seconds after which a VM is killed and counts as failed.
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
+    /// Seconds after which a VM is killed and counts as failed (default: 300; vm-test: enough
+    /// for every test to run into its own timeout).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+}
+
+impl MatrixArgs {
+    /// The VM timeout asked for, else `default` seconds.
+    pub fn timeout_or(&self, default: u64) -> Duration {
+        Duration::from_secs(self.timeout.unwrap_or(default))
+    }
 }
 
 /// Command-line arguments of `cargo xtask vm`.
@@ -149,7 +157,7 @@ pub fn main(args: Args) -> Result<()> {
         script,
     };
     let options = RunOptions {
-        timeout: Duration::from_secs(args.matrix.timeout),
+        timeout: args.matrix.timeout_or(300),
         refresh_kernels: args.refresh_kernels,
         ..RunOptions::default()
     };

@@ -33,6 +33,9 @@ pub struct Args {
     skip: Vec<String>,
 }
 
+/// Seconds a VM may take besides its tests (boot, shutdown).
+const BOOT_ALLOWANCE: u64 = 120;
+
 /// Runs `cargo xtask vm-test`: builds, runs the tests in every kernel, prints the result
 /// table, and fails if any kernel failed.
 pub fn main(args: Args) -> Result<()> {
@@ -57,7 +60,10 @@ pub fn main(args: Args) -> Result<()> {
         script: guest::script(&tests, Duration::from_secs(args.test_timeout)),
     };
     let options = RunOptions {
-        timeout: Duration::from_secs(args.matrix.timeout),
+        // A backstop: each test has its own timeout, and the guest reports the ones that hit it.
+        timeout: args
+            .matrix
+            .timeout_or(BOOT_ALLOWANCE + args.test_timeout * tests.len() as u64),
         out_dir: vm::target_dir().join("vm-test"),
         ..RunOptions::default()
     };
