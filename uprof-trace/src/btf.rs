@@ -4,9 +4,9 @@
 //! The reader understands just what member offsets need (the BTF format is documented in the
 //! kernel's `Documentation/bpf/btf.rst`): the type section's records, struct and union members,
 //! and the typedef/qualifier chains to skip.
-use std::{collections::HashMap, fs, path::Path};
+use std::{collections::HashMap, fs, path::Path, sync::OnceLock};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 
 /// Where the running kernel's BTF is.
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
@@ -83,9 +83,14 @@ pub const SYSCALL_REGS: &[Member] = &[
     member("PT_REGS_ARG5", "pt_regs", "r9"),
 ];
 
-/// Reads the offsets of `members` from the BTF at `path`: `(global name, offset)`.
-pub fn offsets(path: &Path, members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
-    let btf = Btf::from_file(path)?;
+/// Reads the offsets of `members` from the running kernel's BTF: `(global name, offset)`.
+pub fn offsets(members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
+    // Parsed once per process: several MB, a noticeable fraction of a second under emulation.
+    static KERNEL: OnceLock<Result<Btf, String>> = OnceLock::new();
+    let btf = KERNEL
+        .get_or_init(|| Btf::from_file(Path::new(VMLINUX)).map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("{e}"))?;
     members
         .iter()
         .flat_map(|group| group.iter())
@@ -338,12 +343,12 @@ mod tests {
             from: "",
         }];
         assert_eq!(
-            offsets(Path::new(VMLINUX), &[&renamed]).unwrap(),
+            offsets(&[&renamed]).unwrap(),
             vec![("X", btf.member_offset("task_struct", "pid").unwrap())]
         );
         let groups = [FD_TABLE, CALLBACK, SOCKET, SCHED];
         assert_eq!(
-            offsets(Path::new(VMLINUX), &groups).unwrap().len(),
+            offsets(&groups).unwrap().len(),
             groups.iter().map(|g| g.len()).sum::<usize>()
         );
     }

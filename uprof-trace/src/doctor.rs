@@ -60,7 +60,7 @@ pub fn diagnose() -> Result<Diagnosis> {
         .collect();
     if let Some(offsets) = &offsets {
         let mut all: Vec<_> = globals.iter().flatten().flatten().copied().collect();
-        all.extend(btf::offsets(Path::new(btf::VMLINUX), &[btf::SYSCALL_REGS]).unwrap_or_default());
+        all.extend(btf::offsets(&[btf::SYSCALL_REGS]).unwrap_or_default());
         let mut ebpf = load_object(&options, offsets, &all)?;
         let tp = attach_tracepoint(&mut ebpf);
         checks.push(check("tracepoint", "syscalls:sys_enter_epoll_wait", tp));

@@ -226,17 +226,17 @@ fn attach_syscall_tracepoints(ebpf: &mut Ebpf, tracefs: &Path) -> Result<Vec<Pro
 /// fentry (unless the syscall is hooked at its return only) and fexit on every syscall's
 /// function; fails at the first required one refused.
 fn attach_syscall_fentries(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>> {
-    let btf = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
+    let btf = tier::kernel_btf()?;
     let mut probes = Vec::with_capacity(2 * SYSCALLS.len());
     for syscall in SYSCALLS {
         let function = syscall_function(syscall.name);
         let mut results = Vec::with_capacity(2);
         if !syscall.exit_only {
-            results.push(("fentry", attach_fentry(ebpf, &btf, syscall.name, &function)));
+            results.push(("fentry", attach_fentry(ebpf, btf, syscall.name, &function)));
         }
         let exit = match results.first() {
             Some((_, Err(_))) => Err(anyhow!("its fentry did not attach")),
-            _ => attach_fexit(ebpf, &btf, syscall.name, &function),
+            _ => attach_fexit(ebpf, btf, syscall.name, &function),
         };
         results.push(("fexit", exit));
         for (kind, result) in results {
@@ -278,8 +278,12 @@ pub(crate) fn fentry_probe_function() -> String {
 
 /// Attaches fentry on [`fentry_probe_function`] (`uprof doctor`).
 pub(crate) fn attach_fentry_probe(ebpf: &mut Ebpf) -> Result<()> {
-    let btf = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
-    attach_fentry(ebpf, &btf, SYSCALLS[0].name, &fentry_probe_function())
+    attach_fentry(
+        ebpf,
+        tier::kernel_btf()?,
+        SYSCALLS[0].name,
+        &fentry_probe_function(),
+    )
 }
 
 fn attach_fentry(ebpf: &mut Ebpf, btf: &Btf, syscall: &str, function: &str) -> Result<()> {

@@ -3,7 +3,7 @@
 //! hooks `sock:sk_data_ready` (a BTF tracepoint) for the moment a socket receives data; both add
 //! `sched_waking`/`sched_switch` for wake-ups of blocked waiters; the syscall tier uses the
 //! syscall tracepoints only. See `docs/probe-tiers.md`.
-use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
@@ -45,7 +45,7 @@ impl Tier {
             Tier::Socket => ("SOCKET_TIER", &[btf::FD_TABLE, btf::SOCKET, btf::SCHED]),
             Tier::Syscall => return Ok(Vec::new()),
         };
-        let mut globals = btf::offsets(Path::new(btf::VMLINUX), members)?;
+        let mut globals = btf::offsets(members)?;
         globals.push((switch, 1));
         Ok(globals)
     }
@@ -111,10 +111,10 @@ fn attach_callback(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus
 
 /// Loads and attaches the fentry flavour of the callback program.
 pub fn attach_fentry(ebpf: &mut Ebpf) -> Result<()> {
-    let btf = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
+    let btf = kernel_btf()?;
     let program: &mut FEntry = program(ebpf, "ep_poll_callback_fentry")?.try_into()?;
     program
-        .load(CALLBACK_FUNCTION, &btf)
+        .load(CALLBACK_FUNCTION, btf)
         .context("the kernel refused to load the fentry program")?;
     program
         .attach()
@@ -136,15 +136,25 @@ pub fn attach_kprobe(ebpf: &mut Ebpf) -> Result<()> {
 
 /// Loads and attaches the BTF tracepoint program named after its tracepoint.
 pub fn attach_tp_btf(ebpf: &mut Ebpf, tracepoint: &str) -> Result<()> {
-    let btf = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
+    let btf = kernel_btf()?;
     let program: &mut BtfTracePoint = program(ebpf, tracepoint)?.try_into()?;
-    program.load(tracepoint, &btf).with_context(|| {
+    program.load(tracepoint, btf).with_context(|| {
         format!("the kernel refused to load the tp_btf program on {tracepoint}")
     })?;
     program
         .attach()
         .with_context(|| format!("cannot attach the tp_btf program on {tracepoint}"))?;
     Ok(())
+}
+
+/// The running kernel's BTF as aya reads it (to load fentry, fexit and tp_btf programs),
+/// parsed once per process.
+pub(crate) fn kernel_btf() -> Result<&'static Btf> {
+    static KERNEL: OnceLock<Result<Btf, String>> = OnceLock::new();
+    KERNEL
+        .get_or_init(|| Btf::from_sys_fs().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("cannot read the kernel's BTF: {e}"))
 }
 
 pub(crate) fn program<'a>(

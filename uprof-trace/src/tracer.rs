@@ -11,7 +11,7 @@ use uprof_common::{EpollOwner, InFlight};
 use crate::{
     btf, preflight,
     probes::{self, ProbeStatus, SyscallHooks},
-    tier::Tier,
+    tier::{self, Tier},
     tracefs,
 };
 
@@ -234,7 +234,7 @@ fn syscall_hook_globals(hooks: Option<SyscallHooks>) -> (Vec<(&'static str, u32)
     if let Some(reason) = probes::fentry_unsupported() {
         return (Vec::new(), Some(reason.to_owned()));
     }
-    match btf::offsets(Path::new(btf::VMLINUX), &[btf::SYSCALL_REGS]) {
+    match btf::offsets(&[btf::SYSCALL_REGS]) {
         Ok(globals) => (globals, None),
         Err(e) => (Vec::new(), Some(format!("{e:#}"))),
     }
@@ -277,6 +277,10 @@ pub(crate) fn load_object(
         .override_global("RENAME_NEWCOMM", &offsets.rename_newcomm, true);
     for (global, value) in globals {
         loader.override_global(global, value, true);
+    }
+    if let Ok(btf) = tier::kernel_btf() {
+        // Parsed once for every use in the process.
+        loader.btf(btf);
     }
     loader
         .load(PROGRAMS)

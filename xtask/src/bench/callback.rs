@@ -94,9 +94,9 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
         at_host_paths: Vec::new(),
         script: script(&uprof_name, quick),
     };
-    // Per round: five runs of each set, three of them with uprof starting.
+    // Per round: six runs of each set, four of them with uprof starting.
     let plan = guest_plan(quick);
-    let round = 5.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 3.0 * WALL_PER_UPROF_START;
+    let round = 6.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 4.0 * WALL_PER_UPROF_START;
     let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round;
     let options = RunOptions {
         timeout: Duration::from_secs_f64(seconds),
@@ -174,8 +174,9 @@ fn on_path(name: &str) -> Result<PathBuf> {
 }
 
 /// The uprof set-ups both sets compare: the syscall tier hooked by tracepoints (what kernels
-/// refusing fentry get), the syscall tier and the callback tier hooked by fentry.
-const SETUPS: [Options; 3] = [
+/// refusing fentry get), the syscall tier and the callback tier hooked by fentry, and the
+/// latter without the wake-up probes.
+const SETUPS: [Options; 4] = [
     Options {
         tier: Some(Tier::Syscall),
         hooks: Some(Hooks::Tracepoint),
@@ -191,14 +192,20 @@ const SETUPS: [Options; 3] = [
         hooks: Some(Hooks::Fentry),
         no_wakeups: false,
     },
+    Options {
+        tier: Some(Tier::Callback),
+        hooks: Some(Hooks::Fentry),
+        no_wakeups: true,
+    },
 ];
 
 /// The measurements, inside the VM.
 fn guest(bench: &Bench) -> Result<Vec<Target>> {
     let redis = Redis::start(bench.scratch_dir())?;
-    let [tracepoints, syscall, callback] = SETUPS.map(Variant::traced);
+    let traced_variants = SETUPS.map(Variant::traced);
+    let [tracepoints, syscall, callback, _] = traced_variants;
     overhead::heading(bench, &redis, "callback, traced server");
-    let variants = between_untraced(&[tracepoints, syscall, callback]);
+    let variants = between_untraced(&traced_variants);
     let traced = overhead::interleave(bench, &redis, &variants, "callback traced")?;
     traced.print_table();
     print_ratios(
@@ -239,7 +246,7 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
     }
     println!();
 
-    let mut targets: Vec<Target> = [tracepoints, syscall, callback]
+    let mut targets: Vec<Target> = traced_variants
         .into_iter()
         .zip(SETUPS)
         .map(|(variant, options)| {
