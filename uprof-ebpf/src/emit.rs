@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use uprof_common::{Header, RecordBody};
 
-use crate::maps::{DROPS, EVENTS, TRACED, offsets::WAKEUP_BYTES};
+use crate::maps::{DROPS, EVENTS, TRACED, TRACED_SLOT_COUNT, TRACED_SLOTS, offsets::WAKEUP_BYTES};
 
 /// `bpf_ringbuf_submit` flags.
 const BPF_RB_NO_WAKEUP: u64 = 1;
@@ -22,12 +22,29 @@ pub fn current() -> (u32, u32) {
     ((id >> 32) as u32, id as u32)
 }
 
-/// True when the current process is traced: the first check of every program, so that an
-/// untraced process's hit ends after one hash lookup.
+/// True when the current process is traced: the first check of the syscall and task
+/// programs.
 #[inline(always)]
 pub fn traced() -> bool {
     let (pid, _) = current();
-    unsafe { TRACED.get(&pid).is_some() }
+    maybe_traced(pid) && unsafe { TRACED.get(&pid).is_some() }
+}
+
+/// False when process or thread `id` is certainly not traced: its slot in `TRACED_SLOTS` is
+/// clear. An inlined array lookup, where a hash lookup is a helper call that hashes the key.
+#[inline(always)]
+pub fn maybe_traced(id: u32) -> bool {
+    TRACED_SLOTS
+        .get(id & (TRACED_SLOT_COUNT - 1))
+        .is_some_and(|slot| *slot != 0)
+}
+
+/// Marks `id`'s slot: `id` may be traced from now on.
+#[inline(always)]
+pub fn mark_traced(id: u32) {
+    if let Some(slot) = TRACED_SLOTS.get_ptr_mut(id & (TRACED_SLOT_COUNT - 1)) {
+        unsafe { *slot = 1 };
+    }
 }
 
 pub fn now() -> u64 {

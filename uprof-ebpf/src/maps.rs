@@ -1,7 +1,7 @@
 //! Maps and load-time constants shared by all programs.
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use uprof_common::{EpollOwner, InFlight};
 
@@ -17,6 +17,16 @@ pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// adds their children, so that a whole process tree is followed from inside the kernel.
 #[map]
 pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+
+/// Slots of ids (`id % TRACED_SLOT_COUNT`) that some id in `TRACED` falls into: non-zero once
+/// one does, never cleared during a session (plain stores, no race to lose). Every program
+/// looks here before any hash map, so that the hits of most untraced processes end after an
+/// array lookup the verifier inlines (see `emit::maybe_traced`).
+#[map]
+pub static TRACED_SLOTS: Array<u8> = Array::with_max_entries(TRACED_SLOT_COUNT, 0);
+
+/// A power of two.
+pub const TRACED_SLOT_COUNT: u32 = 1 << 16;
 
 /// The syscall each traced thread is inside, keyed by thread id.
 #[map]
@@ -88,6 +98,9 @@ pub mod offsets {
     /// `task_struct.pid` (the thread id).
     #[unsafe(no_mangle)]
     pub static TASK_PID: u32 = 0;
+    /// `task_struct.tgid` (the process id).
+    #[unsafe(no_mangle)]
+    pub static TASK_TGID: u32 = 0;
     /// `task_struct.__state` (`state` before 5.14).
     #[unsafe(no_mangle)]
     pub static TASK_STATE: u32 = 0;

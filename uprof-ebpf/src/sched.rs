@@ -2,10 +2,10 @@
 //! names the waker, `sched_switch` says when the woken thread ran again. Only threads inside a
 //! wait (`INFLIGHT`) are looked at: for other tasks each event ends after a load and a hash
 //! lookup.
-use uprof_common::{WaitSyscall, Wake};
+use uprof_common::{InFlight, WaitSyscall, Wake};
 
 use crate::{
-    emit::{current, header, now, send},
+    emit::{current, header, maybe_traced, now, send},
     kernel,
     maps::{INFLIGHT, offsets},
 };
@@ -24,6 +24,16 @@ fn task_u32(task: u64, offset: &'static u32) -> u32 {
     kernel::load(task, offset)
 }
 
+/// The `INFLIGHT` entry of `task`, if its process may be traced and it has one.
+#[inline(always)]
+fn in_flight(task: u64) -> Option<&'static mut InFlight> {
+    if !maybe_traced(task_u32(task, &offsets::TASK_TGID)) {
+        return None;
+    }
+    let tid = task_u32(task, &offsets::TASK_PID);
+    INFLIGHT.get_ptr_mut(&tid).map(|f| unsafe { &mut *f })
+}
+
 /// `sched_waking(task)`: if `task` is a traced thread sleeping in a wait, report who woke it.
 /// (The tracepoint fires before the task's state changes.)
 #[inline(always)]
@@ -31,11 +41,10 @@ pub fn waking(task: u64) {
     if task_u32(task, &offsets::TASK_STATE) & SLEEP_BITS != TASK_INTERRUPTIBLE {
         return;
     }
-    let tid = task_u32(task, &offsets::TASK_PID);
-    let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
+    let Some(f) = in_flight(task) else {
         return;
     };
-    let f = unsafe { &mut *f };
+    let tid = task_u32(task, &offsets::TASK_PID);
     let Some(syscall) = WaitSyscall::from_u8(f.call) else {
         return;
     };
@@ -59,11 +68,9 @@ pub fn waking(task: u64) {
 /// `sched_switch(.., next, ..)`: a woken thread runs again; keep the delay for its wait record.
 #[inline(always)]
 pub fn switch_in(next: u64) {
-    let tid = task_u32(next, &offsets::TASK_PID);
-    let Some(f) = INFLIGHT.get_ptr_mut(&tid) else {
+    let Some(f) = in_flight(next) else {
         return;
     };
-    let f = unsafe { &mut *f };
     if f.woken_ts != 0 {
         // At least 1: 0 means "not woken".
         f.run_delay_ns = now().saturating_sub(f.woken_ts).max(1);

@@ -16,13 +16,13 @@ use uprof_common::{
 
 use crate::{
     callback,
-    emit::{current, header, now, reserve, send, traced, wakeup},
+    emit::{current, header, maybe_traced, now, reserve, send, traced, wakeup},
     kernel,
     maps::{INFLIGHT, offsets},
     sockets,
 };
 
-/// The six argument registers of a syscall tracepoint's context.
+/// The six arguments in a `sys_enter_*` tracepoint's context.
 #[inline(always)]
 pub fn tracepoint_args(ctx: &TracePointContext) -> [u64; 6] {
     let base = offsets::get(&offsets::SYSCALL_ARGS);
@@ -101,7 +101,10 @@ pub fn enter(call: u8, args: impl FnOnce() -> [u64; 6]) {
 /// already inside the call when tracing began) is ignored.
 #[inline(always)]
 pub fn exit(call: u8, ret: impl FnOnce() -> i64) {
-    let (_, tid) = current();
+    let (pid, tid) = current();
+    if !maybe_traced(pid) {
+        return;
+    }
     let Some(entry) = INFLIGHT.get_ptr_mut(&tid) else {
         return;
     };

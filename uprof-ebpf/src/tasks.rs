@@ -4,7 +4,7 @@ use aya_ebpf::{helpers::bpf_get_current_comm, programs::TracePointContext};
 use uprof_common::{COMM_LEN, Fork, Kind, TaskComm, WAIT_ABANDONED, WaitSyscall};
 
 use crate::{
-    emit::{current, header, now, send, traced},
+    emit::{current, header, mark_traced, now, send, traced},
     maps::{INFLIGHT, TRACED, offsets},
     syscalls::send_wait,
 };
@@ -30,6 +30,7 @@ pub fn fork(ctx: &TracePointContext) {
     };
     // A new thread gets an entry too (its id is not a process id): harmless, and removed at
     // its exit. A new process needs it to be traced from its first instruction.
+    mark_traced(child);
     let _ = TRACED.insert(&child, &1, 0);
     send(Fork {
         header: header::<Fork>(now()),

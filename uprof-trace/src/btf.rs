@@ -70,6 +70,7 @@ pub const SOCKET: &[Member] = &[
 /// in 5.14.
 pub const SCHED: &[Member] = &[
     member("TASK_PID", "task_struct", "pid"),
+    member("TASK_TGID", "task_struct", "tgid"),
     member("TASK_STATE", "task_struct", "__state|state"),
 ];
 

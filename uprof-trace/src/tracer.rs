@@ -4,7 +4,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
 };
 use uprof_common::{EpollOwner, InFlight};
 
@@ -139,6 +139,12 @@ impl Tracer {
 
     /// Starts tracing process `pid` (and, from now on, the processes it creates).
     pub fn trace(&mut self, pid: u32) -> Result<()> {
+        // The slot first: a program that finds the pid in TRACED must find its slot marked.
+        let mut slots: Array<_, u8> = Array::try_from(self.map_mut("TRACED_SLOTS")?)?;
+        let slot = pid % slots.len();
+        slots
+            .set(slot, &1, 0)
+            .with_context(|| format!("cannot trace pid {pid}"))?;
         let mut traced: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut("TRACED")?)?;
         traced
             .insert(&pid, &1, 0)
@@ -155,7 +161,8 @@ impl Tracer {
             .with_context(|| format!("cannot watch socket {ino}"))
     }
 
-    /// Stops tracing `pid` (a process that has exited).
+    /// Stops tracing `pid` (a process that has exited). Its slot in `TRACED_SLOTS` stays
+    /// marked: another traced id may share it.
     pub fn untrace(&mut self, pid: u32) -> Result<()> {
         let mut traced: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut("TRACED")?)?;
         traced.remove(&pid).or_else(|e| match e {
