@@ -30,15 +30,19 @@ fn private_data_of(fd: i32) -> u64 {
 }
 
 /// A traced thread's epoll call on `epfd` succeeded: `epfd` is an epoll fd, so remember whose
-/// instance its `struct eventpoll` is.
+/// instance its `struct eventpoll` is. Usually it is known already (a loop waits on the same
+/// instance again and again): a lookup then spares the map an update.
 #[inline(always)]
 pub fn learn_epoll(epfd: i32) {
     let ep = private_data_of(epfd);
-    if ep != 0 {
-        let owner = EpollOwner {
-            pid: current().0,
-            epfd,
-        };
+    if ep == 0 {
+        return;
+    }
+    let owner = EpollOwner {
+        pid: current().0,
+        epfd,
+    };
+    if unsafe { EPOLLS.get(&ep) } != Some(&owner) {
         let _ = EPOLLS.insert(&ep, &owner, 0);
     }
 }
