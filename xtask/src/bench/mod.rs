@@ -180,7 +180,7 @@ pub fn main(args: Args) -> Result<()> {
     for t in &targets {
         let verdict = if t.met { "met" } else { "MISSED" };
         println!(
-            "  {:<34} {:>22}  goal {:<14} {verdict}",
+            "  {:<40} {:>26}  goal {:<14} {verdict}",
             t.what, t.measured, t.goal
         );
     }
