@@ -4,11 +4,13 @@
 //! qemu (TCG, one vCPU) and runs inside it, through this same xtask binary (`bench callback
 //! --guest`), with uprof, redis-server and redis-benchmark copied into the initramfs.
 //!
-//! Inside, two sets of interleaved rounds (see `overhead`):
-//! - **traced**: the redis-server untraced, traced with `--tier syscall`, traced with `--tier
-//!   callback`, and untraced again (the noise);
+//! Inside, two sets of interleaved rounds (see `overhead`), each over the set-ups of
+//! [`SETUPS`]:
+//! - **traced**: the redis-server untraced, traced with each set-up, and untraced again (the
+//!   noise); then, in separate runs, the instructions each of uprof's programs takes (see
+//!   `programs`);
 //! - **bystander**: the redis-server untraced while uprof traces a busy epoll loop beside it,
-//!   with no uprof, either tier, and no uprof again. The callback program runs for every epoll
+//!   with no uprof, each set-up, and no uprof again. The callback program runs for every epoll
 //!   instance of the machine, traced or not.
 //!
 //! The callback runs in the waker's context: when redis-benchmark writes a request, the
@@ -29,6 +31,7 @@ use anyhow::{Context, Result, bail};
 
 use super::bystander::{Busy, Verdict};
 use super::overhead::{self, Field, Run, UPROF_MAX_CPU_RATIO, Variant};
+use super::programs;
 use super::redis::Redis;
 use super::stats::list;
 use super::uprof::{Hooks, Options, Tier};
@@ -94,10 +97,12 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
         at_host_paths: Vec::new(),
         script: script(&uprof_name, quick),
     };
-    // Per round: six runs of each set, four of them with uprof starting.
+    // Per round: six runs of each set, four of them with uprof starting; then two runs with
+    // the programs' statistics.
     let plan = guest_plan(quick);
     let round = 6.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 4.0 * WALL_PER_UPROF_START;
-    let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round;
+    let statistics = 2.0 * (plan.redis_seconds * WALL_PER_GUEST_SECOND + WALL_PER_UPROF_START);
+    let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round + statistics;
     let options = RunOptions {
         timeout: Duration::from_secs_f64(seconds),
         out_dir: vm::target_dir().join("bench-callback"),
@@ -220,6 +225,9 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
         callback,
         syscall,
     );
+    for options in &SETUPS[1..3] {
+        programs::print_costs(bench, &redis, *options, traced.requests())?;
+    }
 
     let mut busy = Busy::start(VM_BUSY_RATE)?;
     overhead::heading(bench, &redis, "callback, untraced server (bystander)");

@@ -15,6 +15,7 @@ mod load;
 mod overhead;
 mod pipeline;
 pub(crate) mod procs;
+mod programs;
 pub(crate) mod redis;
 mod report;
 mod rss;

@@ -120,7 +120,7 @@ impl Variant {
     }
 
     /// Starts the tracer (redis-server is `pid`) and returns once it is in place.
-    fn attach(self, bench: &Bench, pid: u32) -> Result<Option<Spawned>> {
+    pub(super) fn attach(self, bench: &Bench, pid: u32) -> Result<Option<Spawned>> {
         let Some(mut cmd) = self.command(bench, pid) else {
             return Ok(None);
         };
@@ -283,6 +283,11 @@ impl Rounds {
             .iter()
             .position(|&(v, _)| v == variant)
             .map_or(&[], |i| &self.runs[i])
+    }
+
+    /// The requests each run of the first variant made.
+    pub fn requests(&self) -> u64 {
+        self.variants.first().map_or(0, |(_, n)| *n)
     }
 
     /// Per round, `field` of `variant`'s run divided by `field` of `against`'s run in the same
