@@ -158,7 +158,7 @@ fn check(program_type: &'static str, target: &str, result: Result<()>) -> Check 
     Check {
         program_type,
         target: target.to_owned(),
-        result: result.map_err(|e| format!("{e:#}")),
+        result: result.map_err(|e| probes::one_line(&e)),
     }
 }
 

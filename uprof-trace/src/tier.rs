@@ -11,7 +11,10 @@ use aya::{
     programs::{BtfTracePoint, FEntry, KProbe},
 };
 
-use crate::{btf, probes::ProbeStatus};
+use crate::{
+    btf,
+    probes::{ProbeStatus, one_line},
+};
 
 /// A set of probes, from the most to the least precise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +106,11 @@ fn attach_callback(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus
         (_, Ok(())) => Ok(tried),
         (Err(f), Err(k)) => Err((
             tried,
-            anyhow!("fentry on {CALLBACK_FUNCTION}: {f:#}; kprobe on {CALLBACK_FUNCTION}: {k:#}"),
+            anyhow!(
+                "fentry on {CALLBACK_FUNCTION}: {}; kprobe on {CALLBACK_FUNCTION}: {}",
+                one_line(&f),
+                one_line(&k)
+            ),
         )),
         (Ok(()), _) => unreachable!("fentry success returned above"),
     }

@@ -10,7 +10,7 @@ use uprof_common::{EpollOwner, InFlight};
 
 use crate::{
     btf, preflight,
-    probes::{self, ProbeStatus, SyscallHooks},
+    probes::{self, ProbeStatus, SyscallHooks, one_line},
     tier::{self, Tier},
     tracefs,
 };
@@ -88,7 +88,11 @@ impl Tracer {
                 }
                 Err((tried, e)) => {
                     probes.extend(tried);
-                    unavailable.push(format!("{} tier unavailable: {e:#}", tier.name()));
+                    unavailable.push(format!(
+                        "{} tier unavailable: {}",
+                        tier.name(),
+                        one_line(&e)
+                    ));
                 }
             }
         }
