@@ -9,7 +9,7 @@ use crate::{
     probes::{self, SyscallHooks},
     tier::{self, Tier},
     tracefs,
-    tracer::{Offsets, TracerOptions, load_object},
+    tracer::{Offsets, TracerOptions, load_object, syscall_hook_globals},
 };
 
 /// Whether one program type loads and attaches here.
@@ -60,11 +60,12 @@ pub fn diagnose() -> Result<Diagnosis> {
         .collect();
     if let Some(offsets) = &offsets {
         let mut all: Vec<_> = globals.iter().flatten().flatten().copied().collect();
-        all.extend(btf::offsets(&[btf::SYSCALL_REGS]).unwrap_or_default());
+        let (hook_globals, fentry_blocked) = syscall_hook_globals(None);
+        all.extend(hook_globals);
         let mut ebpf = load_object(&options, offsets, &all)?;
         let tp = attach_tracepoint(&mut ebpf);
         checks.push(check("tracepoint", "syscalls:sys_enter_epoll_wait", tp));
-        let syscall_fentry = match probes::fentry_unsupported() {
+        let syscall_fentry = match fentry_blocked {
             Some(reason) => Err(anyhow::anyhow!(reason)),
             None => probes::attach_fentry_probe(&mut ebpf),
         };

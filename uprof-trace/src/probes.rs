@@ -3,10 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use aya::{
-    Btf, Ebpf,
-    programs::{FEntry, FExit, TracePoint},
-};
+use aya::{Ebpf, programs::TracePoint};
 
 use crate::tier;
 
@@ -254,17 +251,16 @@ fn attach_syscall_tracepoints(ebpf: &mut Ebpf, tracefs: &Path) -> Result<Vec<Pro
 /// fentry (unless the syscall is hooked at its return only) and fexit on every syscall's
 /// function; fails at the first required one refused.
 fn attach_syscall_fentries(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>> {
-    let btf = tier::kernel_btf()?;
     let mut probes = Vec::with_capacity(2 * SYSCALLS.len());
     for syscall in SYSCALLS {
         let function = syscall_function(syscall.name);
         let mut results = Vec::with_capacity(2);
         if !syscall.exit_only {
-            results.push(("fentry", attach_fentry(ebpf, btf, syscall.name, &function)));
+            results.push(("fentry", attach_fentry(ebpf, syscall.name, &function)));
         }
         let exit = match results.first() {
             Some((_, Err(_))) => Err(anyhow!("its fentry did not attach")),
-            _ => attach_fexit(ebpf, btf, syscall.name, &function),
+            _ => attach_fexit(ebpf, syscall.name, &function),
         };
         results.push(("fexit", exit));
         for (kind, result) in results {
@@ -306,34 +302,15 @@ pub(crate) fn fentry_probe_function() -> String {
 
 /// Attaches fentry on [`fentry_probe_function`] (`uprof doctor`).
 pub(crate) fn attach_fentry_probe(ebpf: &mut Ebpf) -> Result<()> {
-    attach_fentry(
-        ebpf,
-        tier::kernel_btf()?,
-        SYSCALLS[0].name,
-        &fentry_probe_function(),
-    )
+    attach_fentry(ebpf, SYSCALLS[0].name, &fentry_probe_function())
 }
 
-fn attach_fentry(ebpf: &mut Ebpf, btf: &Btf, syscall: &str, function: &str) -> Result<()> {
-    let program: &mut FEntry = tier::program(ebpf, &format!("fentry_{syscall}"))?.try_into()?;
-    program
-        .load(function, btf)
-        .context("the kernel refused to load the fentry program")?;
-    program
-        .attach()
-        .context("cannot attach the fentry program")?;
-    Ok(())
+fn attach_fentry(ebpf: &mut Ebpf, syscall: &str, function: &str) -> Result<()> {
+    tier::attach_fentry_to(ebpf, &format!("fentry_{syscall}"), function)
 }
 
-fn attach_fexit(ebpf: &mut Ebpf, btf: &Btf, syscall: &str, function: &str) -> Result<()> {
-    let program: &mut FExit = tier::program(ebpf, &format!("fexit_{syscall}"))?.try_into()?;
-    program
-        .load(function, btf)
-        .context("the kernel refused to load the fexit program")?;
-    program
-        .attach()
-        .context("cannot attach the fexit program")?;
-    Ok(())
+fn attach_fexit(ebpf: &mut Ebpf, syscall: &str, function: &str) -> Result<()> {
+    tier::attach_fexit_to(ebpf, &format!("fexit_{syscall}"), function)
 }
 
 /// Attaches the tracepoint program named after tracepoint `category:program`.

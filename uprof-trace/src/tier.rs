@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Btf, Ebpf,
-    programs::{BtfTracePoint, FEntry, KProbe},
+    programs::{BtfTracePoint, FEntry, FExit, KProbe},
 };
 
 use crate::{
@@ -118,14 +118,28 @@ fn attach_callback(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>, (Vec<ProbeStatus
 
 /// Loads and attaches the fentry flavour of the callback program.
 pub fn attach_fentry(ebpf: &mut Ebpf) -> Result<()> {
-    let btf = kernel_btf()?;
-    let program: &mut FEntry = program(ebpf, "ep_poll_callback_fentry")?.try_into()?;
-    program
-        .load(CALLBACK_FUNCTION, btf)
+    attach_fentry_to(ebpf, "ep_poll_callback_fentry", CALLBACK_FUNCTION)
+}
+
+/// Loads the fentry program `program` against kernel function `function`, and attaches it.
+pub(crate) fn attach_fentry_to(ebpf: &mut Ebpf, program: &str, function: &str) -> Result<()> {
+    let fentry: &mut FEntry = self::program(ebpf, program)?.try_into()?;
+    fentry
+        .load(function, kernel_btf()?)
         .context("the kernel refused to load the fentry program")?;
-    program
+    fentry
         .attach()
         .context("cannot attach the fentry program")?;
+    Ok(())
+}
+
+/// Loads the fexit program `program` against kernel function `function`, and attaches it.
+pub(crate) fn attach_fexit_to(ebpf: &mut Ebpf, program: &str, function: &str) -> Result<()> {
+    let fexit: &mut FExit = self::program(ebpf, program)?.try_into()?;
+    fexit
+        .load(function, kernel_btf()?)
+        .context("the kernel refused to load the fexit program")?;
+    fexit.attach().context("cannot attach the fexit program")?;
     Ok(())
 }
 

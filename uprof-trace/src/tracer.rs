@@ -238,7 +238,9 @@ fn load_tier(
 
 /// The load-time globals syscall hooks by fentry need (where `struct pt_regs` keeps the
 /// arguments, from BTF), or why fentry cannot be used. Nothing when tracepoints are forced.
-fn syscall_hook_globals(hooks: Option<SyscallHooks>) -> (Vec<(&'static str, u32)>, Option<String>) {
+pub(crate) fn syscall_hook_globals(
+    hooks: Option<SyscallHooks>,
+) -> (Vec<(&'static str, u32)>, Option<String>) {
     if hooks == Some(SyscallHooks::Tracepoint) {
         return (Vec::new(), None);
     }
