@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::report::{Report, ThreadReport};
 use crate::stats::DurationSummary;
-use crate::text::{duration, table, write_table};
+use crate::text::{duration, table, terminal_safe, write_table};
 
 /// Identifies the comparison's JSON layout; bumped when a field changes meaning or goes away.
 pub const COMPARE_SCHEMA: &str = "uprof.compare/1";
@@ -169,7 +169,11 @@ impl Comparison {
             });
         }
         row("loop thread", &|r| match &r.loop_thread {
-            Some(t) => format!("{} {}", t.tid, t.comm.as_deref().unwrap_or("?")),
+            Some(t) => format!(
+                "{} {}",
+                t.tid,
+                terminal_safe(t.comm.as_deref().unwrap_or("?"))
+            ),
             None => "-".into(),
         });
 

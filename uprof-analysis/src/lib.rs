@@ -33,6 +33,7 @@ pub use report::{
     SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
 };
 pub use stats::{Bucket, CountSummary, DurationSummary};
+pub use text::terminal_safe;
 
 /// What the recorder knows about the session, beyond the records.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

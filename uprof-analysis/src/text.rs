@@ -31,7 +31,7 @@ impl Report {
             self.probes.len()
         )?;
         if let Some(command) = &self.command {
-            writeln!(out, "command: {}", command.join(" "))?;
+            writeln!(out, "command: {}", terminal_safe(&command.join(" ")))?;
         }
         if !self.pids.is_empty() {
             let pids: Vec<String> = self.pids.iter().map(u32::to_string).collect();
@@ -117,7 +117,9 @@ fn thread_row(t: &ThreadReport, scans: bool, show_wakeups: bool) -> Vec<String> 
     let mut row = vec![
         t.pid.to_string(),
         t.tid.to_string(),
-        t.comm.clone().unwrap_or_else(|| "?".to_owned()),
+        t.comm
+            .as_deref()
+            .map_or_else(|| "?".to_owned(), |c| terminal_safe(c).into_owned()),
         w.calls.to_string(),
         w.ready.to_string(),
         w.timeouts.to_string(),
@@ -290,6 +292,24 @@ pub(crate) fn write_table(out: &mut impl Write, table: Table) -> io::Result<()> 
     Ok(())
 }
 
+/// `s` made safe to print on a terminal: control characters (an escape sequence in a thread
+/// name set by the traced program, a newline) are shown as Rust-style escapes (`\u{1b}`), so
+/// no traced program can move the cursor, retitle the window or clear the screen.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
@@ -314,7 +334,17 @@ pub(crate) fn duration(ns: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::duration;
+    use super::{duration, terminal_safe};
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(terminal_safe("nginx: worker"), "nginx: worker");
+        assert_eq!(
+            terminal_safe("\u{1b}]0;PWN\u{7}\u{1b}[2J"),
+            "\\u{1b}]0;PWN\\u{7}\\u{1b}[2J"
+        );
+        assert_eq!(terminal_safe("a\nb\tc"), "a\\nb\\tc");
+    }
 
     #[test]
     fn durations_pick_a_unit() {
