@@ -1,39 +1,71 @@
-//! Reconstructs event-loop behaviour from uprof records: per thread (how its waits end, how
-//! long it blocks, how long each tick's work takes), per epoll instance and per fd (what the
-//! interest list holds, what was delivered, how `epoll_ctl` went).
+//! Reconstructs event-loop behaviour from uprof records.
 //!
-//! Feed every record to an [`Analyzer`], then [`Analyzer::finish`] it into a [`Report`], which
-//! serialises to JSON ([`Report::to_json`], schema in `docs/json-schema.md`) and renders as text
-//! ([`Report::render_text`]).
+//! At the centre is the [`stream`]: a [`stream::Reconstructor`] turns records into a
+//! time-ordered stream of typed events (waits with the fds they delivered, readiness, wake-ups,
+//! herds, interest-list changes, thread life), and every output is a [`stream::Consumer`] of
+//! it. The [`Summary`] consumer adds the events up per thread (how its waits end, how long it
+//! blocks, how long each tick's work takes), per epoll instance and per fd (what was delivered,
+//! how `epoll_ctl` went) into a [`Report`], which serialises to JSON ([`Report::to_json`],
+//! schema in `docs/json-schema.md`) and renders as text ([`Report::render_text`]).
+//! [`Analyzer`] is the two together.
 //!
 //! Identities: an epoll instance is `(pid, epfd, generation)` and an fd is `(pid, fd,
 //! generation)`; the generation of an fd number changes when it is closed, replaced by
 //! `dup2`/`dup3`, or returned by `epoll_create`, so a reused number is a separate entry.
-mod analyzer;
 mod compare;
-mod epoll;
 mod errno;
-mod process;
-mod reorder;
 mod report;
 mod stats;
+pub mod stream;
+mod summary;
 pub mod synth;
 mod text;
-mod thread;
-mod wakeup;
 
-pub use analyzer::Analyzer;
 pub use compare::{
     COMPARE_SCHEMA, Comparison, LoopFigures, LoopThread, Percentiles, Rate, Recording,
 };
-pub use epoll::{CtlCounts, MaskCounts};
-pub use reorder::REORDER_WINDOW_NS;
 pub use report::{
     CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, HerdReport, Report, SCHEMA,
     SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
 };
 pub use stats::{Bucket, CountSummary, DurationSummary};
+pub use stream::REORDER_WINDOW_NS;
+pub use summary::{CtlCounts, MaskCounts, Summary};
 pub use text::terminal_safe;
+
+use uprof_common::Record;
+
+/// Records in, [`Report`] out: a [`stream::Reconstructor`] feeding a [`Summary`].
+///
+/// ```
+/// use uprof_analysis::{Analyzer, SessionInfo};
+/// let analyzer = Analyzer::new();
+/// // analyzer.push(&record) for every record, then:
+/// let report = analyzer.finish(&SessionInfo::default());
+/// assert!(report.threads.is_empty());
+/// ```
+#[derive(Default)]
+pub struct Analyzer {
+    stream: stream::Reconstructor,
+    summary: Summary,
+}
+
+impl Analyzer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one record (see [`stream::Reconstructor::push`] for the order records may come in).
+    pub fn push(&mut self, rec: &Record) {
+        self.stream.push(rec, &mut self.summary);
+    }
+
+    /// Processes the records still held back and builds the report.
+    pub fn finish(mut self, info: &SessionInfo) -> Report {
+        self.stream.finish(&mut self.summary);
+        self.summary.finish(info)
+    }
+}
 
 /// What the recorder knows about the session, beyond the records.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,11 +6,27 @@ use serde::Serialize;
 /// and within 0.1% above.
 const SIGNIFICANT_DIGITS: u8 = 3;
 
-/// Durations in nanoseconds: exact count, total and maximum; percentiles from an HDR histogram.
+/// Samples kept as they are before they go into a histogram: up to this many, percentiles are
+/// exact, and a thread or fd with few samples costs 8 bytes per sample rather than a histogram
+/// (tens of KiB), so memory stays proportional to the recording whatever its values.
+const EXACT_SAMPLES: usize = 1024;
+
+/// Durations above this (about 9.8 hours) are counted as this long in percentiles (the total
+/// and the maximum stay exact): it bounds a histogram's size, whatever the input.
+const LARGEST_TRACKED_NS: u64 = 1 << 45;
+
+/// Durations in nanoseconds: exact count, total and maximum; percentiles exact up to
+/// [`EXACT_SAMPLES`] samples, then from an HDR histogram.
 pub(crate) struct DurationStats {
-    hist: Histogram<u64>,
+    samples: Samples,
+    count: u64,
     total: u64,
     max: u64,
+}
+
+enum Samples {
+    Exact(Vec<u64>),
+    Histogram(Box<Histogram<u64>>),
 }
 
 impl Default for DurationStats {
@@ -21,22 +37,34 @@ impl Default for DurationStats {
 
 impl DurationStats {
     pub(crate) fn new() -> Self {
-        let hist =
-            Histogram::new(SIGNIFICANT_DIGITS).expect("3 significant digits is a valid precision");
         Self {
-            hist,
+            samples: Samples::Exact(Vec::new()),
+            count: 0,
             total: 0,
             max: 0,
         }
     }
 
     pub(crate) fn record(&mut self, ns: u64) {
-        // `record` grows the histogram; `saturating_record` would clamp to its current range.
-        if self.hist.record(ns).is_err() {
-            self.hist.saturating_record(ns);
-        }
+        self.count += 1;
         self.total = self.total.saturating_add(ns);
         self.max = self.max.max(ns);
+        let tracked = ns.min(LARGEST_TRACKED_NS);
+        match &mut self.samples {
+            Samples::Exact(v) if v.len() < EXACT_SAMPLES => v.push(tracked),
+            Samples::Exact(v) => {
+                let mut hist = Histogram::new(SIGNIFICANT_DIGITS)
+                    .expect("3 significant digits is a valid precision");
+                for &sample in v.iter().chain([&tracked]) {
+                    hist.record(sample)
+                        .expect("an auto-resizing histogram takes any tracked value");
+                }
+                self.samples = Samples::Histogram(Box::new(hist));
+            }
+            Samples::Histogram(hist) => hist
+                .record(tracked)
+                .expect("an auto-resizing histogram takes any tracked value"),
+        }
     }
 
     pub(crate) fn total(&self) -> u64 {
@@ -44,21 +72,37 @@ impl DurationStats {
     }
 
     pub(crate) fn summary(&self) -> DurationSummary {
-        let count = self.hist.len();
-        if count == 0 {
+        if self.count == 0 {
             return DurationSummary::default();
         }
-        // The histogram reports the top of a value's bucket; never above the exact maximum.
-        let quantile = |q: f64| self.hist.value_at_quantile(q).min(self.max);
+        let quantiles = self.quantiles(&[0.5, 0.9, 0.99, 0.999]);
         DurationSummary {
-            count,
-            mean: self.total / count,
+            count: self.count,
+            mean: self.total / self.count,
             total: self.total,
-            p50: quantile(0.5),
-            p90: quantile(0.9),
-            p99: quantile(0.99),
-            p999: quantile(0.999),
+            p50: quantiles[0],
+            p90: quantiles[1],
+            p99: quantiles[2],
+            p999: quantiles[3],
             max: self.max,
+        }
+    }
+
+    /// The values at quantiles `qs` (0 to 1): the `ceil(q * count)`th smallest sample, as
+    /// HdrHistogram ranks them (from a histogram: the top of its bucket, never above the
+    /// maximum); 0 when empty.
+    fn quantiles<const N: usize>(&self, qs: &[f64; N]) -> [u64; N] {
+        match &self.samples {
+            Samples::Exact(v) if v.is_empty() => [0; N],
+            Samples::Exact(v) => {
+                let mut sorted = v.clone();
+                sorted.sort_unstable();
+                qs.map(|q| {
+                    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+                    sorted[rank - 1].min(self.max)
+                })
+            }
+            Samples::Histogram(hist) => qs.map(|q| hist.value_at_quantile(q).min(self.max)),
         }
     }
 }
@@ -85,6 +129,12 @@ pub(crate) struct CountHistogram {
     count: u64,
     total: u64,
     max: u64,
+}
+
+impl Default for CountHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl CountHistogram {
@@ -182,6 +232,45 @@ mod tests {
         assert_eq!((s.p50, s.max), (1_500, 7_000_000_000));
         // Within the histogram's 0.1% precision.
         assert!(s.p90.abs_diff(7_000_000_000) <= 7_000_000, "{}", s.p90);
+    }
+
+    #[test]
+    fn percentiles_are_exact_until_the_histogram_takes_over() {
+        let mut d = DurationStats::new();
+        for ns in 1..=EXACT_SAMPLES as u64 {
+            d.record(ns * 1_000_003);
+        }
+        assert_eq!(d.summary().p50, 512 * 1_000_003, "exact");
+        for ns in 1..=EXACT_SAMPLES as u64 {
+            d.record(ns * 1_000_003);
+        }
+        let s = d.summary();
+        assert_eq!(s.count, 2 * EXACT_SAMPLES as u64);
+        assert!(
+            s.p50.abs_diff(512 * 1_000_003) <= 512 * 1_000_003 / 1000,
+            "{}",
+            s.p50
+        );
+    }
+
+    #[test]
+    fn huge_durations_keep_the_histogram_small_and_the_maximum_exact() {
+        let mut d = DurationStats::new();
+        for i in 0..2 * EXACT_SAMPLES as u64 {
+            d.record(u64::MAX - i);
+        }
+        let s = d.summary();
+        assert_eq!(s.max, u64::MAX);
+        assert_eq!(s.total, u64::MAX, "saturated");
+        assert!(s.p50 <= LARGEST_TRACKED_NS + LARGEST_TRACKED_NS / 1000);
+        let Samples::Histogram(hist) = &d.samples else {
+            panic!("past EXACT_SAMPLES the samples go to a histogram");
+        };
+        assert!(
+            hist.distinct_values() < 40_000,
+            "{}",
+            hist.distinct_values()
+        );
     }
 
     #[test]

@@ -8,8 +8,12 @@
 //! The input is a few interleaved sorted streams (one per CPU buffer), so records are kept in
 //! sorted runs, as in patience sorting: each record goes to the end of the first run it does
 //! not precede, and the smallest of the runs' first records is released next. With k runs
-//! both steps cost O(k), and k stays about the number of interleaved streams.
-use std::collections::VecDeque;
+//! both steps cost O(k), and k stays about the number of interleaved streams. Input that is
+//! not made of a few sorted streams (time running backwards, as only a damaged or crafted file
+//! has it) would need a run per record: past [`MAX_RUNS`] runs, records go to a binary heap
+//! instead, so any input costs O(log n) per record at worst.
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use uprof_common::Record;
 
@@ -33,6 +37,11 @@ impl Run {
     fn last_ts(&self) -> u64 {
         self.keys.back().map_or(0, |&(ts, _)| ts)
     }
+
+    fn push(&mut self, key: (u64, u64), rec: &Record) {
+        self.keys.push_back(key);
+        self.records.push_back(*rec);
+    }
 }
 
 /// How far ahead of the record released to start loading records of the same run: they were
@@ -55,6 +64,35 @@ fn prefetch(rec: &Record) {
     let _ = rec;
 }
 
+/// Sorted runs kept at most: a few per CPU of the recording machine is plenty.
+const MAX_RUNS: usize = 64;
+
+/// A record that fitted no run, ordered by its key alone.
+struct Stray {
+    key: (u64, u64),
+    record: Record,
+}
+
+impl PartialEq for Stray {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Stray {}
+
+impl PartialOrd for Stray {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Stray {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 /// A reorder buffer releasing records in `(header.ts, arrival)` order.
 pub(crate) struct ReorderBuffer {
     window: u64,
@@ -68,6 +106,8 @@ pub(crate) struct ReorderBuffer {
     runs: Vec<Run>,
     /// Emptied runs, kept for their allocations.
     spare: Vec<Run>,
+    /// Records that fitted no run while [`MAX_RUNS`] were in use.
+    strays: BinaryHeap<Reverse<Stray>>,
     /// Records that arrived after a newer record had already been released.
     late: u64,
 }
@@ -81,6 +121,7 @@ impl ReorderBuffer {
             released: 0,
             runs: Vec::new(),
             spare: Vec::new(),
+            strays: BinaryHeap::new(),
             late: 0,
         }
     }
@@ -94,15 +135,15 @@ impl ReorderBuffer {
         if ts < self.released {
             self.late += 1;
         }
-        let run = match self.runs.iter().position(|run| run.last_ts() <= ts) {
-            Some(i) => &mut self.runs[i],
-            None => {
-                self.runs.push(self.spare.pop().unwrap_or_default());
-                self.runs.last_mut().expect("a run was just pushed")
+        match self.runs.iter().position(|run| run.last_ts() <= ts) {
+            Some(i) => self.runs[i].push(key, rec),
+            None if self.runs.len() < MAX_RUNS => {
+                let mut run = self.spare.pop().unwrap_or_default();
+                run.push(key, rec);
+                self.runs.push(run);
             }
-        };
-        run.keys.push_back(key);
-        run.records.push_back(*rec);
+            None => self.strays.push(Reverse(Stray { key, record: *rec })),
+        }
         let horizon = self.newest.saturating_sub(self.window);
         while self.release_first(|ts| ts < horizon, emit) {}
     }
@@ -123,12 +164,26 @@ impl ReorderBuffer {
         ready: impl Fn(u64) -> bool,
         emit: &mut impl FnMut(&Record),
     ) -> bool {
-        let Some((i, run)) = self
+        let smallest_run = self
             .runs
             .iter_mut()
             .enumerate()
-            .min_by_key(|(_, run)| run.first())
-        else {
+            .min_by_key(|(_, run)| run.first());
+        let stray_key = self.strays.peek().map(|Reverse(s)| s.key);
+        if let Some(key) = stray_key
+            && smallest_run
+                .as_ref()
+                .is_none_or(|(_, run)| key < run.first())
+        {
+            if !ready(key.0) {
+                return false;
+            }
+            let Reverse(stray) = self.strays.pop().expect("a stray was just seen");
+            self.released = key.0;
+            emit(&stray.record);
+            return true;
+        }
+        let Some((i, run)) = smallest_run else {
             return false;
         };
         let (ts, _) = run.first();
@@ -198,6 +253,38 @@ mod tests {
         let (early, all, _) = run(10, &[(5, 1), (14, 2), (15, 3), (25, 4)]);
         assert_eq!(early, vec![1, 2]);
         assert_eq!(all, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn time_running_backwards_is_sorted_without_a_run_per_record() {
+        let input: Vec<(u64, i32)> = (0..10_000).map(|i| (10_000 - i as u64, i)).collect();
+        let mut buf = ReorderBuffer::new(u64::MAX);
+        for &(ts, l) in &input {
+            buf.push(&rec(ts, l), &mut |_| {
+                unreachable!("nothing is older than the window")
+            });
+        }
+        assert_eq!(buf.runs.len(), MAX_RUNS);
+        let mut all = Vec::new();
+        buf.flush(&mut |r| all.push(label(r)));
+        let expected: Vec<i32> = (0..10_000).rev().collect();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn strays_and_runs_release_in_order_with_ties_in_arrival_order() {
+        // Descending pairs force strays once the runs are used up; ties must keep arrival order.
+        let mut input = Vec::new();
+        for i in 0..(3 * MAX_RUNS as u64) {
+            let ts = 1_000 - i;
+            input.push((ts, (2 * i) as i32));
+            input.push((ts, (2 * i + 1) as i32));
+        }
+        let (_, all, late) = run(u64::MAX, &input);
+        let mut expected = input.clone();
+        expected.sort_by_key(|&(ts, l)| (ts, l));
+        assert_eq!(all, expected.iter().map(|&(_, l)| l).collect::<Vec<_>>());
+        assert_eq!(late, 0);
     }
 
     #[test]

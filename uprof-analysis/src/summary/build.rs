@@ -1,0 +1,211 @@
+//! The report of a [`Summary`]: its totals as JSON-shaped figures.
+use rustc_hash::FxHashMap;
+use uprof_common::{FdKind, WaitSyscall};
+
+use super::Summary;
+use super::epolls::{EntryTotals, EpollTotals};
+use super::threads::{ScanStats, ThreadTotals};
+use crate::SessionInfo;
+use crate::errno;
+use crate::report::*;
+use crate::stream::EntryKey;
+
+/// The probe whose presence means wake-ups were recorded.
+const WAKE_PROBE: &str = "tp_btf:sched_waking";
+
+/// What the session's tier and probes let the report say.
+#[derive(Clone, Copy)]
+struct Coverage<'a> {
+    tier: &'a str,
+    /// Readiness of every fd (callback) or of sockets (socket); none in the syscall tier.
+    readiness: bool,
+    wakeups: bool,
+}
+
+pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
+    let coverage = Coverage {
+        tier: &info.tier,
+        readiness: info.tier == CALLBACK_TIER || info.tier == SOCKET_TIER,
+        wakeups: info.probes.iter().any(|p| p == WAKE_PROBE),
+    };
+    let herds = coverage.wakeups.then_some(HerdReport {
+        events: summary.herds,
+        waiters_woken: summary.herd_waiters,
+    });
+    let mut threads: Vec<ThreadReport> = summary
+        .threads
+        .into_iter()
+        .flatten()
+        .filter(ThreadTotals::listed)
+        .map(|t| thread_report(t, coverage))
+        .collect();
+    threads.sort_by_key(|t| (t.pid, t.tid));
+
+    // Each listed instance with its entries.
+    let mut by_instance: Vec<Option<(EpollTotals, Vec<EntryTotals>)>> = summary
+        .epolls
+        .into_iter()
+        .map(|e| e.filter(|e| e.listed).map(|e| (e, Vec::new())))
+        .collect();
+    for entry in summary.entries.into_iter().flatten() {
+        if let Some(Some((_, entries))) = by_instance.get_mut(entry.epoll.0 as usize) {
+            entries.push(entry);
+        }
+    }
+    let kinds = &summary.kinds;
+    let mut epolls: Vec<EpollReport> = by_instance
+        .into_iter()
+        .flatten()
+        .map(|(e, entries)| epoll_report(e, entries, kinds, coverage))
+        .collect();
+    epolls.sort_by_key(|e| (e.pid, e.epfd, e.generation));
+
+    Report {
+        schema: SCHEMA,
+        duration_ns: info.duration_ns,
+        lost_events: summary.lost.max(info.lost_events),
+        late_records: summary.end.late_records,
+        unattributed_events: summary.end.unattributed_events,
+        probes: info.probes.clone(),
+        tier: info.tier.clone(),
+        command: info.command.clone(),
+        pids: info.pids.clone(),
+        threads,
+        epolls,
+        herds,
+    }
+}
+
+fn thread_report(t: ThreadTotals, coverage: Coverage) -> ThreadReport {
+    let w = &t.waits;
+    let by_syscall = WaitSyscall::ALL
+        .iter()
+        .zip(w.by_syscall)
+        .filter(|&(_, n)| n > 0)
+        .map(|(s, n)| (s.name(), n))
+        .collect();
+    let (busy, blocked) = (w.busy.total(), w.blocked.total());
+    let k = &t.wake;
+    ThreadReport {
+        pid: t.pid.unwrap_or(0),
+        tid: t.tid,
+        comm: t.comm,
+        epoll_ctl: t.ctl_calls,
+        waits: WaitReport {
+            calls: w.calls,
+            by_syscall,
+            ready: w.ready,
+            timeouts: w.timeouts,
+            interrupted: w.interrupted,
+            errors: w.errors,
+            unfinished: w.unfinished,
+            events: w.events,
+            events_per_wakeup: w.per_wakeup.summary(),
+            blocked_ns: w.blocked.summary(),
+            busy_ns: w.busy.summary(),
+            utilization: ratio(busy, busy.saturating_add(blocked)),
+            fds_scanned: scan_report(&w.scan),
+        },
+        wakeups: coverage.wakeups.then(|| WakeupReport {
+            tier: coverage.tier.to_owned(),
+            slept: k.slept,
+            without_sleeping: k.without_sleeping,
+            by_cause: WakeCauses {
+                readiness: k.readiness,
+                timeout: k.timeout,
+                signal: k.signal,
+                other: k.other,
+            },
+            attributed: k.attributed,
+            spurious: k.spurious,
+            herd: k.herd,
+            wake_to_run_ns: k.wake_to_run.summary(),
+        }),
+    }
+}
+
+fn scan_report(s: &ScanStats) -> ScanReport {
+    ScanReport {
+        calls: s.calls,
+        total: s.scanned,
+        per_call: ratio(s.scanned, s.calls),
+        per_wakeup: ratio(s.scanned_on_wakeup, s.wakeups),
+        ready_per_call: ratio(s.ready_fds, s.calls),
+    }
+}
+
+fn epoll_report(
+    e: EpollTotals,
+    entries: Vec<EntryTotals>,
+    kinds: &FxHashMap<(u32, i32, u32), FdKind>,
+    coverage: Coverage,
+) -> EpollReport {
+    let pid = e.at.pid;
+    let mut fds: Vec<FdReport> = entries
+        .into_iter()
+        .map(|entry| {
+            let kind = match entry.key {
+                EntryKey::Fd { fd, generation } => kinds.get(&(pid, fd, generation)).copied(),
+                EntryKey::Unmapped { .. } => None,
+            };
+            fd_report(entry, kind.unwrap_or(FdKind::Unknown), coverage)
+        })
+        .collect();
+    fds.sort_by_key(|f| (f.fd, f.generation, f.data));
+    EpollReport {
+        pid,
+        epfd: e.at.epfd,
+        generation: e.at.generation,
+        waits: e.waits,
+        delivered: e.delivered,
+        ctl: e.ctl,
+        fds,
+    }
+}
+
+fn fd_report(entry: EntryTotals, kind: FdKind, coverage: Coverage) -> FdReport {
+    let (fd, generation, data) = match entry.key {
+        EntryKey::Fd { fd, generation } => (fd, generation, None),
+        EntryKey::Unmapped { data } => (-1, 0, Some(data)),
+    };
+    let r = &entry.ready;
+    let socket_tier = coverage.tier == SOCKET_TIER;
+    // The socket tier sees sockets only.
+    let covered = !socket_tier || kind == FdKind::Socket || r.reports > 0;
+    let readiness = (coverage.readiness && covered && data.is_none()).then(|| FdReadiness {
+        tier: coverage.tier.to_owned(),
+        approximate: socket_tier,
+        ready: r.reports,
+        ready_to_delivered_ns: r.latency.as_ref().map(|l| l.summary()).unwrap_or_default(),
+        coalesced: r.coalesced,
+        undelivered: r.undelivered,
+        pending: u64::from(r.pending),
+        woke: r.woke,
+    });
+    FdReport {
+        readiness,
+        fd,
+        generation,
+        data,
+        kind: kind.name(),
+        delivered: entry.delivered,
+        masks: entry.masks,
+        ctl: FdCtlReport {
+            counts: entry.ctl,
+            errors_by_errno: entry
+                .ctl_errors
+                .into_iter()
+                .map(|(e, n)| (errno::name(e), n))
+                .collect(),
+        },
+    }
+}
+
+/// `num / den`, 0 when `den` is 0.
+fn ratio(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
