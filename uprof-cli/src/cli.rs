@@ -2,6 +2,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use uprof_analysis::View;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -121,6 +122,22 @@ pub struct OutputArgs {
     pub view: ViewArg,
 }
 
+impl OutputArgs {
+    pub fn format(&self) -> uprof_output::Format {
+        self.format.into()
+    }
+
+    pub fn options(&self) -> uprof_output::Options {
+        uprof_output::Options {
+            view: match self.view {
+                ViewArg::Threads => View::Threads,
+                ViewArg::Fds => View::Fds,
+                ViewArg::All => View::All,
+            },
+        }
+    }
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TierArg {
     /// ep_poll_callback (fentry, else kprobe) plus syscall hooks.
@@ -143,6 +160,15 @@ pub enum SyscallHooksArg {
 pub enum Format {
     Table,
     Json,
+}
+
+impl From<Format> for uprof_output::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Table => uprof_output::Format::Table,
+            Format::Json => uprof_output::Format::Json,
+        }
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

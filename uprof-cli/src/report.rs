@@ -3,13 +3,30 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use uprof_analysis::{Analyzer, Report, SessionInfo, View};
+use uprof_analysis::stream::Reconstructor;
+use uprof_analysis::{Analyzer, Report, SessionInfo};
 use uprof_record::{Reader, SessionEnd, SessionHeader};
 
-use crate::cli::{Format, OutputArgs, ReportArgs, ViewArg};
+use crate::cli::{Format, OutputArgs, ReportArgs};
 
+/// Streams the recording's records through the reconstruction into the chosen printer.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    print(&analyze(&args.file)?, &args.output_format)
+    let mut reader = Reader::open(&args.file)?;
+    let out = Box::new(std::io::stdout().lock());
+    let output = &args.output_format;
+    let mut printer = output.format().printer(&output.options(), out);
+    let mut stream = Reconstructor::new();
+    let mut last_ts = reader.header().start_ts;
+    let summary = reader.for_each_record(|record| {
+        last_ts = last_ts.max(record.header().ts);
+        stream.push(record, &mut *printer);
+    })?;
+    if let Some(warning) = summary.warning() {
+        eprintln!("uprof: warning: {}: {warning}", args.file.display());
+    }
+    stream.finish(&mut *printer);
+    let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
+    printer.finish(&info).context("cannot write the report")
 }
 
 /// Reads a recording and analyses it; a damaged file's warning goes to stderr.
@@ -47,18 +64,12 @@ pub fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u
     }
 }
 
+/// Prints an analysed report (`uprof record`'s report at the end of a live recording).
 pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match output.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?),
-        Format::Table => {
-            let view = match output.view {
-                ViewArg::Threads => View::Threads,
-                ViewArg::Fds => View::Fds,
-                ViewArg::All => View::All,
-            };
-            report.render_text(&mut out, view)
-        }
+        Format::Table => report.render_text(&mut out, output.options().view),
     }
     .context("cannot write the report")
 }

@@ -89,13 +89,13 @@ impl Reconstructor {
     /// Adds one record; events it completes go to `out`. Records of different threads may
     /// arrive out of timestamp order by up to [`REORDER_WINDOW_NS`]; one thread's records
     /// must arrive in order.
-    pub fn push(&mut self, rec: &Record, out: &mut impl Consumer) {
+    pub fn push(&mut self, rec: &Record, out: &mut (impl Consumer + ?Sized)) {
         let state = &mut self.state;
         self.reorder.push(rec, &mut |r| state.apply(r, out));
     }
 
     /// Processes the records still held back; the last event is [`Event::End`].
-    pub fn finish(mut self, out: &mut impl Consumer) {
+    pub fn finish(mut self, out: &mut (impl Consumer + ?Sized)) {
         let state = &mut self.state;
         self.reorder.flush(&mut |r| state.apply(r, out));
         self.state.finish(self.reorder.late(), out);

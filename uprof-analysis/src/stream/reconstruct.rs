@@ -83,7 +83,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn apply(&mut self, rec: &Record, out: &mut impl Consumer) {
+    pub(crate) fn apply(&mut self, rec: &Record, out: &mut (impl Consumer + ?Sized)) {
         let h = *rec.header();
         self.last_ts = self.last_ts.max(h.ts);
         if !self.open.is_empty() {
@@ -133,7 +133,7 @@ impl State {
     }
 
     /// The end of the records: everything still held is passed on.
-    pub(crate) fn finish(&mut self, late_records: u64, out: &mut impl Consumer) {
+    pub(crate) fn finish(&mut self, late_records: u64, out: &mut (impl Consumer + ?Sized)) {
         self.close_waits(|_| true, out);
         let mut interrupted: Vec<WaitRecord> = self.interrupted.drain().map(|(_, w)| w).collect();
         interrupted.sort_by_key(|w| (w.header.ts, w.header.tid));
@@ -151,7 +151,7 @@ impl State {
     }
 
     /// The thread that produced a record, started as needed; a fork child learns its process.
-    fn thread(&mut self, h: &Header, out: &mut impl Consumer) -> ThreadRef {
+    fn thread(&mut self, h: &Header, out: &mut (impl Consumer + ?Sized)) -> ThreadRef {
         let (thread, resolved) = self.threads.resolve(h.pid, h.tid);
         match resolved {
             Resolved::ChildJoined => {
@@ -171,7 +171,7 @@ impl State {
         thread
     }
 
-    fn fork(&mut self, f: &Fork, out: &mut impl Consumer) {
+    fn fork(&mut self, f: &Fork, out: &mut (impl Consumer + ?Sized)) {
         let parent_pid = f.header.pid;
         let parent = self.thread(&f.header, out);
         let child_tid = f.child_tid;
@@ -232,7 +232,7 @@ impl State {
         Inherited { interest, sockets }
     }
 
-    fn inherit(&mut self, pid: u32, fds: Inherited, ts: u64, out: &mut impl Consumer) {
+    fn inherit(&mut self, pid: u32, fds: Inherited, ts: u64, out: &mut (impl Consumer + ?Sized)) {
         for (fd, ino) in fds.sockets {
             self.learn_socket(pid, fd, ino, ts, out);
         }
@@ -273,7 +273,14 @@ impl State {
     /// removes an interest entry only when the last reference to the file goes, so a file still
     /// open under another fd (dup, or in a child process) keeps delivering events, which then
     /// show up unmapped.
-    fn fd_replaced(&mut self, pid: u32, fd: i32, ts: u64, how: FdEnd, out: &mut impl Consumer) {
+    fn fd_replaced(
+        &mut self,
+        pid: u32,
+        fd: i32,
+        ts: u64,
+        how: FdEnd,
+        out: &mut (impl Consumer + ?Sized),
+    ) {
         let process = self.processes.entry(pid).or_default();
         // An epoll fd closed: that instance ends.
         process.epolls.remove(&fd);
@@ -306,7 +313,7 @@ impl State {
         }));
     }
 
-    fn wait(&mut self, w: &WaitRecord, out: &mut impl Consumer) {
+    fn wait(&mut self, w: &WaitRecord, out: &mut (impl Consumer + ?Sized)) {
         let Some(syscall) = WaitSyscall::from_u8(w.syscall) else {
             self.malformed += 1;
             return;
@@ -361,7 +368,7 @@ impl State {
     }
 
     /// Passes on the open waits `done` selects, in the order they were opened.
-    fn close_waits(&mut self, done: impl Fn(&Wait) -> bool, out: &mut impl Consumer) {
+    fn close_waits(&mut self, done: impl Fn(&Wait) -> bool, out: &mut (impl Consumer + ?Sized)) {
         let mut i = 0;
         while i < self.open.len() {
             if done(&self.open[i].wait) {
@@ -379,7 +386,7 @@ impl State {
         }
     }
 
-    fn wait_events(&mut self, e: &WaitEvents, out: &mut impl Consumer) {
+    fn wait_events(&mut self, e: &WaitEvents, out: &mut (impl Consumer + ?Sized)) {
         let events = (0..usize::from(e.count)).map_while(|i| e.event(i));
         let Some(i) = self
             .open
@@ -407,7 +414,7 @@ impl State {
         }
     }
 
-    fn epoll_ctl(&mut self, c: &EpollCtl, out: &mut impl Consumer) {
+    fn epoll_ctl(&mut self, c: &EpollCtl, out: &mut (impl Consumer + ?Sized)) {
         let pid = c.header.pid;
         let thread = self.thread(&c.header, out);
         let id = self.epoll(pid, c.epfd);
@@ -456,7 +463,7 @@ impl State {
         }
     }
 
-    fn epoll_create(&mut self, c: &EpollCreate, out: &mut impl Consumer) {
+    fn epoll_create(&mut self, c: &EpollCreate, out: &mut (impl Consumer + ?Sized)) {
         let thread = self.thread(&c.header, out);
         if c.ret >= 0 {
             let pid = c.header.pid;
@@ -471,14 +478,14 @@ impl State {
         }
     }
 
-    fn close(&mut self, c: &Close, out: &mut impl Consumer) {
+    fn close(&mut self, c: &Close, out: &mut (impl Consumer + ?Sized)) {
         self.thread(&c.header, out);
         if c.ret == 0 {
             self.fd_replaced(c.header.pid, c.fd, c.header.ts, FdEnd::Closed, out);
         }
     }
 
-    fn dup(&mut self, d: &Dup, out: &mut impl Consumer) {
+    fn dup(&mut self, d: &Dup, out: &mut (impl Consumer + ?Sized)) {
         self.thread(&d.header, out);
         let pid = d.header.pid;
         if d.ret < 0 || d.oldfd == d.newfd {
@@ -491,7 +498,7 @@ impl State {
         }
     }
 
-    fn name(&mut self, t: &TaskComm, how: Naming, out: &mut impl Consumer) {
+    fn name(&mut self, t: &TaskComm, how: Naming, out: &mut (impl Consumer + ?Sized)) {
         let thread = self.thread(&t.header, out);
         let comm = String::from_utf8_lossy(t.name());
         out.event(&Event::Thread(&ThreadEvent {
@@ -504,7 +511,7 @@ impl State {
         }));
     }
 
-    fn exit(&mut self, t: &TaskComm, out: &mut impl Consumer) {
+    fn exit(&mut self, t: &TaskComm, out: &mut (impl Consumer + ?Sized)) {
         let thread = self.thread(&t.header, out);
         if let Some(state) = self.threads.get_mut(t.header.tid) {
             state.exited = true;
@@ -519,7 +526,7 @@ impl State {
         }));
     }
 
-    fn fd_info(&mut self, i: &FdInfo, out: &mut impl Consumer) {
+    fn fd_info(&mut self, i: &FdInfo, out: &mut (impl Consumer + ?Sized)) {
         self.learn_kind(
             i.header.pid,
             i.fd,
@@ -529,7 +536,14 @@ impl State {
         );
     }
 
-    fn learn_kind(&mut self, pid: u32, fd: i32, kind: FdKind, ts: u64, out: &mut impl Consumer) {
+    fn learn_kind(
+        &mut self,
+        pid: u32,
+        fd: i32,
+        kind: FdKind,
+        ts: u64,
+        out: &mut (impl Consumer + ?Sized),
+    ) {
         let process = self.processes.entry(pid).or_default();
         process.set_kind(fd, kind);
         out.event(&Event::FdKind(&FdKindLearned {
@@ -543,7 +557,7 @@ impl State {
 
     /// A ready-list callback on an instance of `r.header.pid` (`header.tid` is whichever task
     /// the callback ran in: it names no traced thread, but it is the waker of what it wakes).
-    fn ready(&mut self, r: &ReadyRecord, out: &mut impl Consumer) {
+    fn ready(&mut self, r: &ReadyRecord, out: &mut (impl Consumer + ?Sized)) {
         let (pid, ts, waker_tid) = (r.header.pid, r.header.ts, r.header.tid);
         let id = self.epoll(pid, r.epfd);
         let generation = self.processes[&pid].generation(r.fd);
@@ -566,7 +580,7 @@ impl State {
     /// becomes ready (`header` is the task it ran in). `EPOLLEXCLUSIVE` registrations are
     /// credited only when the readiness wakes one of their waiters (the kernel stops at the
     /// first exclusive entry whose instance has a waiter): see [`State::credit_exclusive`].
-    fn sock_ready(&mut self, r: &SockReady, out: &mut impl Consumer) {
+    fn sock_ready(&mut self, r: &SockReady, out: &mut (impl Consumer + ?Sized)) {
         let Some(refs) = self.sockets.get(&r.ino) else {
             return;
         };
@@ -623,7 +637,7 @@ impl State {
         pid: u32,
         id: EpollId,
         enter_ts: u64,
-        out: &mut impl Consumer,
+        out: &mut (impl Consumer + ?Sized),
     ) {
         let Some(pending) = self.exclusive_ready.get(&waker_tid).copied() else {
             return;
@@ -664,7 +678,14 @@ impl State {
         }
     }
 
-    fn learn_socket(&mut self, pid: u32, fd: i32, ino: u64, ts: u64, out: &mut impl Consumer) {
+    fn learn_socket(
+        &mut self,
+        pid: u32,
+        fd: i32,
+        ino: u64,
+        ts: u64,
+        out: &mut (impl Consumer + ?Sized),
+    ) {
         self.learn_kind(pid, fd, FdKind::Socket, ts, out);
         let process = self.processes.entry(pid).or_default();
         if let Some(old) = process.sockets.insert(fd, ino)
@@ -679,7 +700,7 @@ impl State {
     }
 
     /// A traced thread blocked in a wait was woken: by which readiness, if one was reported.
-    fn wake(&mut self, w: &WakeRecord, out: &mut impl Consumer) {
+    fn wake(&mut self, w: &WakeRecord, out: &mut (impl Consumer + ?Sized)) {
         let ts = w.header.ts;
         let syscall = WaitSyscall::from_u8(w.syscall);
         let on_epoll = syscall.is_some_and(|s| s.is_epoll()) && w.epfd >= 0;
@@ -717,7 +738,7 @@ impl State {
             .settle(ts, |herd| out.event(&Event::Herd(herd)));
     }
 
-    fn interest(&mut self, i: &Interest, out: &mut impl Consumer) {
+    fn interest(&mut self, i: &Interest, out: &mut (impl Consumer + ?Sized)) {
         let pid = i.header.pid;
         let id = self.epoll(pid, i.epfd);
         let generation = self.processes[&pid].generation(i.fd);
