@@ -256,16 +256,19 @@ mod imp {
 fn timeout_millis(timeout: Option<Duration>) -> libc::c_int {
     match timeout {
         None => -1,
-        Some(t) => libc::c_int::try_from(t.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX),
+        Some(t) => {
+            libc::c_int::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
+        }
     }
 }
 
-/// Whole microseconds.
+/// Whole microseconds, rounded up.
 #[cfg(any(target_arch = "x86_64", miri))]
 fn timeval(t: Duration) -> libc::timeval {
+    let micros = t.as_nanos().div_ceil(1000);
     libc::timeval {
-        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_usec: libc::suseconds_t::from(t.subsec_micros()),
+        tv_sec: libc::time_t::try_from(micros / 1_000_000).unwrap_or(libc::time_t::MAX),
+        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
     }
 }
 
@@ -288,5 +291,32 @@ mod tests {
         assert_eq!(timeout_millis(Some(Duration::ZERO)), 0);
         assert_eq!(timeout_millis(Some(Duration::from_micros(1))), 1);
         assert_eq!(timeout_millis(Some(Duration::from_micros(2001))), 3);
+        // Below a microsecond is still a wait, not a spin.
+        assert_eq!(timeout_millis(Some(Duration::from_nanos(1))), 1);
+        // A nanosecond past a whole millisecond needs the next one.
+        assert_eq!(timeout_millis(Some(Duration::from_nanos(1_000_001))), 2);
+        assert_eq!(
+            timeout_millis(Some(Duration::from_secs(1 << 40))),
+            libc::c_int::MAX
+        );
+    }
+
+    #[cfg(any(target_arch = "x86_64", miri))]
+    #[test]
+    fn timevals_round_up_to_whole_microseconds() {
+        let micros = |t: libc::timeval| (t.tv_sec, t.tv_usec);
+        assert_eq!(micros(timeval(Duration::ZERO)), (0, 0));
+        assert_eq!(micros(timeval(Duration::from_nanos(1))), (0, 1));
+        assert_eq!(micros(timeval(Duration::from_nanos(100_500))), (0, 101));
+        assert_eq!(micros(timeval(Duration::from_micros(2_000_003))), (2, 3));
+        // Rounding up may carry into the seconds.
+        assert_eq!(micros(timeval(Duration::from_nanos(1_999_999_001))), (2, 0));
+    }
+
+    #[cfg(all(not(target_arch = "x86_64"), not(miri)))]
+    #[test]
+    fn timespecs_are_exact() {
+        let t = timespec(Duration::from_nanos(2_000_000_501));
+        assert_eq!((t.tv_sec, t.tv_nsec), (2, 501));
     }
 }
