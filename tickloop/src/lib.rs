@@ -37,6 +37,7 @@
 //! ```
 
 pub mod backend;
+mod current;
 mod error;
 mod event_loop;
 mod executor;
