@@ -21,8 +21,8 @@ use crate::thread_pool::{JobOutput, ThreadPool};
 use crate::timer::TimerQueue;
 use crate::wake::{EventFd, LoopWaker};
 
-pub(crate) type IoCallback = Box<dyn FnMut(&mut EventLoop, IoHandle, Readiness)>;
-pub(crate) type TimerCallback = Box<dyn FnMut(&mut EventLoop, TimerHandle)>;
+type IoCallback = Box<dyn FnMut(&mut EventLoop, IoHandle, Readiness)>;
+type TimerCallback = Box<dyn FnMut(&mut EventLoop, TimerHandle)>;
 type CloseCallback = Box<dyn FnOnce(&mut EventLoop)>;
 type Completion = Box<dyn FnOnce(&mut EventLoop, JobOutput)>;
 
@@ -110,8 +110,8 @@ impl LoopConfig {
 /// ```
 pub struct EventLoop {
     backend: Box<dyn Backend>,
-    registry: Registry,
-    timers: TimerQueue,
+    registry: Registry<IoCallback>,
+    timers: TimerQueue<TimerCallback>,
     pool: Option<ThreadPool>,
     pool_threads: usize,
     /// Pending thread-pool work, by job id; each keeps the loop alive.
