@@ -132,8 +132,9 @@ fn run_once_fires_the_timer_it_waited_for(kind: BackendKind) {
     assert_eq!(lp.stats().ticks, 1);
 }
 
-/// Short timers, with every sub-microsecond remainder, fire at or after their deadline and cost
-/// one poll each: a wait rounded *down* would end before the deadline and poll again (a spin).
+/// Short timers, with varied sub-microsecond remainders, fire at or after their deadline and
+/// cost one poll each: a wait rounded *down* would end before the deadline and poll again (a
+/// spin).
 fn short_timers_never_fire_early_nor_spin(kind: BackendKind) {
     // Without the kernel's default 50 us timer slack, a wait that is too short really ends
     // too early.

@@ -15,7 +15,10 @@ macro_rules! per_backend {
         $crate::per_backend!(
             @module select, Select,
             // A test that is ignored under Miri anyway gets `ignore` twice.
-            [#[cfg_attr(miri, ignore = "Miri does not emulate select(2)")] #[allow(unused_attributes)]],
+            [
+                #[cfg_attr(miri, ignore = "Miri does not emulate select(2)")]
+                #[allow(unused_attributes)]
+            ],
             $($(#[$attr])* $test),*
         );
     };
