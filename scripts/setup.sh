@@ -36,6 +36,10 @@ rustup toolchain list | grep -q "^$EBPF_NIGHTLY" ||
     { say "installing Rust $EBPF_NIGHTLY"; rustup toolchain install "$EBPF_NIGHTLY" --profile minimal; }
 rustup component list --toolchain "$EBPF_NIGHTLY" --installed | grep -q '^rust-src' ||
     rustup component add rust-src --toolchain "$EBPF_NIGHTLY"
+# Miri (on the same nightly) checks tickloop's unsafe code; its sysroot is built once and cached.
+rustup component list --toolchain "$EBPF_NIGHTLY" --installed | grep -q '^miri' ||
+    { say "installing Miri for $EBPF_NIGHTLY"; rustup component add miri --toolchain "$EBPF_NIGHTLY"; }
+cargo +"$EBPF_NIGHTLY" miri setup >/dev/null
 
 # bpf-linker must use the same LLVM as the nightly that compiles the eBPF crate: link it against
 # that nightly's own libLLVM (no system LLVM needed).

@@ -4,12 +4,15 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, BackendKind, ReadyEvent};
+use crate::current;
 use crate::error::{LoopError, Result, io_error};
-use crate::executor::{Executor, run_woken_tasks};
+use crate::executor::{Executor, Task};
 use crate::interest::{Interest, Readiness};
 use crate::registry::Registry;
 use crate::slab::Key;
@@ -18,8 +21,8 @@ use crate::thread_pool::{JobOutput, ThreadPool};
 use crate::timer::TimerQueue;
 use crate::wake::{EventFd, LoopWaker};
 
-pub(crate) type IoCallback = Box<dyn FnMut(&mut EventLoop, IoHandle, Readiness)>;
-pub(crate) type TimerCallback = Box<dyn FnMut(&mut EventLoop, TimerHandle)>;
+type IoCallback = Box<dyn FnMut(&mut EventLoop, IoHandle, Readiness)>;
+type TimerCallback = Box<dyn FnMut(&mut EventLoop, TimerHandle)>;
 type CloseCallback = Box<dyn FnOnce(&mut EventLoop)>;
 type Completion = Box<dyn FnOnce(&mut EventLoop, JobOutput)>;
 
@@ -107,8 +110,8 @@ impl LoopConfig {
 /// ```
 pub struct EventLoop {
     backend: Box<dyn Backend>,
-    registry: Registry,
-    timers: TimerQueue,
+    registry: Registry<IoCallback>,
+    timers: TimerQueue<TimerCallback>,
     pool: Option<ThreadPool>,
     pool_threads: usize,
     /// Pending thread-pool work, by job id; each keeps the loop alive.
@@ -138,6 +141,7 @@ impl EventLoop {
 
     /// A loop on a backend built by the caller.
     pub fn with_backend(backend: Box<dyn Backend>, pool_threads: usize) -> Result<Self> {
+        let wake = Arc::new(EventFd::new()?);
         Ok(EventLoop {
             backend,
             registry: Registry::new(),
@@ -146,11 +150,11 @@ impl EventLoop {
             pool_threads,
             completions: HashMap::new(),
             next_job_id: 0,
-            wake: Arc::new(EventFd::new()?),
+            executor: Executor::new(Arc::clone(&wake)),
+            wake,
             wake_registered: false,
             wake_signalled: false,
             closing: Vec::new(),
-            executor: Executor::new(),
             ready: Vec::new(),
             now: Instant::now(),
             stop_requested: false,
@@ -348,19 +352,7 @@ impl EventLoop {
     /// tick, and again whenever woken; the futures in [`crate::task`] wait on this loop's
     /// watchers and timers. Unfinished tasks keep the loop alive.
     pub fn spawn(&mut self, task: impl Future<Output = ()> + 'static) {
-        self.executor.spawn(Box::pin(task), &self.wake);
-    }
-
-    pub(crate) fn executor(&self) -> &Executor {
-        &self.executor
-    }
-
-    pub(crate) fn executor_mut(&mut self) -> &mut Executor {
-        &mut self.executor
-    }
-
-    pub(crate) fn wake_fd(&self) -> Arc<EventFd> {
-        Arc::clone(&self.wake)
+        self.executor.spawn(Box::pin(task));
     }
 
     /// Makes [`EventLoop::run`] return after the current tick. Safe from any callback.
@@ -413,7 +405,7 @@ impl EventLoop {
         };
         self.poll(timeout)?;
         self.run_completions();
-        run_woken_tasks(self);
+        self.run_woken_tasks();
         self.run_close_callbacks();
         Ok(())
     }
@@ -505,6 +497,39 @@ impl EventLoop {
             completion(self, output);
             self.stats.completions += 1;
         }
+    }
+
+    /// Polls every woken task once, with this loop current for the futures in
+    /// [`crate::task`]. Tasks woken meanwhile are polled in the next tick. A task that panics
+    /// is dropped like a finished one, the tasks woken after it stay queued, and the panic
+    /// goes on to `run`'s caller.
+    fn run_woken_tasks(&mut self) {
+        let mut woken = self.executor.take_woken().into_iter();
+        while let Some(token) = woken.next() {
+            let Some((key, mut task, waker)) = self.executor.take(token) else {
+                continue; // finished already, or woken twice
+            };
+            let polled = current::enter(self, || {
+                catch_unwind(AssertUnwindSafe(|| {
+                    task.as_mut().poll(&mut Context::from_waker(&waker))
+                }))
+            });
+            match polled {
+                Ok(Poll::Pending) => self.executor.put_back(key, task),
+                Ok(Poll::Ready(())) => self.drop_task(key, task),
+                Err(panic) => {
+                    self.drop_task(key, task);
+                    self.executor.wake(woken);
+                    resume_unwind(panic);
+                }
+            }
+        }
+    }
+
+    /// Drops a task with the loop current, so that its futures close their handles.
+    fn drop_task(&mut self, key: Key, task: Task) {
+        self.executor.remove(key);
+        current::enter(self, || drop(task));
     }
 
     fn run_close_callbacks(&mut self) {

@@ -1,30 +1,29 @@
-//! A small executor: `async` tasks driven by the loop, woken through the loop's eventfd.
+//! The task store of the loop's small executor: `async` tasks, and the wakers that queue them
+//! for the loop's task phase through its eventfd.
 //!
-//! Tasks run in the loop's task phase (after thread-pool completions). While a task is polled,
-//! the loop is reachable from the futures in [`crate::task`] through a thread-local pointer,
-//! which is how they register watchers and timers without being handed the loop.
+//! The task phase itself is [`EventLoop`](crate::EventLoop)'s: it takes each woken task out
+//! of here, polls it with the loop current (see [`crate::current`]) and puts it back or
+//! drops it.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Wake, Waker};
+use std::task::{Wake, Waker};
 
-use crate::event_loop::EventLoop;
+use crate::current;
 use crate::slab::{Key, Slab};
 use crate::wake::EventFd;
 
-type Task = Pin<Box<dyn Future<Output = ()>>>;
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 /// Tokens of tasks woken since the last task phase; shared with every task's waker.
 type WokenList = Arc<Mutex<Vec<u64>>>;
 
-/// Unfinished tasks are dropped with the loop; their futures then find no current loop and
-/// leave the handles, which are being dropped too, alone.
 pub(crate) struct Executor {
     /// `None` while the task is being polled.
     tasks: Slab<Option<Task>>,
     woken: WokenList,
+    loop_wake: Arc<EventFd>,
 }
 
 struct TaskWaker {
@@ -39,19 +38,25 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(self.token);
-        self.loop_wake.signal();
+        queue(&self.woken, &self.loop_wake, [self.token]);
     }
 }
 
+/// Queues tasks for the next task phase and makes the loop's poll return.
+fn queue(woken: &WokenList, loop_wake: &EventFd, tokens: impl IntoIterator<Item = u64>) {
+    woken
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(tokens);
+    loop_wake.signal();
+}
+
 impl Executor {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(loop_wake: Arc<EventFd>) -> Self {
         Executor {
             tasks: Slab::new(),
             woken: Arc::default(),
+            loop_wake,
         }
     }
 
@@ -61,62 +66,53 @@ impl Executor {
     }
 
     /// Stores a task and schedules its first poll.
-    pub(crate) fn spawn(&mut self, task: Task, loop_wake: &EventFd) {
+    pub(crate) fn spawn(&mut self, task: Task) {
         let key = self.tasks.insert(Some(task));
-        self.woken
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(key.to_token());
-        loop_wake.signal();
+        self.wake([key.to_token()]);
     }
 
-    fn take_woken(&self) -> Vec<u64> {
+    /// Queues tasks again, for the next task phase.
+    pub(crate) fn wake(&self, tokens: impl IntoIterator<Item = u64>) {
+        queue(&self.woken, &self.loop_wake, tokens);
+    }
+
+    /// Tokens of the tasks woken since the last call.
+    pub(crate) fn take_woken(&self) -> Vec<u64> {
         std::mem::take(&mut *self.woken.lock().unwrap_or_else(|p| p.into_inner()))
     }
-}
 
-thread_local! {
-    /// The loop whose task phase is running on this thread, or null.
-    static CURRENT_LOOP: Cell<*mut EventLoop> = const { Cell::new(std::ptr::null_mut()) };
-}
-
-/// Runs `f` with the loop whose task is being polled, or returns `None` outside a task.
-pub(crate) fn with_current_loop<R>(f: impl FnOnce(&mut EventLoop) -> R) -> Option<R> {
-    let ptr = CURRENT_LOOP.with(Cell::get);
-    // SAFETY: the pointer is set only during `run_woken_tasks`, which holds `&mut EventLoop`
-    // and touches nothing of the loop while a task (the only user of the pointer) runs; the
-    // task itself has been taken out of the loop, so no reference into the loop is live.
-    (!ptr.is_null()).then(|| f(unsafe { &mut *ptr }))
-}
-
-/// Polls every woken task once. Tasks woken while this runs are polled in the next tick.
-pub(crate) fn run_woken_tasks(lp: &mut EventLoop) {
-    let woken = lp.executor().take_woken();
-    if woken.is_empty() {
-        return;
-    }
-    let previous = CURRENT_LOOP.with(|c| c.replace(lp as *mut EventLoop));
-    for token in woken {
+    /// Takes a woken task out to be polled, with the waker that queues it again; `None` if it
+    /// finished already (or was woken twice).
+    pub(crate) fn take(&mut self, token: u64) -> Option<(Key, Task, Waker)> {
         let key = Key::from_token(token);
-        let Some(mut task) = lp.executor_mut().tasks.get_mut(key).and_then(Option::take) else {
-            continue; // finished already, or woken twice
-        };
+        let task = self.tasks.get_mut(key)?.take()?;
         let waker = Waker::from(Arc::new(TaskWaker {
             token,
-            woken: Arc::clone(&lp.executor().woken),
-            loop_wake: lp.wake_fd(),
+            woken: Arc::clone(&self.woken),
+            loop_wake: Arc::clone(&self.loop_wake),
         }));
-        let done = task
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready();
-        if done {
-            lp.executor_mut().tasks.remove(key);
-            // Dropped while the loop is current, so its futures can close their handles.
-            drop(task);
-        } else if let Some(slot) = lp.executor_mut().tasks.get_mut(key) {
+        Some((key, task, waker))
+    }
+
+    /// Puts back a task that is still pending.
+    pub(crate) fn put_back(&mut self, key: Key, task: Task) {
+        if let Some(slot) = self.tasks.get_mut(key) {
             *slot = Some(task);
         }
     }
-    CURRENT_LOOP.with(|c| c.set(previous));
+
+    /// Forgets a task that finished (or panicked); the caller drops it.
+    pub(crate) fn remove(&mut self, key: Key) {
+        self.tasks.remove(key);
+    }
+}
+
+impl Drop for Executor {
+    /// Unfinished tasks are dropped with no loop current, so that their futures leave alone
+    /// the handles, which are being dropped with their loop, even when this loop is dropped
+    /// inside a task of another loop.
+    fn drop(&mut self) {
+        let tasks = std::mem::replace(&mut self.tasks, Slab::new());
+        current::outside(|| drop(tasks));
+    }
 }

@@ -4,8 +4,9 @@
 //! pending interest changes. Every tick it updates its time, runs due timers, applies the
 //! watcher queue to the backend in one batch, polls with a timeout derived from the nearest
 //! timer, dispatches ready watchers, runs completions of thread-pool work, polls woken
-//! `async` tasks ([`EventLoop::spawn`], [`task`]) and then runs close callbacks. The backends issue the raw `epoll_wait`, `poll` and `select` system calls, so a
-//! tracer sees exactly those.
+//! `async` tasks ([`EventLoop::spawn`], [`task`]) and then runs close callbacks. The backends
+//! issue the raw `epoll_wait`, `poll` and `select` system calls (`epoll_pwait`, `ppoll` and
+//! `pselect6` on aarch64, which lacks the former), so a tracer sees exactly those.
 //!
 //! Modules: [`backend`] (the [`Backend`] trait and its epoll/poll/select implementations),
 //! the watcher registry and queue, timers, the waker, the thread pool, the task executor with
@@ -36,6 +37,7 @@
 //! ```
 
 pub mod backend;
+mod current;
 mod error;
 mod event_loop;
 mod executor;

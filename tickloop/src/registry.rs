@@ -9,11 +9,12 @@ use std::os::fd::RawFd;
 
 use crate::backend::Backend;
 use crate::error::{LoopError, Result};
-use crate::event_loop::IoCallback;
 use crate::interest::{Interest, Readiness};
 use crate::slab::{Key, Slab};
 
-struct Watcher {
+/// A watcher, generic over its callback so that the registry knows nothing of the loop that
+/// calls it.
+struct Watcher<C> {
     fd: RawFd,
     /// What the owner wants.
     interest: Interest,
@@ -22,17 +23,17 @@ struct Watcher {
     /// True while the watcher sits in the watcher queue.
     queued: bool,
     /// Taken out while the callback runs.
-    callback: Option<IoCallback>,
+    callback: Option<C>,
 }
 
-pub(crate) struct Registry {
-    watchers: Slab<Watcher>,
+pub(crate) struct Registry<C> {
+    watchers: Slab<Watcher<C>>,
     queue: Vec<Key>,
     /// Watchers with a non-empty interest, kept up to date so liveness checks are O(1).
     active: usize,
 }
 
-impl Registry {
+impl<C> Registry<C> {
     pub(crate) fn new() -> Self {
         Registry {
             watchers: Slab::new(),
@@ -46,7 +47,7 @@ impl Registry {
         self.active
     }
 
-    pub(crate) fn insert(&mut self, fd: RawFd, interest: Interest, callback: IoCallback) -> Key {
+    pub(crate) fn insert(&mut self, fd: RawFd, interest: Interest, callback: C) -> Key {
         let key = self.watchers.insert(Watcher {
             fd,
             interest: Interest::NONE,
@@ -130,11 +131,7 @@ impl Registry {
 
     /// Takes the callback of a watcher that the backend reported, with the readiness cut down
     /// to what it currently wants; `None` if it was closed or no longer wants this.
-    pub(crate) fn take_ready(
-        &mut self,
-        key: Key,
-        readiness: Readiness,
-    ) -> Option<(IoCallback, Readiness)> {
+    pub(crate) fn take_ready(&mut self, key: Key, readiness: Readiness) -> Option<(C, Readiness)> {
         let watcher = self.watchers.get_mut(key)?;
         let wanted = readiness.filtered_by(watcher.interest);
         if wanted.is_empty() {
@@ -144,7 +141,7 @@ impl Registry {
     }
 
     /// Puts a callback back after it ran; drops it if the callback closed its own watcher.
-    pub(crate) fn restore(&mut self, key: Key, callback: IoCallback) {
+    pub(crate) fn restore(&mut self, key: Key, callback: C) {
         if let Some(watcher) = self.watchers.get_mut(key) {
             watcher.callback = Some(callback);
         }

@@ -37,10 +37,15 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::current;
 use crate::error::Result;
 use crate::event_loop::{EventLoop, IoHandle, TimerHandle};
-use crate::executor::with_current_loop;
 use crate::interest::{Interest, Readiness};
+
+/// Runs `f` with the loop whose task is being polled; `None` outside a task.
+fn with_loop<R>(f: impl FnOnce(&mut EventLoop) -> R) -> Option<R> {
+    current::with(f)
+}
 
 const OUTSIDE_TASK: &str = "tickloop futures must be awaited inside a task spawned on an EventLoop";
 
@@ -108,7 +113,7 @@ impl Future for ReadyFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.watching.is_none() {
-            let watched = with_current_loop(|lp| self.watch(lp)).expect(OUTSIDE_TASK);
+            let watched = with_loop(|lp| self.watch(lp)).expect(OUTSIDE_TASK);
             match watched {
                 Ok(watching) => self.watching = Some(watching),
                 Err(e) => return Poll::Ready(Err(e)),
@@ -119,7 +124,7 @@ impl Future for ReadyFuture {
             Some(ready) => {
                 let handle = *handle;
                 self.watching = None;
-                with_current_loop(|lp| lp.close(handle)).expect(OUTSIDE_TASK)?;
+                with_loop(|lp| lp.close(handle)).expect(OUTSIDE_TASK)?;
                 Poll::Ready(Ok(ready))
             }
             None => {
@@ -133,8 +138,9 @@ impl Future for ReadyFuture {
 impl Drop for ReadyFuture {
     fn drop(&mut self) {
         if let Some((handle, _)) = self.watching.take() {
-            // Outside a task phase the loop itself is being dropped, handles and all.
-            let _ = with_current_loop(|lp| lp.close(handle));
+            // No loop is current when a loop drops its unfinished tasks: it drops the
+            // handles as well.
+            let _ = with_loop(|lp| lp.close(handle));
         }
     }
 }
@@ -161,9 +167,8 @@ impl Future for Sleep {
         let (_, signal) = self.timer.get_or_insert_with(|| {
             let signal: Rc<Signal<()>> = Rc::default();
             let fired = Rc::clone(&signal);
-            let timer =
-                with_current_loop(|lp| lp.start_timer(duration, move |_, _| fired.fire(())))
-                    .expect(OUTSIDE_TASK);
+            let timer = with_loop(|lp| lp.start_timer(duration, move |_, _| fired.fire(())))
+                .expect(OUTSIDE_TASK);
             (timer, signal)
         });
         if signal.value.take().is_some() {
@@ -179,7 +184,7 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some((timer, _)) = self.timer.take() {
-            let _ = with_current_loop(|lp| lp.stop_timer(timer));
+            let _ = with_loop(|lp| lp.stop_timer(timer));
         }
     }
 }

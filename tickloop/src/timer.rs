@@ -4,26 +4,27 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::event_loop::TimerCallback;
 use crate::slab::{Key, Slab};
 
 /// Where a timer sits in the deadline order.
 type Slot = (Instant, u64);
 
-struct Timer {
-    callback: Option<TimerCallback>,
+/// A timer, generic over its callback so that the queue knows nothing of the loop that calls
+/// it.
+struct Timer<C> {
+    callback: Option<C>,
     repeat: Option<Duration>,
     /// `None` while the timer is firing and nobody has re-armed it yet.
     slot: Option<Slot>,
 }
 
-pub(crate) struct TimerQueue {
-    timers: Slab<Timer>,
+pub(crate) struct TimerQueue<C> {
+    timers: Slab<Timer<C>>,
     order: BTreeMap<Slot, Key>,
     next_start_id: u64,
 }
 
-impl TimerQueue {
+impl<C> TimerQueue<C> {
     pub(crate) fn new() -> Self {
         TimerQueue {
             timers: Slab::new(),
@@ -41,7 +42,7 @@ impl TimerQueue {
         &mut self,
         deadline: Instant,
         repeat: Option<Duration>,
-        callback: TimerCallback,
+        callback: C,
     ) -> Key {
         let key = self.timers.insert(Timer {
             callback: Some(callback),
@@ -73,7 +74,7 @@ impl TimerQueue {
 
     /// Removes a timer, returning its callback (if it is not the one running) for the caller
     /// to drop; `None` if the timer was already gone.
-    pub(crate) fn stop(&mut self, key: Key) -> Option<Option<TimerCallback>> {
+    pub(crate) fn stop(&mut self, key: Key) -> Option<Option<C>> {
         let timer = self.timers.remove(key)?;
         if let Some(slot) = timer.slot {
             self.order.remove(&slot);
@@ -104,14 +105,14 @@ impl TimerQueue {
 
     /// Takes a due timer's callback for the duration of the call; `None` if an earlier
     /// callback in the same phase stopped it.
-    pub(crate) fn take_callback(&mut self, key: Key) -> Option<TimerCallback> {
+    pub(crate) fn take_callback(&mut self, key: Key) -> Option<C> {
         self.timers.get_mut(key)?.callback.take()
     }
 
     /// Puts a callback back after it ran: a re-armed timer keeps its new deadline, a repeating
     /// one is rescheduled `repeat` after `now`, a one-shot one is removed. A timer the callback
     /// stopped is gone already and its callback is dropped here.
-    pub(crate) fn finish(&mut self, key: Key, callback: TimerCallback, now: Instant) {
+    pub(crate) fn finish(&mut self, key: Key, callback: C, now: Instant) {
         let Some(timer) = self.timers.get_mut(key) else {
             return;
         };

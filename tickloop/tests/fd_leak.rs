@@ -72,6 +72,10 @@ fn busy_scenario(kind: BackendKind) {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "needs TCP sockets and /proc, which Miri does not emulate"
+)]
 fn no_descriptor_outlives_the_loop() {
     // Warm up once so lazily opened process-wide descriptors are not counted as leaks.
     busy_scenario(BackendKind::Epoll);

@@ -134,11 +134,15 @@ fn thousands_of_connections(kind: BackendKind) {
     assert_eq!(served.refused.get(), 0);
 }
 
-crate::per_backend!(thousands_of_connections);
+crate::per_backend!(
+    #[cfg_attr(miri, ignore = "needs TCP sockets, which Miri does not emulate")]
+    thousands_of_connections
+);
 
 /// With more connections than select can watch, the server refuses the ones whose fd is at or
 /// above FD_SETSIZE with a clear error and keeps serving the others.
 #[test]
+#[cfg_attr(miri, ignore = "needs TCP sockets, which Miri does not emulate")]
 fn select_refuses_connections_beyond_fd_setsize() {
     let _turn = FD_TABLE.lock().unwrap_or_else(|p| p.into_inner());
     common::raise_fd_limit(16_384);

@@ -1,9 +1,9 @@
 //! The epoll backend, level- or edge-triggered.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{Backend, BackendKind, ReadyEvent, timeout_millis};
+use super::{Backend, BackendKind, ReadyEvent, sys};
 use crate::error::{Result, cvt, io_error};
 use crate::interest::{Interest, Readiness};
 
@@ -104,25 +104,8 @@ impl Backend for EpollBackend {
     }
 
     fn wait(&mut self, timeout: Option<Duration>, events: &mut Vec<ReadyEvent>) -> Result<()> {
-        // The raw syscall, not glibc's wrapper, so tracers see `epoll_wait` itself.
-        // SAFETY: the buffer holds MAX_EVENTS entries and lives across the call.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_epoll_wait,
-                self.epoll.as_raw_fd(),
-                self.buffer.as_mut_ptr(),
-                MAX_EVENTS as libc::c_int,
-                timeout_millis(timeout),
-            )
-        };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(io_error("epoll_wait", err));
-        }
-        events.extend(self.buffer[..n as usize].iter().map(|e| ReadyEvent {
+        let n = sys::epoll_wait(self.epoll.as_fd(), &mut self.buffer, timeout)?;
+        events.extend(self.buffer[..n].iter().map(|e| ReadyEvent {
             token: e.u64,
             readiness: readiness(e.events),
         }));

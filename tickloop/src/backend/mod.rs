@@ -2,11 +2,13 @@
 //!
 //! The loop owns exactly one backend. It tells it about interest changes in one batch per tick
 //! ([`Backend::add`], [`Backend::modify`], [`Backend::delete`]) and then blocks in
-//! [`Backend::wait`], which issues exactly one `epoll_wait`, `poll` or `select` system call.
+//! [`Backend::wait`], which issues exactly one `epoll_wait`, `poll` or `select` system call
+//! (`epoll_pwait`, `ppoll` or `pselect6` on architectures without those, such as aarch64).
 
 mod epoll;
 mod poll;
 mod select;
+mod sys;
 
 use std::os::fd::RawFd;
 use std::str::FromStr;
@@ -119,19 +121,6 @@ impl FromStr for BackendKind {
     }
 }
 
-/// Milliseconds for a poll timeout, rounded up so a timer is never woken for too early
-/// (which would make the loop spin until it is due). `-1` waits forever.
-fn timeout_millis(timeout: Option<Duration>) -> libc::c_int {
-    match timeout {
-        None => -1,
-        Some(t) => {
-            let micros = t.as_micros();
-            let millis = micros.div_ceil(1000);
-            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,13 +134,5 @@ mod tests {
             "kqueue".parse::<BackendKind>(),
             Err(LoopError::UnknownBackend(name)) if name == "kqueue"
         ));
-    }
-
-    #[test]
-    fn timeouts_round_up_to_whole_milliseconds() {
-        assert_eq!(timeout_millis(None), -1);
-        assert_eq!(timeout_millis(Some(Duration::ZERO)), 0);
-        assert_eq!(timeout_millis(Some(Duration::from_micros(1))), 1);
-        assert_eq!(timeout_millis(Some(Duration::from_micros(2001))), 3);
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{Backend, BackendKind, ReadyEvent, timeout_millis};
+use super::{Backend, BackendKind, ReadyEvent, sys};
 use crate::error::{LoopError, Result, io_error};
 use crate::interest::{Interest, Readiness};
 
@@ -101,24 +101,8 @@ impl Backend for PollBackend {
     }
 
     fn wait(&mut self, timeout: Option<Duration>, events: &mut Vec<ReadyEvent>) -> Result<()> {
-        // The raw syscall, not glibc's wrapper, so tracers see `poll` itself.
-        // SAFETY: `fds` holds `len` initialised pollfds and lives across the call.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_poll,
-                self.fds.as_mut_ptr(),
-                self.fds.len() as libc::nfds_t,
-                timeout_millis(timeout),
-            )
-        };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(io_error("poll", err));
-        }
-        let mut remaining = n as usize;
+        let n = sys::poll(&mut self.fds, timeout)?;
+        let mut remaining = n;
         for (pollfd, &token) in self.fds.iter().zip(&self.tokens) {
             if remaining == 0 {
                 break;

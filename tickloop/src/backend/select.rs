@@ -8,8 +8,8 @@
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{Backend, BackendKind, ReadyEvent};
-use crate::error::{LoopError, Result, io_error};
+use super::{Backend, BackendKind, ReadyEvent, sys};
+use crate::error::{LoopError, Result};
 use crate::interest::{Interest, Readiness};
 
 /// The largest descriptor select can watch, plus one (`FD_SETSIZE`).
@@ -110,34 +110,8 @@ impl Backend for SelectBackend {
         // select overwrites its sets with the result, so it gets copies.
         let mut readable = self.read_set;
         let mut writable = self.write_set;
-        let mut timeval = timeout.map(|t| libc::timeval {
-            tv_sec: t.as_secs() as libc::time_t,
-            tv_usec: libc::suseconds_t::from(t.subsec_micros()),
-        });
-        let timeval_ptr = timeval
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
         let nfds = self.max_fd.map_or(0, |fd| fd + 1);
-        // The raw syscall, not glibc's wrapper (which may use pselect6), so tracers see
-        // `select` itself.
-        // SAFETY: the sets and timeval live across the call; nfds <= FD_SETSIZE.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_select,
-                nfds,
-                &mut readable as *mut libc::fd_set,
-                &mut writable as *mut libc::fd_set,
-                std::ptr::null_mut::<libc::fd_set>(),
-                timeval_ptr,
-            )
-        };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(io_error("select", err));
-        }
+        let n = sys::select(nfds, &mut readable, &mut writable, timeout)?;
         if n == 0 {
             return Ok(());
         }

@@ -5,22 +5,36 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Expands each listed `fn name(kind: BackendKind)` into one `#[test]` per backend, in modules
 /// named after the backends (`epoll::name`, `epoll_et::name`, `poll::name`, `select::name`).
+/// Attributes before a name (say `#[cfg_attr(miri, ignore = "why")]`) go on each of its tests.
 #[macro_export]
 macro_rules! per_backend {
-    ($($test:ident),* $(,)?) => {
-        $crate::per_backend!(@module epoll, Epoll, $($test),*);
-        $crate::per_backend!(@module epoll_et, EpollEdge, $($test),*);
-        $crate::per_backend!(@module poll, Poll, $($test),*);
-        $crate::per_backend!(@module select, Select, $($test),*);
+    ($($(#[$attr:meta])* $test:ident),* $(,)?) => {
+        $crate::per_backend!(@module epoll, Epoll, [], $($(#[$attr])* $test),*);
+        $crate::per_backend!(@module epoll_et, EpollEdge, [], $($(#[$attr])* $test),*);
+        $crate::per_backend!(@module poll, Poll, [], $($(#[$attr])* $test),*);
+        $crate::per_backend!(
+            @module select, Select,
+            // A test that is ignored under Miri anyway gets `ignore` twice.
+            [
+                #[cfg_attr(miri, ignore = "Miri does not emulate select(2)")]
+                #[allow(unused_attributes)]
+            ],
+            $($(#[$attr])* $test),*
+        );
     };
-    (@module $module:ident, $kind:ident, $($test:ident),*) => {
+    // The backend's attributes travel as one bracketed token tree, so that they can be
+    // repeated for every test.
+    (@module $module:ident, $kind:ident, $backend_attrs:tt, $($(#[$attr:meta])* $test:ident),*) => {
         mod $module {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(tickloop::BackendKind::$kind)
-                }
-            )*
+            $($crate::per_backend!(@test $kind, $backend_attrs, $(#[$attr])* $test);)*
+        }
+    };
+    (@test $kind:ident, [$(#[$backend_attr:meta])*], $(#[$attr:meta])* $test:ident) => {
+        #[test]
+        $(#[$backend_attr])*
+        $(#[$attr])*
+        fn $test() {
+            super::$test(tickloop::BackendKind::$kind)
         }
     };
 }
