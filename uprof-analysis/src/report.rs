@@ -8,7 +8,7 @@ use crate::stats::{CountSummary, DurationSummary};
 use crate::summary::{CtlCounts, MaskCounts};
 
 /// Identifies the JSON layout; bumped when a field changes meaning or goes away.
-pub const SCHEMA: &str = "uprof.report/2";
+pub const SCHEMA: &str = "uprof.report/3";
 
 /// The result of an analysis.
 #[derive(Clone, Debug, Serialize)]
@@ -24,11 +24,16 @@ pub struct Report {
     pub probes: Vec<String>,
     pub tier: String,
     pub command: Option<Vec<String>>,
+    /// Every process traced: those started or attached to, and the descendants followed.
     pub pids: Vec<u32>,
     /// Threads that waited or called `epoll_ctl`, by `(pid, tid)`.
     pub threads: Vec<ThreadReport>,
-    /// Epoll instances, by `(pid, epfd, generation)`.
+    /// Epoll instances that were waited on, asked (`epoll_ctl`) or delivered events, by
+    /// `(pid, epfd, generation)`.
     pub epolls: Vec<EpollReport>,
+    /// Epoll instances seen but never used while recording (created, snapshotted from /proc
+    /// or inherited at a fork): not listed.
+    pub idle_epolls: u64,
     /// Readiness events that woke several waiters; `null` without wake-up probes.
     pub herds: Option<HerdReport>,
 }
@@ -87,8 +92,12 @@ pub struct WakeCauses {
 pub struct WaitReport {
     pub calls: u64,
     pub by_syscall: BTreeMap<&'static str, u64>,
+    /// Calls that returned events (epoll) or ready fds (poll family).
     pub ready: u64,
+    /// Calls with a non-zero timeout that expired.
     pub timeouts: u64,
+    /// Calls with a zero timeout that found nothing ready: polls, not waits.
+    pub polls: u64,
     pub interrupted: u64,
     pub errors: u64,
     pub unfinished: u64,
@@ -124,6 +133,25 @@ pub struct EpollReport {
     pub ctl: CtlCounts,
     /// By `(fd, generation)`; unmapped events (fd -1) first, by `data`.
     pub fds: Vec<FdReport>,
+    /// The same fds added up by kind and by whether they were closed during the recording
+    /// (unmapped entries left out), most delivered first: a server's thousands of short-lived
+    /// connections in one line.
+    pub by_kind: Vec<FdGroupReport>,
+}
+
+/// Fds of one kind, all closed during the recording or all still open at its end.
+#[derive(Clone, Debug, Serialize)]
+pub struct FdGroupReport {
+    pub kind: &'static str,
+    pub closed: bool,
+    /// Fd generations in the group.
+    pub fds: u64,
+    pub delivered: u64,
+    pub masks: MaskCounts,
+    pub ctl: CtlCounts,
+    /// Readiness of the group's fds added up (their ready→delivered samples merged, `pending`
+    /// counting fds); `null` as for each fd.
+    pub readiness: Option<FdReadiness>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -134,6 +162,9 @@ pub struct FdReport {
     /// The unmatched `data` value of an fd -1 entry; `null` otherwise.
     pub data: Option<u64>,
     pub kind: &'static str,
+    /// The fd was closed (or replaced by `dup2`/`dup3`) during the recording; false for fds
+    /// still open at its end and for unmapped entries.
+    pub closed: bool,
     pub delivered: u64,
     pub masks: MaskCounts,
     pub ctl: FdCtlReport,

@@ -53,17 +53,31 @@ impl DurationStats {
         match &mut self.samples {
             Samples::Exact(v) if v.len() < EXACT_SAMPLES => v.push(tracked),
             Samples::Exact(v) => {
-                let mut hist = Histogram::new(SIGNIFICANT_DIGITS)
-                    .expect("3 significant digits is a valid precision");
-                for &sample in v.iter().chain([&tracked]) {
-                    hist.record(sample)
-                        .expect("an auto-resizing histogram takes any tracked value");
-                }
+                let mut hist = histogram_of(v);
+                record(&mut hist, tracked);
                 self.samples = Samples::Histogram(Box::new(hist));
             }
-            Samples::Histogram(hist) => hist
-                .record(tracked)
-                .expect("an auto-resizing histogram takes any tracked value"),
+            Samples::Histogram(hist) => record(hist, tracked),
+        }
+    }
+
+    /// Adds `other`'s samples to these.
+    pub(crate) fn merge(&mut self, other: &DurationStats) {
+        self.count += other.count;
+        self.total = self.total.saturating_add(other.total);
+        self.max = self.max.max(other.max);
+        match (&mut self.samples, &other.samples) {
+            (Samples::Exact(mine), Samples::Exact(theirs))
+                if mine.len() + theirs.len() <= EXACT_SAMPLES =>
+            {
+                mine.extend_from_slice(theirs);
+            }
+            (Samples::Histogram(mine), theirs) => add(mine, theirs),
+            (Samples::Exact(mine), theirs) => {
+                let mut hist = histogram_of(mine);
+                add(&mut hist, theirs);
+                self.samples = Samples::Histogram(Box::new(hist));
+            }
         }
     }
 
@@ -107,6 +121,28 @@ impl DurationStats {
     }
 }
 
+/// A histogram of exact samples.
+fn histogram_of(samples: &[u64]) -> Histogram<u64> {
+    let mut hist =
+        Histogram::new(SIGNIFICANT_DIGITS).expect("3 significant digits is a valid precision");
+    samples.iter().for_each(|&v| record(&mut hist, v));
+    hist
+}
+
+fn record(hist: &mut Histogram<u64>, tracked: u64) {
+    hist.record(tracked)
+        .expect("an auto-resizing histogram takes any tracked value");
+}
+
+fn add(hist: &mut Histogram<u64>, samples: &Samples) {
+    match samples {
+        Samples::Exact(v) => v.iter().for_each(|&v| record(hist, v)),
+        Samples::Histogram(other) => hist
+            .add(&**other)
+            .expect("auto-resizing histograms of tracked values add up"),
+    }
+}
+
 /// A distribution of durations, all in nanoseconds. All zero when nothing was recorded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DurationSummary {
@@ -124,8 +160,9 @@ pub struct DurationSummary {
 
 /// Power-of-two buckets of small non-negative counts (events returned by one wait).
 pub(crate) struct CountHistogram {
-    /// Bucket `i` holds values whose bit length is `i`: 0, 1, 2..=3, 4..=7, ...
-    buckets: [u64; 65],
+    /// Bucket `i` holds values whose bit length is `i`: 0, 1, 2..=3, 4..=7, ...; only up to the
+    /// largest value seen.
+    buckets: Vec<u64>,
     count: u64,
     total: u64,
     max: u64,
@@ -140,7 +177,7 @@ impl Default for CountHistogram {
 impl CountHistogram {
     pub(crate) fn new() -> Self {
         Self {
-            buckets: [0; 65],
+            buckets: Vec::new(),
             count: 0,
             total: 0,
             max: 0,
@@ -148,7 +185,11 @@ impl CountHistogram {
     }
 
     pub(crate) fn record(&mut self, value: u64) {
-        self.buckets[(u64::BITS - value.leading_zeros()) as usize] += 1;
+        let bucket = (u64::BITS - value.leading_zeros()) as usize;
+        if self.buckets.len() <= bucket {
+            self.buckets.resize(bucket + 1, 0);
+        }
+        self.buckets[bucket] += 1;
         self.count += 1;
         self.total = self.total.saturating_add(value);
         self.max = self.max.max(value);
@@ -251,6 +292,36 @@ mod tests {
             "{}",
             s.p50
         );
+    }
+
+    #[test]
+    fn merged_stats_equal_stats_of_all_samples() {
+        let sizes = [
+            0,
+            3,
+            EXACT_SAMPLES - 3,
+            EXACT_SAMPLES + 5,
+            3 * EXACT_SAMPLES,
+        ];
+        for &a in &sizes {
+            for &b in &sizes {
+                let (mut left, mut right, mut all) = (
+                    DurationStats::new(),
+                    DurationStats::new(),
+                    DurationStats::new(),
+                );
+                for i in 0..a as u64 {
+                    left.record(i * 7_919);
+                    all.record(i * 7_919);
+                }
+                for i in 0..b as u64 {
+                    right.record(i * 104_729 + 3);
+                    all.record(i * 104_729 + 3);
+                }
+                left.merge(&right);
+                assert_eq!(left.summary(), all.summary(), "{a} + {b} samples");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The analysis on synthetic record streams: exact results derived from the constructed input.
 use serde_json::json;
 use uprof_analysis::synth::Task;
-use uprof_analysis::{Analyzer, EpollReport, FdReport, Report, SessionInfo, ThreadReport, View};
+use uprof_analysis::{
+    Analyzer, EpollReport, FdReport, Report, SessionInfo, TextOptions, ThreadReport, View,
+};
 use uprof_common::{
     EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT,
     EPOLLRDHUP, FdKind, Record, WAIT_ABANDONED, WAIT_UNFINISHED, WaitSyscall,
@@ -125,6 +127,57 @@ fn waits_are_classified_by_flags_and_return_value() {
         (s.calls, s.total, s.per_call, s.per_wakeup, s.ready_per_call),
         (2, 10, 5.0, 4.0, 1.0)
     );
+}
+
+#[test]
+fn zero_timeout_calls_that_find_nothing_are_polls_not_timeouts() {
+    let t = Task::new(10, 11);
+    let with_timeout = |enter, exit, timeout_ns, ret| {
+        let mut w = t.wait(WaitSyscall::EpollWait, enter, exit, 3, 64, ret);
+        w.timeout_ns = timeout_ns;
+        Record::Wait(w)
+    };
+    let report = analyze(vec![
+        // libuv: one poll with timeout 0, then a blocking wait.
+        with_timeout(0, 5, 0, 0),
+        with_timeout(10, 1_000, 5_000_000, 0),
+        with_timeout(1_010, 1_015, 0, 0),
+        with_timeout(1_020, 2_000, -1, 0),
+        // A zero-timeout call that found something is a ready call like any other.
+        with_timeout(2_010, 2_015, 0, 1),
+    ]);
+    let w = &thread(&report, 11).waits;
+    assert_eq!((w.calls, w.polls, w.timeouts, w.ready), (5, 2, 2, 1));
+}
+
+#[test]
+fn fds_are_added_up_by_kind_and_by_whether_they_were_closed() {
+    let t = Task::new(20, 20);
+    let mut records = vec![t.epoll_create(0, 3), t.fd_info(1, 4, FdKind::Socket)];
+    records.push(t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 4, 4, 0));
+    // 50 short connections on fds 5 and 6 in turn, each delivering twice, then closed.
+    for i in 0..50u64 {
+        let (fd, ts) = (5 + (i % 2) as i32, 100 + i * 100);
+        records.push(t.fd_info(ts, fd, FdKind::Socket));
+        records.push(t.epoll_ctl(ts, 3, EPOLL_CTL_ADD, fd, 1_000 + i, 0));
+        records.push(t.epoll_wait(ts + 1, ts + 2, 3, 2));
+        records.extend(t.events(ts + 2, &[(EPOLLIN, 1_000 + i), (EPOLLIN, 4)]));
+        records.push(t.close(ts + 3, fd, 0));
+    }
+    let report = analyze(records);
+    let e = epoll(&report, 20, 3);
+    let groups: Vec<_> = e
+        .by_kind
+        .iter()
+        .map(|g| (g.kind, g.closed, g.fds, g.delivered, g.ctl.add))
+        .collect();
+    assert_eq!(
+        groups,
+        // Most delivered first; on a tie, the larger group.
+        vec![("socket", true, 50, 50, 50), ("socket", false, 1, 50, 1)]
+    );
+    assert!(fd_entries(e, 4).iter().all(|f| !f.closed));
+    assert!(fd_entries(e, 5).iter().all(|f| f.closed));
 }
 
 #[test]
@@ -478,7 +531,7 @@ fn json_has_the_documented_fields() {
         lost_events: 0,
     };
     let j = analyze_with(records, &info).to_json();
-    assert_eq!(j["schema"], "uprof.report/2");
+    assert_eq!(j["schema"], "uprof.report/3");
     assert_eq!(
         (j["duration_ns"].as_u64(), j["tier"].as_str()),
         (Some(5 * MS), Some("full"))
@@ -492,6 +545,7 @@ fn json_has_the_documented_fields() {
         "by_syscall",
         "ready",
         "timeouts",
+        "polls",
         "interrupted",
         "errors",
         "unfinished",
@@ -514,7 +568,7 @@ fn json_has_the_documented_fields() {
         fd["masks"],
         json!({"in": 1, "out": 0, "err": 0, "hup": 0, "rdhup": 0})
     );
-    for key in ["fd", "kind", "delivered", "ctl"] {
+    for key in ["fd", "kind", "closed", "delivered", "ctl"] {
         assert!(fd.get(key).is_some(), "missing fds[].{key}");
     }
 }
@@ -565,6 +619,81 @@ fn text_report_shows_tables_and_lost_events() {
     assert!(!threads_only.contains("epoll pid"), "{threads_only}");
     let fds_only = render(&lossy, View::Fds);
     assert!(!fds_only.contains("THREADS"), "{fds_only}");
+}
+
+/// A server loop: a listening socket (fd 4) accepting `connections` short connections, each
+/// read once and closed, plus `helpers` idle threads that each wait once.
+fn busy_server(connections: u64, helpers: u32) -> Vec<Record> {
+    let t = Task::new(70, 70);
+    let mut records = vec![
+        t.task_info(0, "server"),
+        t.epoll_create(0, 3),
+        t.fd_info(1, 4, FdKind::Socket),
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 4, 4, 0),
+    ];
+    for i in 0..connections {
+        let (fd, ts) = (5 + (i % 500) as i32, 10 + i * 100);
+        records.push(t.epoll_wait(ts, ts + 10, 3, 1));
+        records.extend(t.events(ts + 10, &[(EPOLLIN, 4)]));
+        records.push(t.fd_info(ts + 20, fd, FdKind::Socket));
+        records.push(t.epoll_ctl(ts + 20, 3, EPOLL_CTL_ADD, fd, 10_000 + i, 0));
+        records.push(t.epoll_wait(ts + 30, ts + 40, 3, 1));
+        records.extend(t.events(ts + 40, &[(EPOLLIN, 10_000 + i)]));
+        records.push(t.close(ts + 50, fd, 0));
+    }
+    for h in 0..helpers {
+        records.push(Task::new(70, 1_000 + h).epoll_wait(1, 2, 10 + h as i32, 0));
+    }
+    records
+}
+
+#[test]
+fn the_table_of_a_busy_server_shows_the_busiest_rows_and_adds_up_the_rest() {
+    let report = analyze(busy_server(20_000, 100));
+    let render = |all| {
+        let mut out = Vec::new();
+        report
+            .render_text(
+                &mut out,
+                TextOptions {
+                    view: View::All,
+                    all,
+                },
+            )
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let text = render(false);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= 100, "{} lines:\n{text}", lines.len());
+    // The listening socket is the first fd row of the server's instance.
+    let instance = lines
+        .iter()
+        .position(|l| l.starts_with("epoll pid 70 epfd 3 (server)"))
+        .expect("the server's instance");
+    assert!(
+        lines[instance + 2].trim_start().starts_with("4 "),
+        "{}",
+        lines[instance + 2]
+    );
+    assert!(text.contains("… 20000 more fds"), "{text}");
+    let closed = lines
+        .iter()
+        .find(|l| l.contains("closed"))
+        .expect("the closed sockets added up");
+    assert!(closed.trim_start().starts_with("20000  socket"), "{closed}");
+    assert!(
+        text.contains("… 71 more threads made 71 wait calls"),
+        "{text}"
+    );
+    assert!(text.contains("… 91 more epoll instances"), "{text}");
+    // --all lists every fd and thread.
+    let all = render(true);
+    assert!(
+        all.lines().count() > 20_000 + 101,
+        "{}",
+        all.lines().count()
+    );
 }
 
 #[test]

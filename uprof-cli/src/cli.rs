@@ -2,7 +2,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use uprof_analysis::View;
+use uprof_analysis::{TextOptions, View};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,6 +120,10 @@ pub struct OutputArgs {
     /// Which tables to print (table format).
     #[arg(long, value_enum, default_value_t = ViewArg::All)]
     pub view: ViewArg,
+    /// List every thread, epoll instance and fd (table format). By default the tables show the
+    /// busiest ones and add up the rest (a busy server has thousands of short connections).
+    #[arg(long)]
+    pub all: bool,
 }
 
 impl OutputArgs {
@@ -128,11 +132,15 @@ impl OutputArgs {
     }
 
     pub fn options(&self) -> uprof_output::Options {
+        let view = match self.view {
+            ViewArg::Threads => View::Threads,
+            ViewArg::Fds => View::Fds,
+            ViewArg::All => View::All,
+        };
         uprof_output::Options {
-            view: match self.view {
-                ViewArg::Threads => View::Threads,
-                ViewArg::Fds => View::Fds,
-                ViewArg::All => View::All,
+            text: TextOptions {
+                view,
+                all: self.all,
             },
         }
     }

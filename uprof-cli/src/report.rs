@@ -69,7 +69,7 @@ pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match output.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?),
-        Format::Table => report.render_text(&mut out, output.options().view),
+        Format::Table => report.render_text(&mut out, output.options().text),
     }
     .context("cannot write the report")
 }

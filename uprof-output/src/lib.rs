@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use uprof_analysis::SessionInfo;
 use uprof_analysis::stream::Consumer;
 
-pub use uprof_analysis::View;
+pub use uprof_analysis::{TextOptions, View};
 
 /// The output formats of `uprof report`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,8 +24,8 @@ pub enum Format {
 /// What the user asked of the output, beyond its format.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    /// Which tables the table format prints.
-    pub view: View,
+    /// What the table format prints.
+    pub text: TextOptions,
 }
 
 /// One output being produced from a recording's event stream.
@@ -40,7 +40,7 @@ impl Format {
     /// A printer of this format writing to `out`.
     pub fn printer<'w>(self, options: &Options, out: Box<dyn Write + 'w>) -> Box<dyn Printer + 'w> {
         match self {
-            Format::Table => Box::new(summary::SummaryPrinter::table(options.view, out)),
+            Format::Table => Box::new(summary::SummaryPrinter::table(options.text, out)),
             Format::Json => Box::new(summary::SummaryPrinter::json(out)),
         }
     }

@@ -2,12 +2,12 @@
 use std::io::{self, Write};
 
 use uprof_analysis::stream::{Consumer, Event};
-use uprof_analysis::{SessionInfo, Summary, View};
+use uprof_analysis::{SessionInfo, Summary, TextOptions};
 
 use crate::Printer;
 
 enum Rendering {
-    Table(View),
+    Table(TextOptions),
     Json,
 }
 
@@ -18,10 +18,10 @@ pub(crate) struct SummaryPrinter<'w> {
 }
 
 impl<'w> SummaryPrinter<'w> {
-    pub(crate) fn table(view: View, out: Box<dyn Write + 'w>) -> Self {
+    pub(crate) fn table(options: TextOptions, out: Box<dyn Write + 'w>) -> Self {
         Self {
             summary: Summary::new(),
-            rendering: Rendering::Table(view),
+            rendering: Rendering::Table(options),
             out,
         }
     }
@@ -50,7 +50,7 @@ impl Printer for SummaryPrinter<'_> {
         } = *self;
         let report = summary.finish(session);
         match rendering {
-            Rendering::Table(view) => report.render_text(&mut out, view)?,
+            Rendering::Table(options) => report.render_text(&mut out, options)?,
             Rendering::Json => {
                 serde_json::to_writer_pretty(&mut out, &report.to_json())?;
                 writeln!(out)?;

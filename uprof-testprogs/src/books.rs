@@ -136,11 +136,12 @@ impl Books {
         t.fds_scanned += nfds_scanned;
     }
 
-    /// Records how a wait returned; for an epoll wait, `delivered` names the epoll instance
-    /// and the fds of the returned events.
+    /// Records how a wait with a zero timeout (`polled`) or another one returned; for an epoll
+    /// wait, `delivered` names the epoll instance and the fds of the returned events.
     pub(crate) fn end_wait(
         &self,
         thread: ThreadIndex,
+        polled: bool,
         result: &io::Result<usize>,
         delivered: Option<(EpollIndex, &[i32])>,
     ) {
@@ -148,6 +149,7 @@ impl Books {
         let t = &mut ledger.report.threads[thread];
         t.unfinished -= 1;
         match result {
+            Ok(0) if polled => t.polls += 1,
             Ok(0) => t.timeouts += 1,
             Ok(n) => {
                 t.ready += 1;

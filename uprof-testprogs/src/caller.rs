@@ -205,8 +205,12 @@ impl Caller {
             })
             .collect();
         let fds: Vec<c_int> = events.iter().map(|e| e.fd).collect();
-        self.books
-            .end_wait(self.thread, &result, Some((ep.index, &fds)));
+        self.books.end_wait(
+            self.thread,
+            polled(timeout),
+            &result,
+            Some((ep.index, &fds)),
+        );
         Waited::new(result, |_| events)
     }
 
@@ -223,7 +227,8 @@ impl Caller {
             PollCall::Poll => sys::poll(fds, millis(timeout)),
             PollCall::Ppoll => sys::ppoll(fds, timeout.map(to_timespec).as_mut()),
         };
-        self.books.end_wait(self.thread, &result, None);
+        self.books
+            .end_wait(self.thread, polled(timeout), &result, None);
         Waited::new(result, |n| n)
     }
 
@@ -248,7 +253,8 @@ impl Caller {
                 sys::pselect6(nfds, &mut set, timeout.map(to_timespec).as_mut())
             }
         };
-        self.books.end_wait(self.thread, &result, None);
+        self.books
+            .end_wait(self.thread, polled(timeout), &result, None);
         Waited::new(result, |_| {
             readfds
                 .iter()
@@ -291,6 +297,11 @@ fn fd_set_of(fds: &[c_int]) -> libc::fd_set {
         }
         set
     }
+}
+
+/// Whether a wait with `timeout` returns at once (a poll).
+fn polled(timeout: Option<Duration>) -> bool {
+    timeout == Some(Duration::ZERO)
 }
 
 /// A timeout in whole milliseconds, `-1` for none (sub-millisecond parts are rounded down).

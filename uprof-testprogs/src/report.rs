@@ -85,8 +85,11 @@ pub struct ThreadReport {
     pub calls: BTreeMap<String, u64>,
     /// Waits that returned a positive count.
     pub ready: u64,
-    /// Waits that returned 0.
+    /// Waits with a non-zero timeout that returned 0.
     pub timeouts: u64,
+    /// Waits with a zero timeout that returned 0.
+    #[serde(default)]
+    pub polls: u64,
     /// Waits that returned `-EINTR`.
     pub interrupted: u64,
     /// Waits that returned another error.

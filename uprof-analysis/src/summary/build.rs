@@ -1,9 +1,11 @@
 //! The report of a [`Summary`]: its totals as JSON-shaped figures.
+use std::collections::BTreeMap;
+
 use rustc_hash::FxHashMap;
 use uprof_common::{FdKind, WaitSyscall};
 
 use super::Summary;
-use super::epolls::{EntryTotals, EpollTotals};
+use super::epolls::{CtlCounts, EntryTotals, EpollTotals, MaskCounts, ReadyStats};
 use super::threads::{ScanStats, ThreadTotals};
 use crate::SessionInfo;
 use crate::errno;
@@ -32,6 +34,11 @@ pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
         events: summary.herds,
         waiters_woken: summary.herd_waiters,
     });
+    // Every process the records show, and those the recorder started or attached to.
+    let mut pids: Vec<u32> = info.pids.clone();
+    pids.extend(summary.threads.iter().flatten().filter_map(|t| t.pid));
+    pids.sort_unstable();
+    pids.dedup();
     let mut threads: Vec<ThreadReport> = summary
         .threads
         .into_iter()
@@ -41,11 +48,17 @@ pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
         .collect();
     threads.sort_by_key(|t| (t.pid, t.tid));
 
-    // Each listed instance with its entries.
+    // Each used instance with its entries.
+    let idle_epolls = summary
+        .epolls
+        .iter()
+        .flatten()
+        .filter(|e| !e.used())
+        .count() as u64;
     let mut by_instance: Vec<Option<(EpollTotals, Vec<EntryTotals>)>> = summary
         .epolls
         .into_iter()
-        .map(|e| e.filter(|e| e.listed).map(|e| (e, Vec::new())))
+        .map(|e| e.filter(EpollTotals::used).map(|e| (e, Vec::new())))
         .collect();
     for entry in summary.entries.into_iter().flatten() {
         if let Some(Some((_, entries))) = by_instance.get_mut(entry.epoll.0 as usize) {
@@ -69,9 +82,10 @@ pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
         probes: info.probes.clone(),
         tier: info.tier.clone(),
         command: info.command.clone(),
-        pids: info.pids.clone(),
+        pids,
         threads,
         epolls,
+        idle_epolls,
         herds,
     }
 }
@@ -96,6 +110,7 @@ fn thread_report(t: ThreadTotals, coverage: Coverage) -> ThreadReport {
             by_syscall,
             ready: w.ready,
             timeouts: w.timeouts,
+            polls: w.polls,
             interrupted: w.interrupted,
             errors: w.errors,
             unfinished: w.unfinished,
@@ -141,14 +156,31 @@ fn epoll_report(
     coverage: Coverage,
 ) -> EpollReport {
     let pid = e.at.pid;
+    let kind_of = |entry: &EntryTotals| match entry.key {
+        EntryKey::Fd { fd, generation } => kinds.get(&(pid, fd, generation)).copied(),
+        EntryKey::Unmapped { .. } => None,
+    };
+    let mut groups: BTreeMap<(&'static str, bool), Group> = BTreeMap::new();
+    for entry in &entries {
+        if let Some(kind) =
+            kind_of(entry).or(matches!(entry.key, EntryKey::Fd { .. }).then_some(FdKind::Unknown))
+        {
+            groups
+                .entry((kind.name(), entry.closed))
+                .or_default()
+                .add(entry);
+        }
+    }
+    let mut by_kind: Vec<FdGroupReport> = groups
+        .into_iter()
+        .map(|((kind, closed), g)| g.report(kind, closed, coverage))
+        .collect();
+    by_kind.sort_by(|a, b| b.delivered.cmp(&a.delivered).then(b.fds.cmp(&a.fds)));
     let mut fds: Vec<FdReport> = entries
         .into_iter()
         .map(|entry| {
-            let kind = match entry.key {
-                EntryKey::Fd { fd, generation } => kinds.get(&(pid, fd, generation)).copied(),
-                EntryKey::Unmapped { .. } => None,
-            };
-            fd_report(entry, kind.unwrap_or(FdKind::Unknown), coverage)
+            let kind = kind_of(&entry).unwrap_or(FdKind::Unknown);
+            fd_report(entry, kind, coverage)
         })
         .collect();
     fds.sort_by_key(|f| (f.fd, f.generation, f.data));
@@ -160,6 +192,46 @@ fn epoll_report(
         delivered: e.delivered,
         ctl: e.ctl,
         fds,
+        by_kind,
+    }
+}
+
+/// Fd entries added up.
+#[derive(Default)]
+struct Group {
+    fds: u64,
+    delivered: u64,
+    masks: MaskCounts,
+    ctl: CtlCounts,
+    ready: ReadyStats,
+    /// Fds with a readiness still waiting for pickup at the end.
+    pending: u64,
+}
+
+impl Group {
+    fn add(&mut self, entry: &EntryTotals) {
+        self.fds += 1;
+        self.delivered += entry.delivered;
+        self.masks.add(&entry.masks);
+        self.ctl.add(&entry.ctl);
+        self.ready.add(&entry.ready);
+        self.pending += u64::from(entry.ready.pending);
+    }
+
+    fn report(self, kind: &'static str, closed: bool, coverage: Coverage) -> FdGroupReport {
+        let covered = kind == FdKind::Socket.name() || self.ready.reports > 0;
+        FdGroupReport {
+            kind,
+            closed,
+            fds: self.fds,
+            delivered: self.delivered,
+            masks: self.masks,
+            ctl: self.ctl,
+            readiness: readiness(&self.ready, covered, coverage).map(|r| FdReadiness {
+                pending: self.pending,
+                ..r
+            }),
+        }
     }
 }
 
@@ -168,26 +240,17 @@ fn fd_report(entry: EntryTotals, kind: FdKind, coverage: Coverage) -> FdReport {
         EntryKey::Fd { fd, generation } => (fd, generation, None),
         EntryKey::Unmapped { data } => (-1, 0, Some(data)),
     };
-    let r = &entry.ready;
-    let socket_tier = coverage.tier == SOCKET_TIER;
-    // The socket tier sees sockets only.
-    let covered = !socket_tier || kind == FdKind::Socket || r.reports > 0;
-    let readiness = (coverage.readiness && covered && data.is_none()).then(|| FdReadiness {
-        tier: coverage.tier.to_owned(),
-        approximate: socket_tier,
-        ready: r.reports,
-        ready_to_delivered_ns: r.latency.as_ref().map(|l| l.summary()).unwrap_or_default(),
-        coalesced: r.coalesced,
-        undelivered: r.undelivered,
-        pending: u64::from(r.pending),
-        woke: r.woke,
-    });
+    let socket = kind == FdKind::Socket || entry.ready.reports > 0;
     FdReport {
-        readiness,
+        readiness: data
+            .is_none()
+            .then(|| readiness(&entry.ready, socket, coverage))
+            .flatten(),
         fd,
         generation,
         data,
         kind: kind.name(),
+        closed: entry.closed,
         delivered: entry.delivered,
         masks: entry.masks,
         ctl: FdCtlReport {
@@ -199,6 +262,22 @@ fn fd_report(entry: EntryTotals, kind: FdKind, coverage: Coverage) -> FdReport {
                 .collect(),
         },
     }
+}
+
+/// The readiness figures of `r` where the tier has them: every fd in the callback tier; in the
+/// socket tier, sockets only (`socket`: the fds are sockets, or readiness was seen for them).
+fn readiness(r: &ReadyStats, socket: bool, coverage: Coverage) -> Option<FdReadiness> {
+    let socket_tier = coverage.tier == SOCKET_TIER;
+    (coverage.readiness && (socket || !socket_tier)).then(|| FdReadiness {
+        tier: coverage.tier.to_owned(),
+        approximate: socket_tier,
+        ready: r.reports,
+        ready_to_delivered_ns: r.latency.as_ref().map(|l| l.summary()).unwrap_or_default(),
+        coalesced: r.coalesced,
+        undelivered: r.undelivered,
+        pending: u64::from(r.pending),
+        woke: r.woke,
+    })
 }
 
 /// `num / den`, 0 when `den` is 0.

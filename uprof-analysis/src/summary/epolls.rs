@@ -20,6 +20,13 @@ pub struct CtlCounts {
 }
 
 impl CtlCounts {
+    pub(crate) fn add(&mut self, other: &CtlCounts) {
+        self.add += other.add;
+        self.modify += other.modify;
+        self.del += other.del;
+        self.errors += other.errors;
+    }
+
     pub(crate) fn count(&mut self, op: CtlOp, result: Result<(), i32>) {
         match op {
             CtlOp::Add => self.add += 1,
@@ -46,6 +53,14 @@ pub struct MaskCounts {
 }
 
 impl MaskCounts {
+    pub(crate) fn add(&mut self, other: &MaskCounts) {
+        self.input += other.input;
+        self.out += other.out;
+        self.err += other.err;
+        self.hup += other.hup;
+        self.rdhup += other.rdhup;
+    }
+
     pub(crate) fn count(&mut self, events: u32) {
         let bit = |mask: u32| u64::from(events & mask != 0);
         self.input += bit(EPOLLIN);
@@ -59,19 +74,22 @@ impl MaskCounts {
 /// One epoll instance's totals.
 pub(crate) struct EpollTotals {
     pub(crate) at: EpollRef,
-    /// Whether the report lists it: it was created, asked or waited on, or snapshotted from
-    /// /proc. An instance only inherited by a child process that never used it is left out.
-    pub(crate) listed: bool,
     pub(crate) ctl: CtlCounts,
     pub(crate) waits: u64,
     pub(crate) delivered: u64,
 }
 
 impl EpollTotals {
+    /// Whether the report lists it: it was waited on, asked (`epoll_ctl`), or delivered
+    /// events. An instance only created, snapshotted from /proc or inherited by a child
+    /// process, and never used while recording, is idle.
+    pub(crate) fn used(&self) -> bool {
+        self.waits > 0 || self.delivered > 0 || self.ctl != CtlCounts::default()
+    }
+
     pub(crate) fn new(at: EpollRef) -> Self {
         Self {
             at,
-            listed: false,
             ctl: CtlCounts::default(),
             waits: 0,
             delivered: 0,
@@ -83,6 +101,8 @@ impl EpollTotals {
 pub(crate) struct EntryTotals {
     pub(crate) epoll: EpollId,
     pub(crate) key: EntryKey,
+    /// The fd's generation ended (closed or replaced) during the recording.
+    pub(crate) closed: bool,
     pub(crate) delivered: u64,
     pub(crate) masks: MaskCounts,
     pub(crate) ctl: CtlCounts,
@@ -96,6 +116,7 @@ impl EntryTotals {
         Self {
             epoll: entry.epoll,
             key: entry.key,
+            closed: false,
             delivered: 0,
             masks: MaskCounts::default(),
             ctl: CtlCounts::default(),
@@ -125,6 +146,19 @@ pub(crate) struct ReadyStats {
 }
 
 impl ReadyStats {
+    /// Adds `other`'s counts and ready→delivered samples (not its `pending`).
+    pub(crate) fn add(&mut self, other: &ReadyStats) {
+        self.reports += other.reports;
+        self.coalesced += other.coalesced;
+        self.undelivered += other.undelivered;
+        self.woke += other.woke;
+        if let Some(latency) = &other.latency {
+            self.latency
+                .get_or_insert_with(DurationStats::new)
+                .merge(latency);
+        }
+    }
+
     pub(crate) fn reported(&mut self, coalesced: bool) {
         self.reports += 1;
         self.coalesced += u64::from(coalesced);

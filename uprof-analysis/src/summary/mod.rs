@@ -11,7 +11,9 @@ use uprof_common::FdKind;
 
 use crate::SessionInfo;
 use crate::report::Report;
-use crate::stream::{Consumer, End, EntryRef, EpollRef, Event, ThreadChange, ThreadId, ThreadRef};
+use crate::stream::{
+    Consumer, End, EntryId, EntryKey, EntryRef, EpollRef, Event, ThreadChange, ThreadId, ThreadRef,
+};
 use epolls::{EntryTotals, EpollTotals};
 use threads::ThreadTotals;
 
@@ -26,6 +28,8 @@ pub struct Summary {
     entries: Vec<Option<EntryTotals>>,
     /// Kinds of fds, by `(pid, fd, generation)`.
     kinds: FxHashMap<(u32, i32, u32), FdKind>,
+    /// Entries of fd generations still open, by `(pid, fd, generation)`.
+    open: FxHashMap<(u32, i32, u32), Vec<EntryId>>,
     /// Highest lost-record total seen.
     lost: u64,
     herds: u64,
@@ -62,9 +66,19 @@ impl Summary {
     }
 
     fn entry(&mut self, entry: EntryRef) -> &mut EntryTotals {
-        slot(&mut self.entries, entry.id.0 as usize, || {
-            EntryTotals::new(entry)
-        })
+        let index = entry.id.0 as usize;
+        let new = self.entries.get(index).is_none_or(Option::is_none);
+        if new
+            && let EntryKey::Fd { fd, generation } = entry.key
+            && let Some(Some(instance)) = self.epolls.get(entry.epoll.0 as usize)
+        {
+            let pid = instance.at.pid;
+            self.open
+                .entry((pid, fd, generation))
+                .or_default()
+                .push(entry.id);
+        }
+        slot(&mut self.entries, index, || EntryTotals::new(entry))
     }
 
     /// The report of everything added up.
@@ -80,7 +94,6 @@ impl Consumer for Summary {
                 self.own(w.thread).wait(w);
                 let Some(at) = w.epoll else { return };
                 let instance = self.epoll(at);
-                instance.listed = true;
                 instance.waits += 1;
                 instance.delivered += w.delivered.len() as u64;
                 for d in w.delivered {
@@ -116,7 +129,6 @@ impl Consumer for Summary {
             Event::Ctl(c) => {
                 self.own(c.thread).ctl_calls += 1;
                 let instance = self.epoll(c.epoll);
-                instance.listed = true;
                 instance.ctl.count(c.op, c.result);
                 let entry = self.entry(c.entry);
                 entry.ctl.count(c.op, c.result);
@@ -126,16 +138,26 @@ impl Consumer for Summary {
             }
             Event::EpollCreated(c) => {
                 self.own(c.thread);
-                self.epoll(c.epoll).listed = true;
+                self.epoll(c.epoll);
             }
             Event::InterestSnapshot(s) => {
-                self.epoll(s.epoll).listed = true;
+                self.epoll(s.epoll);
                 self.entry(s.entry);
             }
             Event::FdKind(k) => {
                 self.kinds.insert((k.pid, k.fd, k.generation), k.kind);
             }
-            Event::FdEnded(_) => {}
+            Event::FdEnded(e) => {
+                for id in self
+                    .open
+                    .remove(&(e.pid, e.fd, e.generation))
+                    .unwrap_or_default()
+                {
+                    if let Some(Some(entry)) = self.entries.get_mut(id.0 as usize) {
+                        entry.closed = true;
+                    }
+                }
+            }
             Event::Thread(t) => match t.what {
                 ThreadChange::Forked {
                     parent,

@@ -2,7 +2,7 @@
 use uprof_common::WaitSyscall;
 
 use crate::stats::{CountHistogram, DurationStats};
-use crate::stream::{Outcome, Wait};
+use crate::stream::{Outcome, Timeout, Wait};
 
 /// One thread incarnation's totals.
 pub(crate) struct ThreadTotals {
@@ -46,8 +46,10 @@ pub(crate) struct WaitStats {
     pub(crate) by_syscall: [u64; WaitSyscall::ALL.len()],
     /// Calls that returned events or ready fds.
     pub(crate) ready: u64,
-    /// Calls that returned 0 (the timeout expired).
+    /// Calls with a non-zero timeout that expired.
     pub(crate) timeouts: u64,
+    /// Calls with a zero timeout that found nothing ready.
+    pub(crate) polls: u64,
     pub(crate) interrupted: u64,
     pub(crate) errors: u64,
     pub(crate) unfinished: u64,
@@ -78,6 +80,7 @@ impl WaitStats {
                 self.events = self.events.saturating_add(count);
                 self.per_wakeup.record(count);
             }
+            Outcome::Timeout if w.timeout == Timeout::Zero => self.polls += 1,
             Outcome::Timeout => self.timeouts += 1,
             Outcome::Interrupted => self.interrupted += 1,
             Outcome::Error { .. } => self.errors += 1,

@@ -161,7 +161,14 @@ pub fn assert_process_matches(said: &Value, report: &Value) {
             let seen = waits["by_syscall"][syscall].as_u64().unwrap_or(0);
             assert_eq!(seen, said, "{syscall} calls of thread {tid}");
         }
-        for key in ["ready", "timeouts", "interrupted", "events", "unfinished"] {
+        for key in [
+            "ready",
+            "timeouts",
+            "polls",
+            "interrupted",
+            "events",
+            "unfinished",
+        ] {
             assert_eq!(waits[key], thread[key], "{key} of thread {tid}");
         }
         let said_errors = thread["errors"].as_u64().unwrap() - invisible;
@@ -210,7 +217,7 @@ pub fn assert_process_matches(said: &Value, report: &Value) {
 
 /// The scenario's process and, under `children`, its children: each must match.
 pub fn assert_report_matches(said: &Value, report: &Value) {
-    assert_eq!(report["schema"], "uprof.report/2");
+    assert_eq!(report["schema"], uprof_analysis::SCHEMA);
     assert_eq!(
         report["lost_events"], 0,
         "no record may be lost in a small scenario"

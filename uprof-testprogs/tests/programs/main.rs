@@ -52,7 +52,7 @@ pub fn assert_consistent(report: &ProcessReport) {
         );
 
         for t in &p.threads {
-            let returned = t.ready + t.timeouts + t.interrupted + t.errors;
+            let returned = t.ready + t.timeouts + t.polls + t.interrupted + t.errors;
             assert_eq!(
                 t.waits(),
                 returned + t.unfinished,
