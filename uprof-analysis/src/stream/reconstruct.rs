@@ -97,6 +97,7 @@ impl State {
         // leaves its wait with EINTR on the way out: if the thread's next record is its exit,
         // the wait never returned to the program.
         if h.cpu != u32::MAX
+            && !self.interrupted.is_empty()
             && let Some(mut w) = self.interrupted.remove(&h.tid)
         {
             if matches!(rec, Record::Exit(_)) {

@@ -67,9 +67,12 @@ impl Summary {
 
     fn entry(&mut self, entry: EntryRef) -> &mut EntryTotals {
         let index = entry.id.0 as usize;
-        let new = self.entries.get(index).is_none_or(Option::is_none);
-        if new
-            && let EntryKey::Fd { fd, generation } = entry.key
+        if matches!(self.entries.get(index), Some(Some(_))) {
+            return self.entries[index]
+                .as_mut()
+                .expect("the entry was just seen");
+        }
+        if let EntryKey::Fd { fd, generation } = entry.key
             && let Some(Some(instance)) = self.epolls.get(entry.epoll.0 as usize)
         {
             let pid = instance.at.pid;
