@@ -1,9 +1,11 @@
 //! Reading chunk frames from a file into one reused buffer, checking each against its CRC.
-use std::fs::File;
+use std::fs::{self, File, FileType, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FileKind, Result};
 use crate::format::{self, CHUNK_HEADER_LEN, ChunkHeader, MAX_PAYLOAD_LEN};
 
 /// A record file being read, frame by frame.
@@ -25,12 +27,45 @@ pub(crate) enum Next {
 }
 
 impl ChunkSource {
+    /// Opens `path` for reading if it is a regular file. The open cannot block (a FIFO without
+    /// a writer would block a plain open forever) and cannot make a terminal ours.
     pub(crate) fn open(path: &Path) -> Result<ChunkSource> {
-        let file = File::open(path).map_err(|source| Error::Io {
+        let not_a_file = |kind| Error::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let io_error = |source| Error::Io {
             path: path.to_path_buf(),
             action: "open",
             source,
-        })?;
+        };
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+        {
+            Ok(file) => file,
+            // A socket cannot be opened at all (ENXIO): say what it is.
+            Err(e) => {
+                let kind = fs::metadata(path)
+                    .ok()
+                    .and_then(|m| irregular(m.file_type()));
+                return Err(kind.map_or_else(|| io_error(e), not_a_file));
+            }
+        };
+        if let Some(kind) = irregular(file.metadata().map_err(io_error)?.file_type()) {
+            return Err(not_a_file(kind));
+        }
+        // Only the open had to be non-blocking; reads from some file systems (FUSE) honour it.
+        // SAFETY: F_GETFL and F_SETFL on a file descriptor that `file` owns.
+        let cleared = unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            flags >= 0
+                && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+        };
+        if !cleared {
+            return Err(io_error(io::Error::last_os_error()));
+        }
         Ok(ChunkSource {
             path: path.to_path_buf(),
             file: BufReader::with_capacity(64 * 1024, file),
@@ -99,6 +134,25 @@ impl ChunkSource {
             source,
         }
     }
+}
+
+/// What a file is if it is not a regular file.
+fn irregular(file_type: FileType) -> Option<FileKind> {
+    Some(if file_type.is_file() {
+        return None;
+    } else if file_type.is_dir() {
+        FileKind::Directory
+    } else if file_type.is_fifo() {
+        FileKind::Fifo
+    } else if file_type.is_socket() {
+        FileKind::Socket
+    } else if file_type.is_char_device() {
+        FileKind::CharDevice
+    } else if file_type.is_block_device() {
+        FileKind::BlockDevice
+    } else {
+        FileKind::Other
+    })
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -1,6 +1,7 @@
 //! Errors of writing and opening record files. Each message is one sentence naming the file.
 //! Damage found while reading records is not an error but a [`crate::Damage`]: the records
 //! before it are good.
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -20,6 +21,9 @@ pub enum Error {
         source: io::Error,
     },
 
+    #[error("{} is {kind}, not a record file (uprof reads only regular files)", path.display())]
+    NotAFile { path: PathBuf, kind: FileKind },
+
     #[error("{} is not a uprof record file (it does not start with \"UPROFREC\")", path.display())]
     NotARecordFile { path: PathBuf },
 
@@ -38,6 +42,31 @@ pub enum Error {
         path: PathBuf,
         reason: RecordProblem,
     },
+}
+
+/// What a path that is not a regular file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Directory,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    /// Anything else that is not a regular file.
+    Other,
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a FIFO (named pipe)",
+            FileKind::Socket => "a socket",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Other => "not a regular file",
+        })
+    }
 }
 
 /// Why [`crate::Writer::push`] refused bytes.

@@ -15,7 +15,7 @@ mod reader;
 mod session;
 mod writer;
 
-pub use error::{Error, RecordProblem, Result};
+pub use error::{Error, FileKind, RecordProblem, Result};
 pub use format::FORMAT_VERSION;
 pub use reader::{Damage, ReadSummary, Reader};
 pub use session::{ProbeInfo, SessionEnd, SessionHeader, Target};

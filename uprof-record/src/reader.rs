@@ -75,7 +75,8 @@ impl ReadSummary {
 }
 
 impl Reader {
-    /// Opens `path` and reads its prelude and session header.
+    /// Opens `path` and reads its prelude and session header. Refuses anything but a regular
+    /// file (a FIFO would block, a device need not end) with [`Error::NotAFile`].
     pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
         let mut source = ChunkSource::open(path.as_ref())?;
         check_prelude(&mut source)?;

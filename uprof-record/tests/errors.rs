@@ -3,10 +3,14 @@ mod common;
 
 use std::fs;
 use std::io::ErrorKind;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use common::*;
 use uprof_record::format::{CHUNK_HEADER_LEN, MAGIC, PRELUDE_LEN};
-use uprof_record::{Error, Reader};
+use uprof_record::{Error, FileKind, Reader};
 
 fn open_err(path: &std::path::Path) -> Error {
     match Reader::open(path) {
@@ -127,4 +131,49 @@ fn a_full_disk_is_a_write_error_naming_the_file() {
         err.to_string(),
         "cannot write to record file /dev/full: No space left on device (os error 28)"
     );
+}
+
+/// Opens `path` on another thread: a blocking open must fail the test, not hang it.
+fn open_err_promptly(path: &Path) -> Error {
+    let (tx, rx) = mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || tx.send(Reader::open(&owned).err()));
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("opening {} blocked", path.display()))
+        .unwrap_or_else(|| panic!("{} opened", path.display()))
+}
+
+#[test]
+fn anything_but_a_regular_file_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let socket = dir.path().join("socket");
+    let _listener = UnixListener::bind(&socket).unwrap();
+
+    for (path, kind, what) in [
+        (fifo, FileKind::Fifo, "a FIFO (named pipe)"),
+        (dir.path().to_path_buf(), FileKind::Directory, "a directory"),
+        (
+            PathBuf::from("/dev/zero"),
+            FileKind::CharDevice,
+            "a character device",
+        ),
+        (socket, FileKind::Socket, "a socket"),
+    ] {
+        let err = open_err_promptly(&path);
+        assert!(
+            matches!(&err, Error::NotAFile { kind: k, .. } if *k == kind),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is {what}, not a record file (uprof reads only regular files)",
+                path.display()
+            )
+        );
+    }
 }
