@@ -1,29 +1,37 @@
-//! Reading chunk frames from a file into one reused buffer, checking each against its CRC.
-use std::fs::{self, File, FileType, OpenOptions};
+//! Reading chunk frames into one reused buffer, checking each against its CRC and, in files
+//! that number their chunks, its place in the sequence.
+use std::fs::{self, FileType, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, FileKind, Result};
-use crate::format::{self, CHUNK_HEADER_LEN, ChunkHeader, MAX_PAYLOAD_LEN};
+use crate::format::{self, CHUNK_HEADER_LEN, ChunkHeader, Framing, MAX_PAYLOAD_LEN};
+use crate::reader::DamageKind;
+
+/// What a record file can be read from: a file, or bytes in memory.
+pub(crate) trait Input: Read + Seek + Send {}
+impl<T: Read + Seek + Send> Input for T {}
 
 /// A record file being read, frame by frame.
 pub(crate) struct ChunkSource {
     path: PathBuf,
-    file: BufReader<File>,
+    input: BufReader<Box<dyn Input>>,
+    /// Set once the prelude has been read.
+    framing: Framing,
     /// The payload of the last chunk read; reused from chunk to chunk.
     payload: Vec<u8>,
 }
 
 /// The next chunk of the file, or why there is none.
 pub(crate) enum Next {
-    /// A chunk with this tag whose CRC matches; its payload is [`ChunkSource::payload`].
+    /// A sound chunk with this tag; its payload is [`ChunkSource::payload`].
     Chunk([u8; 4]),
     /// The file ends cleanly at a chunk boundary.
     Eof,
-    /// The chunk is cut short or corrupt, for this reason.
-    Damaged(String),
+    /// The chunk is cut short, corrupt or out of place, for this reason.
+    Damaged(DamageKind, String),
 }
 
 impl ChunkSource {
@@ -66,11 +74,16 @@ impl ChunkSource {
         if !cleared {
             return Err(io_error(io::Error::last_os_error()));
         }
-        Ok(ChunkSource {
-            path: path.to_path_buf(),
-            file: BufReader::with_capacity(64 * 1024, file),
+        Ok(ChunkSource::new(Box::new(file), path.to_path_buf()))
+    }
+
+    pub(crate) fn new(input: Box<dyn Input>, path: PathBuf) -> ChunkSource {
+        ChunkSource {
+            path,
+            input: BufReader::with_capacity(64 * 1024, input),
+            framing: Framing::Sequenced,
             payload: Vec::new(),
-        })
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -81,48 +94,82 @@ impl ChunkSource {
         &self.payload
     }
 
+    pub(crate) fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    pub(crate) fn set_framing(&mut self, framing: Framing) {
+        self.framing = framing;
+    }
+
     pub(crate) fn seek(&mut self, offset: u64) -> Result<()> {
-        self.file
+        self.input
             .seek(SeekFrom::Start(offset))
             .map_err(|e| self.io_error(e))?;
         Ok(())
     }
 
-    /// Reads until `buf` is full or the file ends; returns the number of bytes read.
-    pub(crate) fn read_up_to(&mut self, buf: &mut [u8]) -> Result<usize> {
-        read_up_to(&mut self.file, buf).map_err(|e| self.io_error(e))
+    /// The length of the input, as it is now.
+    pub(crate) fn len(&mut self) -> Result<u64> {
+        self.input
+            .seek(SeekFrom::End(0))
+            .map_err(|e| self.io_error(e))
     }
 
-    /// Reads the next chunk's payload into [`ChunkSource::payload`] and checks its CRC.
-    pub(crate) fn next_chunk(&mut self) -> Result<Next> {
+    /// Reads until `buf` is full or the file ends; returns the number of bytes read.
+    pub(crate) fn read_up_to(&mut self, buf: &mut [u8]) -> Result<usize> {
+        read_up_to(&mut self.input, buf).map_err(|e| self.io_error(e))
+    }
+
+    /// Reads the next chunk, which should be chunk number `index` of the file (`HEAD` is 0),
+    /// into [`ChunkSource::payload`], and checks its CRC and sequence number.
+    pub(crate) fn next_chunk(&mut self, index: u64) -> Result<Next> {
         self.payload.clear();
+        let header_len = self.framing.header_len();
         let mut frame = [0; CHUNK_HEADER_LEN];
-        let n = self.read_up_to(&mut frame)?;
+        let n = self.read_up_to(&mut frame[..header_len])?;
         if n == 0 {
             return Ok(Next::Eof);
         }
-        if n < CHUNK_HEADER_LEN {
-            return Ok(Next::Damaged(format!(
-                "the file ends inside a chunk header, after {n} of its {CHUNK_HEADER_LEN} bytes"
-            )));
+        if n < header_len {
+            return Ok(Next::Damaged(
+                DamageKind::TruncatedChunk,
+                format!("the file ends inside a chunk header, after {n} of its {header_len} bytes"),
+            ));
         }
-        let frame = ChunkHeader::decode(&frame);
+        let frame = ChunkHeader::decode(self.framing, &frame[..header_len]);
         let tag = format::tag_name(frame.tag);
         let len = frame.len as usize;
         if len > MAX_PAYLOAD_LEN {
-            return Ok(Next::Damaged(format!(
-                "chunk {tag} claims {len} bytes, more than the {MAX_PAYLOAD_LEN}-byte limit"
-            )));
+            return Ok(Next::Damaged(
+                DamageKind::DamagedChunk,
+                format!(
+                    "chunk {tag} claims {len} bytes, more than the {MAX_PAYLOAD_LEN}-byte limit"
+                ),
+            ));
         }
         self.payload.resize(len, 0);
-        let n = read_up_to(&mut self.file, &mut self.payload).map_err(|e| self.io_error(e))?;
+        let n = read_up_to(&mut self.input, &mut self.payload).map_err(|e| self.io_error(e))?;
         if n < len {
-            return Ok(Next::Damaged(format!(
-                "the file ends inside chunk {tag}, after {n} of its {len} bytes"
-            )));
+            return Ok(Next::Damaged(
+                DamageKind::TruncatedChunk,
+                format!("the file ends inside chunk {tag}, after {n} of its {len} bytes"),
+            ));
         }
         if !frame.matches(&self.payload) {
-            return Ok(Next::Damaged(format!("chunk {tag} fails its CRC check")));
+            return Ok(Next::Damaged(
+                DamageKind::DamagedChunk,
+                format!("chunk {tag} fails its CRC check"),
+            ));
+        }
+        if let Some(seq) = frame.seq.filter(|&seq| seq != index) {
+            return Ok(Next::Damaged(
+                DamageKind::OutOfSequence,
+                format!(
+                    "chunk {tag} is number {seq} of the file where number {index} was expected: \
+                     a chunk is missing or out of order"
+                ),
+            ));
         }
         Ok(Next::Chunk(frame.tag))
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use uprof_common::ParseError;
 
-use crate::FORMAT_VERSION;
+use crate::format::{FORMAT_VERSION, OLDEST_READABLE_VERSION};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -28,7 +28,8 @@ pub enum Error {
     NotARecordFile { path: PathBuf },
 
     #[error(
-        "{} uses record format version {version}, but this uprof reads only version {FORMAT_VERSION}{}",
+        "{} uses record format version {version}, but this uprof reads only versions \
+         {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}{}",
         path.display(),
         if *version > FORMAT_VERSION { " (it was written by a newer uprof)" } else { "" }
     )]

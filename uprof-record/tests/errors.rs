@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use uprof_record::format::{CHUNK_HEADER_LEN, MAGIC, PRELUDE_LEN};
-use uprof_record::{Error, FileKind, Reader};
+use uprof_record::{Error, FORMAT_VERSION, FileKind, Reader};
 
 fn open_err(path: &std::path::Path) -> Error {
     match Reader::open(path) {
@@ -60,16 +60,23 @@ fn a_newer_format_version_is_refused() {
     let path = dir.path().join("future.uprof");
     write_chunks(&path, &[one_of_each_kind(1)], true);
     let mut bytes = fs::read(&path).unwrap();
-    bytes[MAGIC.len()..PRELUDE_LEN].copy_from_slice(&2u16.to_le_bytes());
+    bytes[MAGIC.len()..PRELUDE_LEN].copy_from_slice(&3u16.to_le_bytes());
     fs::write(&path, &bytes).unwrap();
     let err = open_err(&path);
-    assert!(matches!(err, Error::UnsupportedVersion { version: 2, .. }));
+    assert!(matches!(err, Error::UnsupportedVersion { version: 3, .. }));
     assert_eq!(
         err.to_string(),
         format!(
-            "{} uses record format version 2, but this uprof reads only version 1 (it was written by a newer uprof)",
+            "{} uses record format version 3, but this uprof reads only versions 1 to 2 (it was written by a newer uprof)",
             path.display()
         )
+    );
+    bytes[MAGIC.len()..PRELUDE_LEN].copy_from_slice(&0u16.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    assert!(
+        open_err(&path)
+            .to_string()
+            .ends_with("reads only versions 1 to 2"),
     );
 }
 
@@ -87,7 +94,7 @@ fn an_empty_or_headless_file_has_a_damaged_header() {
     );
 
     let mut prelude = MAGIC.to_vec();
-    prelude.extend_from_slice(&1u16.to_le_bytes());
+    prelude.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     fs::write(&path, &prelude).unwrap();
     assert_eq!(
         open_err(&path).to_string(),
