@@ -7,7 +7,9 @@ use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, FileKind, Result};
-use crate::format::{self, CHUNK_HEADER_LEN, ChunkHeader, Framing, MAX_PAYLOAD_LEN};
+use crate::format::{
+    self, CHUNK_HEADER_LEN, ChunkHeader, Framing, MAX_JSON_LEN, MAX_PAYLOAD_LEN, TAG_END, TAG_HEAD,
+};
 use crate::reader::DamageKind;
 
 /// What a record file can be read from: a file, or bytes in memory.
@@ -122,7 +124,8 @@ impl ChunkSource {
     }
 
     /// Reads the next chunk, which should be chunk number `index` of the file (`HEAD` is 0),
-    /// into [`ChunkSource::payload`], and checks its CRC and sequence number.
+    /// into [`ChunkSource::payload`], and checks its CRC and sequence number. Memory grows
+    /// with the bytes actually read, not with the length the frame claims.
     pub(crate) fn next_chunk(&mut self, index: u64) -> Result<Next> {
         self.payload.clear();
         let header_len = self.framing.header_len();
@@ -140,16 +143,21 @@ impl ChunkSource {
         let frame = ChunkHeader::decode(self.framing, &frame[..header_len]);
         let tag = format::tag_name(frame.tag);
         let len = frame.len as usize;
-        if len > MAX_PAYLOAD_LEN {
+        let limit = if [TAG_HEAD, TAG_END].contains(&frame.tag) {
+            MAX_JSON_LEN
+        } else {
+            MAX_PAYLOAD_LEN
+        };
+        if len > limit {
             return Ok(Next::Damaged(
                 DamageKind::DamagedChunk,
-                format!(
-                    "chunk {tag} claims {len} bytes, more than the {MAX_PAYLOAD_LEN}-byte limit"
-                ),
+                format!("chunk {tag} claims {len} bytes, more than its {limit}-byte limit"),
             ));
         }
-        self.payload.resize(len, 0);
-        let n = read_up_to(&mut self.input, &mut self.payload).map_err(|e| self.io_error(e))?;
+        let n = (&mut self.input)
+            .take(len as u64)
+            .read_to_end(&mut self.payload)
+            .map_err(|e| self.io_error(e))?;
         if n < len {
             return Ok(Next::Damaged(
                 DamageKind::TruncatedChunk,

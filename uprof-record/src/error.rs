@@ -78,3 +78,47 @@ pub enum RecordProblem {
     #[error("{0}")]
     Invalid(ParseError),
 }
+
+/// Characters of text from a file (such as a JSON parser's message, which quotes the input)
+/// that a message shows at most.
+pub(crate) const MAX_QUOTED_CHARS: usize = 200;
+
+/// `text`, which may come from a file, made safe to put in a message: control characters
+/// escaped (`\u{1b}`, `\n`), so that it cannot drive a terminal or break a line, and cut to
+/// [`MAX_QUOTED_CHARS`] characters, ending in `...` when cut.
+pub(crate) fn quoted_from_file(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_QUOTED_CHARS {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_text_is_cut_and_has_no_control_characters() {
+        assert_eq!(quoted_from_file("plain"), "plain");
+        assert_eq!(
+            quoted_from_file("a\x1b]0;PWN\x07\nb"),
+            "a\\u{1b}]0;PWN\\u{7}\\nb"
+        );
+        let long = "é".repeat(10 * MAX_QUOTED_CHARS);
+        let quoted = quoted_from_file(&long);
+        assert_eq!(quoted, format!("{}...", "é".repeat(MAX_QUOTED_CHARS)));
+        assert_eq!(
+            quoted_from_file(&long[..2 * MAX_QUOTED_CHARS]),
+            long[..2 * MAX_QUOTED_CHARS]
+        );
+    }
+}

@@ -34,6 +34,10 @@ pub const EVTS_TARGET_LEN: usize = 256 * 1024;
 /// corruption, and it bounds the reader's memory.
 pub const MAX_PAYLOAD_LEN: usize = 16 * 1024 * 1024;
 
+/// Readers refuse `HEAD` and `END ` chunks longer than this (real ones take a few KiB): it bounds
+/// what parsing their JSON can allocate.
+pub const MAX_JSON_LEN: usize = 1024 * 1024;
+
 /// The prelude of a file written by this build.
 pub(crate) fn prelude() -> [u8; PRELUDE_LEN] {
     let mut p = [0; PRELUDE_LEN];

@@ -8,7 +8,7 @@ use serde::Serialize;
 use uprof_common::{Header, ParseError, Record};
 
 use crate::chunks::{ChunkSource, Next};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quoted_from_file};
 use crate::format::{Framing, MAGIC, PRELUDE_LEN, TAG_END, TAG_EVTS, TAG_HEAD, tag_name};
 use crate::{SessionEnd, SessionHeader};
 
@@ -250,7 +250,10 @@ impl Reader {
         let end: SessionEnd = match serde_json::from_slice(self.source.payload()) {
             Ok(end) => end,
             Err(e) => {
-                let reason = format!("the END chunk is not a valid session end ({e})");
+                let reason = format!(
+                    "the END chunk is not a valid session end ({})",
+                    quoted_from_file(&e.to_string())
+                );
                 return Some((DamageKind::DamagedChunk, reason));
             }
         };
@@ -297,7 +300,10 @@ fn read_header(source: &mut ChunkSource) -> Result<SessionHeader> {
     let reason = match source.next_chunk(0)? {
         Next::Chunk(TAG_HEAD) => match serde_json::from_slice(source.payload()) {
             Ok(header) => return Ok(header),
-            Err(e) => format!("the HEAD chunk is not a valid session header ({e})"),
+            Err(e) => format!(
+                "the HEAD chunk is not a valid session header ({})",
+                quoted_from_file(&e.to_string())
+            ),
         },
         Next::Chunk(tag) => format!("the first chunk is {}, not \"HEAD\"", tag_name(tag)),
         Next::Eof => "the file ends before the HEAD chunk".to_string(),

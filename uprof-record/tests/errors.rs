@@ -184,3 +184,68 @@ fn anything_but_a_regular_file_is_refused_without_blocking() {
         );
     }
 }
+
+/// A file of the prelude and a `HEAD` chunk (number 0) holding `json`.
+fn file_with_head(json: &[u8]) -> Vec<u8> {
+    let len = (json.len() as u32).to_le_bytes();
+    let seq = 0u64.to_le_bytes();
+    let mut crc = crc32fast::Hasher::new();
+    [&b"HEAD"[..], &len, &seq, json]
+        .iter()
+        .for_each(|p| crc.update(p));
+    let prelude = [&MAGIC[..], &FORMAT_VERSION.to_le_bytes()].concat();
+    [
+        &prelude[..],
+        b"HEAD",
+        &len,
+        &seq,
+        &crc.finalize().to_le_bytes(),
+        json,
+    ]
+    .concat()
+}
+
+#[test]
+fn text_quoted_from_a_head_chunk_is_bounded_and_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.uprof");
+    // A HEAD whose format version is a string: the JSON parser's message quotes the string.
+    let hostile = format!("\x1b]0;PWN\x07\x1b[2J{}", "A".repeat(100_000));
+    let mut head = serde_json::to_value(session_header()).unwrap();
+    head["format_version"] = serde_json::json!(hostile);
+    fs::write(&path, file_with_head(&serde_json::to_vec(&head).unwrap())).unwrap();
+
+    let message = open_err(&path).to_string();
+    assert!(
+        message.contains("]0;PWN"),
+        "the message quotes the value: {message}"
+    );
+    assert!(
+        message.len() < 600,
+        "{} bytes: {}...",
+        message.len(),
+        &message[..300]
+    );
+    assert!(!message.chars().any(char::is_control), "{message:?}");
+}
+
+#[test]
+fn a_head_chunk_over_its_limit_is_a_damaged_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big-head.uprof");
+    // A valid header made 2 MiB long by its probe list.
+    let mut head = session_header();
+    head.probes = vec![head.probes[0].clone(); 2 << 20 >> 6];
+    let json = serde_json::to_vec(&head).unwrap();
+    assert!(json.len() > 2 << 20);
+    fs::write(&path, file_with_head(&json)).unwrap();
+    assert_eq!(
+        open_err(&path).to_string(),
+        format!(
+            "record file {} has a damaged session header: chunk \"HEAD\" claims {} bytes, \
+             more than its 1048576-byte limit",
+            path.display(),
+            json.len()
+        )
+    );
+}
