@@ -1,7 +1,8 @@
 //! `cargo xtask fuzz`: runs the libFuzzer target `record_file` of the `fuzz` crate (a record
 //! file read, analysed and rendered as `uprof report` does) for a given time, starting from the
 //! seed recordings in `fuzz/seeds`. docs/fuzzing.md describes it and its latest results.
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
@@ -31,8 +32,11 @@ pub fn main(args: Args) -> Result<()> {
         .expect("xtask lives inside the workspace");
     // libFuzzer adds what it finds to the first directory and only reads the others.
     let corpus = workspace.join("fuzz/corpus").join(TARGET);
-    std::fs::create_dir_all(&corpus)
-        .with_context(|| format!("cannot create {}", corpus.display()))?;
+    let artifacts = workspace.join("fuzz/artifacts").join(TARGET);
+    for dir in [&corpus, &artifacts] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let known = files_in(&artifacts)?;
     let mut cargo = Command::new("cargo");
     cargo
         .current_dir(workspace)
@@ -61,13 +65,31 @@ pub fn main(args: Args) -> Result<()> {
     }
     eprintln!("fuzz: {}", describe(&cargo));
     let status = cargo.status().context("cannot run cargo fuzz")?;
-    if !status.success() {
+    // In fork mode libFuzzer exits 0 after a crash it was told to ignore: the inputs it saved
+    // are the verdict.
+    let found: Vec<_> = files_in(&artifacts)?.difference(&known).cloned().collect();
+    for input in &found {
+        eprintln!("fuzz: saved {}", input.display());
+    }
+    if !found.is_empty() {
         bail!(
-            "fuzzing found a problem or could not run ({status}); inputs that crashed are in \
-             fuzz/artifacts/{TARGET}/"
+            "fuzzing found {} input(s) that crash, hang or exhaust memory: replay one with \
+             `cargo +{} fuzz run {TARGET} FILE`",
+            found.len(),
+            nightly()
         );
     }
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(&cargo));
+    }
     Ok(())
+}
+
+fn files_in(dir: &Path) -> Result<BTreeSet<PathBuf>> {
+    std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .map(|entry| Ok(entry?.path()))
+        .collect()
 }
 
 /// The nightly toolchain the eBPF build pins (`EBPF_NIGHTLY` in uprof-trace/build.rs), which
