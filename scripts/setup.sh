@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up of everything uprof needs on a Debian 12 machine, run as root:
 # Debian packages, the pinned Rust toolchains, bpf-linker built against the eBPF nightly's LLVM,
-# and tracefs. Each step checks first and returns quickly when its work is already done.
+# cargo-fuzz, and tracefs. Each step checks first and returns quickly when its work is already
+# done.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -54,6 +55,11 @@ if ! command -v bpf-linker >/dev/null || ! ldd "$(command -v bpf-linker)" | grep
     LLVM_PREFIX=$LLVM_DIR cargo +"$HOST_TOOLCHAIN" install --locked bpf-linker@0.13.0 \
         --no-default-features --features "llvm-$llvm_major" --force
 fi
+
+# cargo-fuzz runs the libFuzzer target of fuzz/ with the eBPF nightly (`cargo xtask fuzz`).
+CARGO_FUZZ_VERSION=0.13.2
+cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION" ||
+    { say "installing cargo-fuzz $CARGO_FUZZ_VERSION"; cargo +"$HOST_TOOLCHAIN" install --locked "cargo-fuzz@$CARGO_FUZZ_VERSION" --force; }
 
 # tracefs: the syscall tracepoints live there and it is not mounted at boot on every machine.
 if ! mountpoint -q /sys/kernel/tracing; then

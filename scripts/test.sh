@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`.ci/run`), as root: set-up, formatting and lints, every
 # crate's tests (uprof's integration tests load eBPF programs and trace real processes),
-# tickloop's tests again under Miri, and uprof's integration tests again inside stock Debian
-# kernels 5.10, 6.1 and 6.12 under qemu.
+# tickloop's tests again under Miri, a minute of fuzzing of the record reader and reports, and
+# uprof's integration tests again inside stock Debian kernels 5.10, 6.1 and 6.12 under qemu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ cargo test
 # select, /proc) are ignored with their reason; doc examples are left out (TCP, signalfd).
 EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace/build.rs)
 cargo +"$EBPF_NIGHTLY" miri test -p tickloop --lib --tests
+cargo xtask fuzz --seconds 60
 # The real servers (redis, nginx, node) and perf are not in the VMs' initramfs: those tests run
 # on the host above.
 cargo xtask vm-test --skip real_server

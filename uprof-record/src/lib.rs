@@ -2,10 +2,12 @@
 //!
 //! The file is a prelude (magic and format version) followed by CRC-checked chunks: a `HEAD`
 //! chunk describing the session, `EVTS` chunks of records as the eBPF programs produced them,
-//! and, if the recorder finished, an `END ` chunk. [`Writer`] holds at most one chunk in memory
+//! and, if the recorder finished, an `END ` chunk; each chunk carries its index in the file, so
+//! a missing or moved chunk is caught. [`Writer`] holds at most one chunk in memory
 //! and writes each with a single write, so a recording can run for as long as the disk allows
 //! and a file cut short by a crash reads up to its last complete chunk. [`Reader`] streams the
-//! records chunk by chunk and reports the first damaged chunk as a [`Damage`]. The byte-level
+//! records chunk by chunk and reports the first damaged chunk as a [`Damage`], and
+//! [`ReadSummary::completeness`] says whether the file was whole. The byte-level
 //! layout and the versioning rules are in `docs/record-format.md`.
 
 mod chunks;
@@ -15,9 +17,9 @@ mod reader;
 mod session;
 mod writer;
 
-pub use error::{Error, RecordProblem, Result};
+pub use error::{Error, FileKind, RecordProblem, Result};
 pub use format::FORMAT_VERSION;
-pub use reader::{Damage, ReadSummary, Reader};
+pub use reader::{ByteRange, Completeness, Damage, DamageKind, PartialReason, ReadSummary, Reader};
 pub use session::{ProbeInfo, SessionEnd, SessionHeader, Target};
 pub use writer::Writer;
 

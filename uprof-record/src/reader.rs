@@ -1,15 +1,15 @@
 //! Reading a record file chunk by chunk, into one reused buffer: memory is bounded by the
 //! largest chunk, and reading stops cleanly at the first damaged chunk.
 use std::fmt;
-use std::path::Path;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use uprof_common::{Header, ParseError, Record};
 
 use crate::chunks::{ChunkSource, Next};
-use crate::error::{Error, Result};
-use crate::format::{
-    self, CHUNK_HEADER_LEN, FORMAT_VERSION, MAGIC, PRELUDE_LEN, TAG_END, TAG_EVTS, TAG_HEAD,
-};
+use crate::error::{Error, Result, quoted_from_file};
+use crate::format::{Framing, MAGIC, PRELUDE_LEN, TAG_END, TAG_EVTS, TAG_HEAD, tag_name};
 use crate::{SessionEnd, SessionHeader};
 
 /// An open record file whose prelude and session header have been checked.
@@ -33,15 +33,73 @@ pub struct ReadSummary {
     pub damage: Option<Damage>,
 }
 
-/// The first damaged chunk of a file. Every record before it was read.
+/// The first damage in a file. Every record before it was read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Damage {
-    /// Byte offset of the damaged chunk's start in the file.
+    pub kind: DamageKind,
+    /// Byte offset where the damage starts: the start of the damaged chunk, or of the data
+    /// after the `END ` chunk.
     pub offset: u64,
+    /// Length of the file when reading stopped: no record was read from `offset` to here.
+    pub file_len: u64,
     /// Intact chunks before the damage, `HEAD` included.
     pub chunks_read: u64,
     /// What is wrong, as a clause (no capital, no full stop).
     pub reason: String,
+}
+
+/// What is wrong where reading stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DamageKind {
+    /// The file ends inside a chunk: the recorder was killed while writing, or the disk filled.
+    TruncatedChunk,
+    /// A chunk fails its CRC check, claims an impossible length, or holds something malformed.
+    DamagedChunk,
+    /// An intact chunk is not the one due next: chunks are missing or were moved.
+    OutOfSequence,
+    /// The `END ` chunk counts other records than the file holds (a missing chunk in a
+    /// version 1 file, which has no sequence numbers).
+    RecordCountMismatch,
+    /// There are bytes after the `END ` chunk.
+    DataAfterEnd,
+}
+
+/// Whether a file was read whole: the part of [`ReadSummary`] a report states, serialised as
+/// `{"complete": false, "records_read": 120, "reason": "out_of_sequence",
+/// "damaged_bytes": {"start": 4096, "end": 9000}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Completeness {
+    /// The file was read to a valid `END ` chunk and nothing is damaged: `reason` is `None`.
+    pub complete: bool,
+    /// Records read ([`ReadSummary::records`]).
+    pub records_read: u64,
+    /// Why the file is not complete; `None` if it is.
+    pub reason: Option<PartialReason>,
+    /// The bytes from the damage to the end of the file, which gave no records (for
+    /// [`DamageKind::RecordCountMismatch`]: the `END ` chunk that disagrees). `None` if nothing
+    /// is damaged.
+    pub damaged_bytes: Option<ByteRange>,
+}
+
+/// Why a file is not complete. Serialised as one snake-case string: `"no_end"`, or the
+/// [`DamageKind`]'s (`"truncated_chunk"`, `"damaged_chunk"`, `"out_of_sequence"`,
+/// `"record_count_mismatch"`, `"data_after_end"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartialReason {
+    /// The file ends at a chunk boundary without an `END ` chunk: the recording was
+    /// interrupted, crashed or ran out of disk. Every chunk in the file was read.
+    NoEnd,
+    #[serde(untagged)]
+    Damaged(DamageKind),
+}
+
+/// Bytes `start..end` of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
 }
 
 impl fmt::Display for Damage {
@@ -72,15 +130,49 @@ impl ReadSummary {
             None
         }
     }
+
+    /// Whether the file was read whole and, if not, why and which bytes gave no records.
+    pub fn completeness(&self) -> Completeness {
+        let (reason, damaged_bytes) = match (&self.damage, &self.end) {
+            (Some(damage), _) => (
+                Some(PartialReason::Damaged(damage.kind)),
+                Some(ByteRange {
+                    start: damage.offset,
+                    end: damage.file_len.max(damage.offset),
+                }),
+            ),
+            (None, None) => (Some(PartialReason::NoEnd), None),
+            (None, Some(_)) => (None, None),
+        };
+        Completeness {
+            complete: reason.is_none(),
+            records_read: self.records,
+            reason,
+            damaged_bytes,
+        }
+    }
 }
 
 impl Reader {
-    /// Opens `path` and reads its prelude and session header.
+    /// Opens `path` and reads its prelude and session header. Refuses anything but a regular
+    /// file (a FIFO would block, a device need not end) with [`Error::NotAFile`].
     pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
-        let mut source = ChunkSource::open(path.as_ref())?;
+        Reader::start(ChunkSource::open(path.as_ref())?)
+    }
+
+    /// Reads a record file from `input` (an in-memory `Cursor`, say), named `path` in messages.
+    pub fn from_input(
+        input: impl Read + Seek + Send + 'static,
+        path: impl Into<PathBuf>,
+    ) -> Result<Reader> {
+        Reader::start(ChunkSource::new(Box::new(input), path.into()))
+    }
+
+    fn start(mut source: ChunkSource) -> Result<Reader> {
         check_prelude(&mut source)?;
         let header = read_header(&mut source)?;
-        let data_start = (PRELUDE_LEN + CHUNK_HEADER_LEN + source.payload().len()) as u64;
+        let data_start =
+            (PRELUDE_LEN + source.framing().header_len() + source.payload().len()) as u64;
         Ok(Reader {
             source,
             header,
@@ -97,10 +189,10 @@ impl Reader {
     }
 
     /// Calls `f` with every record, in file order, chunk by chunk. Stops at the first damaged
-    /// chunk and reports it in [`ReadSummary::damage`]: records of a chunk that fails its CRC
-    /// are never passed on, while a chunk that passes its CRC but holds a malformed record
-    /// gives its records up to that one. Can be called again to read from the start.
-    /// Errs only if the file cannot be read (an I/O error, not damage).
+    /// or misplaced chunk and reports it in [`ReadSummary::damage`]: records of a chunk that
+    /// fails its CRC are never passed on, while a chunk that passes its CRC but holds a
+    /// malformed record gives its records up to that one. Can be called again to read from the
+    /// start. Errs only if the file cannot be read (an I/O error, not damage).
     pub fn for_each_record(&mut self, mut f: impl FnMut(&Record)) -> Result<ReadSummary> {
         self.source.seek(self.data_start)?;
         let mut summary = ReadSummary {
@@ -111,58 +203,76 @@ impl Reader {
         };
         let mut offset = self.data_start;
         let mut chunks_read = 1;
-        while summary.end.is_none() {
-            let problem = match self.source.next_chunk()? {
-                Next::Eof => break,
-                Next::Damaged(reason) => Some(reason),
-                Next::Chunk(TAG_EVTS) => {
-                    records_in(self.source.payload(), &mut summary, &mut f).err()
-                }
-                Next::Chunk(TAG_END) => self.read_end(&mut summary)?,
-                Next::Chunk(TAG_HEAD) => Some("it is a second HEAD chunk".to_string()),
+        let problem = loop {
+            let problem = match self.source.next_chunk(chunks_read)? {
+                Next::Eof => break None,
+                Next::Damaged(kind, reason) => Some((kind, reason)),
+                Next::Chunk(TAG_EVTS) => records_in(self.source.payload(), &mut summary, &mut f)
+                    .err()
+                    .map(|reason| (DamageKind::DamagedChunk, reason)),
+                Next::Chunk(TAG_END) => self.read_end(&mut summary),
+                Next::Chunk(TAG_HEAD) => Some((
+                    DamageKind::DamagedChunk,
+                    "it is a second HEAD chunk".to_string(),
+                )),
                 // An optional chunk type from a newer uprof: skip it.
                 Next::Chunk(_) => None,
             };
-            if let Some(reason) = problem {
-                summary.damage = Some(Damage {
-                    offset,
-                    chunks_read,
-                    reason,
-                });
-                break;
+            if problem.is_some() {
+                break problem;
             }
-            offset += (CHUNK_HEADER_LEN + self.source.payload().len()) as u64;
+            offset += (self.source.framing().header_len() + self.source.payload().len()) as u64;
             chunks_read += 1;
+            if summary.end.is_some() {
+                let trailing = self.source.read_up_to(&mut [0])? != 0;
+                break trailing.then(|| {
+                    (
+                        DamageKind::DataAfterEnd,
+                        "there is data after the END chunk".to_string(),
+                    )
+                });
+            }
+        };
+        if let Some((kind, reason)) = problem {
+            summary.damage = Some(Damage {
+                kind,
+                offset,
+                file_len: self.source.len()?,
+                chunks_read,
+                reason,
+            });
         }
         Ok(summary)
     }
 
-    /// Reads the `END ` chunk into `summary`; returns what is wrong with it or after it.
-    fn read_end(&mut self, summary: &mut ReadSummary) -> Result<Option<String>> {
+    /// Reads the `END ` chunk into `summary`; returns what is wrong with it.
+    fn read_end(&self, summary: &mut ReadSummary) -> Option<(DamageKind, String)> {
         let end: SessionEnd = match serde_json::from_slice(self.source.payload()) {
             Ok(end) => end,
             Err(e) => {
-                return Ok(Some(format!(
-                    "the END chunk is not a valid session end ({e})"
-                )));
+                let reason = format!(
+                    "the END chunk is not a valid session end ({})",
+                    quoted_from_file(&e.to_string())
+                );
+                return Some((DamageKind::DamagedChunk, reason));
             }
         };
         let counted = summary.records + summary.unknown_records;
-        let problem = if end.records != counted {
-            Some(format!(
-                "the END chunk says {} records were written but the file holds {counted}",
-                end.records
-            ))
-        } else if self.source.read_up_to(&mut [0])? != 0 {
-            Some("there is data after the END chunk".to_string())
-        } else {
-            None
-        };
+        let problem = (end.records != counted).then(|| {
+            (
+                DamageKind::RecordCountMismatch,
+                format!(
+                    "the END chunk says {} records were written but the file holds {counted}",
+                    end.records
+                ),
+            )
+        });
         summary.end = Some(end);
-        Ok(problem)
+        problem
     }
 }
 
+/// Checks the magic and sets the source's framing from the format version.
 fn check_prelude(source: &mut ChunkSource) -> Result<()> {
     let mut prelude = [0; PRELUDE_LEN];
     let n = source.read_up_to(&mut prelude)?;
@@ -180,21 +290,24 @@ fn check_prelude(source: &mut ChunkSource) -> Result<()> {
         return Err(Error::BadHeader { path, reason });
     }
     let version = u16::from_le_bytes([prelude[8], prelude[9]]);
-    if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { path, version });
-    }
+    let framing =
+        Framing::of_version(version).ok_or(Error::UnsupportedVersion { path, version })?;
+    source.set_framing(framing);
     Ok(())
 }
 
 fn read_header(source: &mut ChunkSource) -> Result<SessionHeader> {
-    let reason = match source.next_chunk()? {
+    let reason = match source.next_chunk(0)? {
         Next::Chunk(TAG_HEAD) => match serde_json::from_slice(source.payload()) {
             Ok(header) => return Ok(header),
-            Err(e) => format!("the HEAD chunk is not a valid session header ({e})"),
+            Err(e) => format!(
+                "the HEAD chunk is not a valid session header ({})",
+                quoted_from_file(&e.to_string())
+            ),
         },
-        Next::Chunk(tag) => format!("the first chunk is {}, not \"HEAD\"", format::tag_name(tag)),
+        Next::Chunk(tag) => format!("the first chunk is {}, not \"HEAD\"", tag_name(tag)),
         Next::Eof => "the file ends before the HEAD chunk".to_string(),
-        Next::Damaged(reason) => reason,
+        Next::Damaged(_, reason) => reason,
     };
     Err(Error::BadHeader {
         path: source.path().to_path_buf(),

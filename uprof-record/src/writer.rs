@@ -25,6 +25,8 @@ pub struct Writer {
     /// The pending `EVTS` chunk: room for its frame header, then its records. Its capacity is
     /// allocated once and never grows.
     chunk: Vec<u8>,
+    /// Sequence number of the next chunk: chunks are numbered from 0 (`HEAD`) in file order.
+    next_seq: u64,
     records: u64,
 }
 
@@ -48,7 +50,7 @@ impl Writer {
         };
         let json = serde_json::to_vec(&header).expect("a SessionHeader always serialises");
         let mut start = format::prelude().to_vec();
-        start.extend_from_slice(&ChunkHeader::for_payload(TAG_HEAD, &json).encode());
+        start.extend_from_slice(&ChunkHeader::for_payload(TAG_HEAD, 0, &json).encode());
         start.extend_from_slice(&json);
 
         let mut chunk = Vec::with_capacity(CHUNK_HEADER_LEN + EVTS_TARGET_LEN);
@@ -58,6 +60,7 @@ impl Writer {
             file,
             committed: 0,
             chunk,
+            next_seq: 0,
             records: 0,
         };
         writer.append(&start)?;
@@ -83,7 +86,8 @@ impl Writer {
         if self.chunk.len() == CHUNK_HEADER_LEN {
             return Ok(());
         }
-        let frame = ChunkHeader::for_payload(TAG_EVTS, &self.chunk[CHUNK_HEADER_LEN..]);
+        let frame =
+            ChunkHeader::for_payload(TAG_EVTS, self.next_seq, &self.chunk[CHUNK_HEADER_LEN..]);
         self.chunk[..CHUNK_HEADER_LEN].copy_from_slice(&frame.encode());
         let chunk = std::mem::take(&mut self.chunk);
         let written = self.append(&chunk);
@@ -102,7 +106,9 @@ impl Writer {
             ..end.clone()
         };
         let json = serde_json::to_vec(&end).expect("a SessionEnd always serialises");
-        let mut chunk = ChunkHeader::for_payload(TAG_END, &json).encode().to_vec();
+        let mut chunk = ChunkHeader::for_payload(TAG_END, self.next_seq, &json)
+            .encode()
+            .to_vec();
         chunk.extend_from_slice(&json);
         self.append(&chunk)?;
         self.file
@@ -138,12 +144,14 @@ impl Writer {
         }
     }
 
-    /// Writes `bytes` after the committed chunks in one call. On failure (a full disk, say) it
-    /// cuts the file back to the committed chunks, so a later write starts on a chunk boundary.
+    /// Writes `bytes`, one chunk (after the prelude, for `HEAD`), after the committed chunks in one
+    /// call. On failure (a full disk, say) it cuts the file back to the committed chunks, so a
+    /// later write starts on a chunk boundary and reuses the same sequence number.
     fn append(&mut self, bytes: &[u8]) -> Result<()> {
         match self.file.write_all_at(bytes, self.committed) {
             Ok(()) => {
                 self.committed += bytes.len() as u64;
+                self.next_seq += 1;
                 Ok(())
             }
             Err(source) => {

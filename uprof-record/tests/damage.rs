@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use uprof_record::{Error, Reader, Writer};
+use uprof_record::{ByteRange, Completeness, DamageKind, Error, PartialReason, Reader, Writer};
 
 /// A small finished file of three `EVTS` chunks, and where each chunk ends.
 struct Sample {
@@ -208,27 +208,150 @@ fn data_after_end_is_reported() {
     assert!(summary.end.is_some());
     let damage = summary.damage.unwrap();
     assert_eq!(damage.reason, "there is data after the END chunk");
-    assert_eq!(damage.offset, sample.boundaries[3]);
+    assert_eq!(damage.offset, sample.boundaries[4]);
+    assert_eq!(damage.chunks_read, 5);
+}
+
+/// The sample's bytes with its chunks (0 = `HEAD`) in the order `order`.
+fn reordered(sample: &Sample, order: &[usize]) -> Vec<u8> {
+    let b = &sample.boundaries;
+    let chunk = |i: usize| {
+        let start = if i == 0 { 0 } else { b[i - 1] as usize };
+        &sample.bytes[start..b[i] as usize]
+    };
+    order.iter().flat_map(|&i| chunk(i).to_vec()).collect()
+}
+
+const OUT_OF_ORDER: &str = "a chunk is missing or out of order";
+
+#[test]
+fn swapped_chunks_stop_reading_at_the_first_one_out_of_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = Sample::new(dir.path());
+    let path = dir.path().join("swapped.uprof");
+    // Each chunk is intact, and the END count still matches.
+    fs::write(&path, reordered(&sample, &[0, 1, 3, 2, 4])).unwrap();
+    let (records, summary) = read_all(&path);
+    assert_eq!(records, sample.records_of_chunks(1));
+    let damage = summary.damage.expect("swapped chunks went unnoticed");
+    assert_eq!(damage.offset, sample.boundaries[1]);
+    assert_eq!(damage.chunks_read, 2);
+    assert_eq!(
+        damage.reason,
+        format!(
+            "chunk \"EVTS\" is number 3 of the file where number 2 was expected: {OUT_OF_ORDER}"
+        )
+    );
 }
 
 #[test]
-fn a_missing_chunk_is_caught_by_the_end_count() {
+fn a_chunk_removed_from_a_finished_file_stops_reading_there() {
     let dir = tempfile::tempdir().unwrap();
     let sample = Sample::new(dir.path());
     let path = dir.path().join("gap.uprof");
-    let b = &sample.boundaries;
-    let mut bytes = sample.bytes[..b[1] as usize].to_vec();
-    bytes.extend_from_slice(&sample.bytes[b[2] as usize..]);
-    fs::write(&path, &bytes).unwrap();
+    fs::write(&path, reordered(&sample, &[0, 1, 3, 4])).unwrap();
     let (records, summary) = read_all(&path);
-    let expected: Vec<_> = [&sample.chunks[0][..], &sample.chunks[2][..]].concat();
-    assert_eq!(records, expected);
-    let written = sample.records_of_chunks(3).len();
+    assert_eq!(records, sample.records_of_chunks(1));
+    let damage = summary.damage.unwrap();
+    assert_eq!(damage.offset, sample.boundaries[1]);
+    assert!(damage.reason.ends_with(OUT_OF_ORDER), "{}", damage.reason);
+}
+
+#[test]
+fn a_chunk_removed_from_an_unfinished_file_stops_reading_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = Sample::new(dir.path());
+    let path = dir.path().join("gap-unfinished.uprof");
+    // No END chunk, so no record count to compare with.
+    fs::write(&path, reordered(&sample, &[0, 2, 3])).unwrap();
+    let (records, summary) = read_all(&path);
+    assert_eq!(records, Vec::<Vec<u8>>::new());
+    let damage = summary.damage.expect("a missing chunk went unnoticed");
+    assert_eq!(damage.offset, sample.boundaries[0]);
     assert_eq!(
-        summary.damage.unwrap().reason,
+        damage.reason,
         format!(
-            "the END chunk says {written} records were written but the file holds {}",
-            expected.len()
+            "chunk \"EVTS\" is number 2 of the file where number 1 was expected: {OUT_OF_ORDER}"
         )
+    );
+}
+
+#[test]
+fn completeness_says_why_a_file_is_partial_and_which_bytes_gave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = Sample::new(dir.path());
+    let path = dir.path().join("partial.uprof");
+    let b = &sample.boundaries;
+    let len = sample.bytes.len() as u64;
+    let all = sample.records_of_chunks(3).len() as u64;
+    let range = |start, end| Some(ByteRange { start, end });
+    let mut crc = sample.bytes.clone();
+    crc[(b[1] + b[2]) as usize / 2] ^= 1;
+    let cases = [
+        (sample.bytes.clone(), None, all, None),
+        (
+            sample.bytes[..b[3] as usize].to_vec(),
+            Some(PartialReason::NoEnd),
+            all,
+            None,
+        ),
+        (
+            sample.bytes[..b[3] as usize - 1].to_vec(),
+            Some(PartialReason::Damaged(DamageKind::TruncatedChunk)),
+            sample.records_of_chunks(2).len() as u64,
+            range(b[2], b[3] - 1),
+        ),
+        (
+            crc,
+            Some(PartialReason::Damaged(DamageKind::DamagedChunk)),
+            sample.records_of_chunks(1).len() as u64,
+            range(b[1], len),
+        ),
+        (
+            reordered(&sample, &[0, 1, 3, 2, 4]),
+            Some(PartialReason::Damaged(DamageKind::OutOfSequence)),
+            sample.records_of_chunks(1).len() as u64,
+            range(b[1], len),
+        ),
+        (
+            [&sample.bytes[..], b"junk"].concat(),
+            Some(PartialReason::Damaged(DamageKind::DataAfterEnd)),
+            all,
+            range(len, len + 4),
+        ),
+    ];
+    for (bytes, reason, records_read, damaged_bytes) in cases {
+        fs::write(&path, &bytes).unwrap();
+        let (_, summary) = read_all(&path);
+        let expected = Completeness {
+            complete: reason.is_none(),
+            records_read,
+            reason,
+            damaged_bytes,
+        };
+        assert_eq!(summary.completeness(), expected, "{:?}", summary.damage);
+    }
+
+    fs::write(&path, reordered(&sample, &[0, 1, 3, 2, 4])).unwrap();
+    let (_, summary) = read_all(&path);
+    assert_eq!(
+        serde_json::to_value(summary.completeness()).unwrap(),
+        serde_json::json!({
+            "complete": false,
+            "records_read": sample.records_of_chunks(1).len(),
+            "reason": "out_of_sequence",
+            "damaged_bytes": {"start": b[1], "end": len},
+        })
+    );
+    fs::write(&path, &sample.bytes[..b[1] as usize]).unwrap();
+    let (_, summary) = read_all(&path);
+    assert_eq!(
+        serde_json::to_value(summary.completeness()).unwrap(),
+        serde_json::json!({
+            "complete": false,
+            "records_read": sample.records_of_chunks(1).len(),
+            "reason": "no_end",
+            "damaged_bytes": null,
+        })
     );
 }

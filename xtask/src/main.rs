@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Measure uprof against its speed targets: overhead, bystander, callback, pipeline, report, rss.
     Bench(xtask::bench::Args),
+    /// Fuzz the record reader, the analysis and both report renderers (libFuzzer, nightly).
+    Fuzz(xtask::fuzz::Args),
     /// Record several event loops under the same load and compare them with `uprof compare`.
     Loops(xtask::loops::Args),
     /// Boot stock Debian kernels under qemu (TCG) and run a payload inside each.
@@ -29,6 +31,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => xtask::bench::main(args),
+        Command::Fuzz(args) => xtask::fuzz::main(args),
         Command::Loops(args) => xtask::loops::main(args),
         Command::Vm(args) => xtask::vm::main(args),
         Command::VmTest(args) => xtask::vm_test::main(args),
