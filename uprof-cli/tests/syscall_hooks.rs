@@ -13,8 +13,14 @@ use serde_json::Value;
 use support::{SERIAL, assert_report_matches, report_json, testprog, uprof};
 
 /// Scenarios that between them make every kind of traced syscall but `dup2`/`dup3`: the three
-/// epoll waits, `epoll_ctl` (with errors), `close`, and the poll family.
-const SCENARIOS: [&[&str]; 3] = [&["syscalls"], &["fd-reuse"], &["poll"]];
+/// epoll waits, `epoll_ctl` (with errors), `close` (also with its fd number taken by another
+/// thread before it returns), and the poll family.
+const SCENARIOS: [&[&str]; 4] = [
+    &["syscalls"],
+    &["fd-reuse"],
+    &["fd-reuse-race", "60"],
+    &["poll"],
+];
 
 /// Records each of `scenarios` with `--syscall-hooks <hooks>`: per scenario, what it said it
 /// did and the report; or uprof's error message.

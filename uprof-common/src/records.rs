@@ -149,7 +149,8 @@ impl WaitEvents {
     }
 }
 
-/// `close` returned.
+/// `close` returned. Stamped with the time of the call, when the kernel frees the number (see
+/// `docs/json-schema.md`, "Order").
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Close {

@@ -81,7 +81,7 @@ macro_rules! syscall_tracepoints {
 }
 
 /// The programs of syscalls whose entry matters (the waits: when they blocked, with what
-/// timeout; `close`, before the fd goes): the tracepoints, or fentry and fexit on the kernel's
+/// timeout; `close`: the kernel frees the number at once, see `syscalls::stamp`): the tracepoints, or fentry and fexit on the kernel's
 /// syscall function (`__x64_sys_<name>`, whose one argument is the caller's saved registers).
 /// The loader prefers fentry: once any syscall tracepoint is enabled, every syscall of every
 /// task on the machine takes the kernel's slow path, while a function hook costs only the

@@ -117,8 +117,20 @@ pub fn exit(call: u8, ret: impl FnOnce() -> i64) {
         (*entry).woken_ts = 0;
     }
     if f.call == call {
-        finish(&f, ret(), now());
+        finish(&f, ret(), stamp(&f, now()));
     }
+}
+
+/// The time the record of call `f`, returning at `exit_ts`, carries. The kernel frees an fd
+/// number as `close` begins and only then releases the file, so another thread can get the
+/// number for a new fd, and have its calls on it recorded, before the `close` returns: a
+/// `close` is stamped at its entry. Calls that give a number a new file (`epoll_create`,
+/// `dup2`, `dup3`) or use it (`epoll_ctl`, the waits) are stamped at their return, after the
+/// kernel acted. So of two threads' calls on one number, the one the kernel let act first has
+/// the earlier time, whichever returns first.
+#[inline(always)]
+fn stamp(f: &InFlight, exit_ts: u64) -> u64 {
+    if f.call == call::CLOSE { f.ts } else { exit_ts }
 }
 
 /// The return of a traced syscall hooked at its return only (fexit), whose arguments are
