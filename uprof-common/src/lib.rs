@@ -5,10 +5,15 @@
 //! Records are plain `#[repr(C)]` structs with explicit padding: the kernel side fills them in
 //! place, the user side reads them back with [`Record::parse`] (no unsafe casts of unaligned
 //! bytes, every length checked).
+//!
+//! Also shared by both sides: the vocabulary of the records ([`WaitSyscall`], [`FdKind`]) and
+//! the facts of the architecture ([`arch`]).
 #![no_std]
 
+pub mod arch;
 mod records;
 mod vocab;
 
+pub use arch::EPOLL_EVENT_SIZE;
 pub use records::*;
 pub use vocab::*;

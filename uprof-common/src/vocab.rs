@@ -93,9 +93,6 @@ pub const EINTR: i64 = 4;
 /// Timeout value meaning "block until an event arrives".
 pub const TIMEOUT_INFINITE: i64 = -1;
 
-/// Size of `struct epoll_event` on x86_64, where the kernel declares it packed.
-pub const EPOLL_EVENT_SIZE: usize = 12;
-
 /// Returned (events, data) pairs carried by one [`crate::WaitEvents`] record.
 pub const EVENTS_PER_CHUNK: usize = 16;
 

@@ -11,7 +11,7 @@ use aya_ebpf::{
 use uprof_common::{
     Close, Dup, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK,
     EpollCreate, EpollCtl, InFlight, MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents,
-    WaitSyscall, call,
+    WaitSyscall, arch, call,
 };
 
 use crate::{
@@ -206,14 +206,11 @@ fn names_epoll(call: u8, ret: i64) -> bool {
 fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
     let op = f.args[1] as i32;
     let (mut events, mut data) = (0, 0);
-    // The caller's `struct epoll_event` (packed: u32 events, u64 data); DEL may pass NULL.
+    // The caller's `struct epoll_event`; DEL may pass NULL.
     if op != EPOLL_CTL_DEL && f.args[3] != 0 {
         if let Ok(raw) = unsafe { bpf_probe_read_user(f.args[3] as *const [u8; EPOLL_EVENT_SIZE]) }
         {
-            events = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
-            data = u64::from_ne_bytes([
-                raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11],
-            ]);
+            (events, data) = arch::decode_epoll_event(&raw);
         }
     }
     send(EpollCtl {

@@ -7,6 +7,7 @@
 use std::{collections::HashMap, fs, path::Path, sync::OnceLock};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use uprof_common::arch::SYSCALL_ARG_REGISTERS;
 
 /// Where the running kernel's BTF is.
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
@@ -74,14 +75,14 @@ pub const SCHED: &[Member] = &[
     member("TASK_STATE", "task_struct", "__state|state"),
 ];
 
-/// Where x86-64's `struct pt_regs` keeps a syscall's six arguments (syscall hooks by fentry).
+/// Where `struct pt_regs` keeps a syscall's six arguments (syscall hooks by fentry).
 pub const SYSCALL_REGS: &[Member] = &[
-    member("PT_REGS_ARG0", "pt_regs", "di"),
-    member("PT_REGS_ARG1", "pt_regs", "si"),
-    member("PT_REGS_ARG2", "pt_regs", "dx"),
-    member("PT_REGS_ARG3", "pt_regs", "r10"),
-    member("PT_REGS_ARG4", "pt_regs", "r8"),
-    member("PT_REGS_ARG5", "pt_regs", "r9"),
+    member("PT_REGS_ARG0", "pt_regs", SYSCALL_ARG_REGISTERS[0]),
+    member("PT_REGS_ARG1", "pt_regs", SYSCALL_ARG_REGISTERS[1]),
+    member("PT_REGS_ARG2", "pt_regs", SYSCALL_ARG_REGISTERS[2]),
+    member("PT_REGS_ARG3", "pt_regs", SYSCALL_ARG_REGISTERS[3]),
+    member("PT_REGS_ARG4", "pt_regs", SYSCALL_ARG_REGISTERS[4]),
+    member("PT_REGS_ARG5", "pt_regs", SYSCALL_ARG_REGISTERS[5]),
 ];
 
 /// Reads the offsets of `members` from the running kernel's BTF: `(global name, offset)`.

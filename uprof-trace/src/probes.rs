@@ -66,7 +66,7 @@ const SYSCALLS: &[Syscall] = &[
 /// The kernel's name for the function behind syscall `name` (the architecture's wrapper,
 /// which takes the caller's saved registers).
 fn syscall_function(name: &str) -> String {
-    format!("__x64_sys_{name}")
+    format!("{}{name}", uprof_common::arch::SYSCALL_FUNCTION_PREFIX)
 }
 
 /// Why fentry on syscall functions cannot work on this architecture, if it cannot: the
