@@ -221,7 +221,7 @@ fn session_header(tracer: &Tracer, args: &RecordArgs, pids: &[u32]) -> SessionHe
             .iter()
             .map(|p| ProbeInfo {
                 name: p.name.clone(),
-                kind: p.kind.to_owned(),
+                kind: p.kind.name().to_owned(),
                 attached: p.attached,
                 note: p.note.clone(),
             })
