@@ -273,7 +273,9 @@ fn send_events(user_events: u64, n: u32, ts: u64) {
             (*rec).count = count as u16;
             (*rec)._pad = 0;
             (*rec).raw = [0; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE];
-            let src = (user_events + (start as u64) * EPOLL_EVENT_SIZE as u64) as *const c_void;
+            // A pointer from the caller: a wrapped one only makes the read fail.
+            let offset = start as u64 * EPOLL_EVENT_SIZE as u64;
+            let src = user_events.wrapping_add(offset) as *const c_void;
             let size = count * EPOLL_EVENT_SIZE as u32;
             if generated::bpf_probe_read_user((*rec).raw.as_mut_ptr() as *mut c_void, size, src) < 0
             {

@@ -177,7 +177,7 @@ impl Tracer {
     /// Records the kernel could not put in the ring buffer so far.
     pub fn lost(&self) -> Result<u64> {
         let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(self.map("DROPS")?)?;
-        Ok(drops.get(&0, 0)?.iter().sum())
+        Ok(saturating_total(drops.get(&0, 0)?.iter().copied()))
     }
 
     /// Syscalls traced threads are inside now, by thread id.
@@ -267,6 +267,11 @@ pub(crate) fn load_object(
         .context("the kernel refused uprof's eBPF maps or programs")
 }
 
+/// The sum of per-CPU counters, saturated (they come from the kernel).
+fn saturating_total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
+}
+
 fn raise_memlock_limit() {
     let limit = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
@@ -283,6 +288,12 @@ mod tests {
     use uprof_common::probes;
 
     use super::*;
+
+    #[test]
+    fn drop_counts_add_up_without_overflowing() {
+        assert_eq!(saturating_total([1, 2, 3].into_iter()), 6);
+        assert_eq!(saturating_total([u64::MAX, 2].into_iter()), u64::MAX);
+    }
 
     /// The object holds exactly the programs `uprof_common::probes` names: a program renamed or
     /// added on one side only fails here, not at load time on some kernel.
