@@ -88,6 +88,7 @@ fn fd_number_reused_by_another_thread_during_close() {
     let (said, report) = trace_scenario(&["fd-reuse-race"]);
     assert_report_matches(&said, &report);
     let race = &said["race"];
+    println!("fd-reuse-race: {race}");
     let (cpus, overlapped) = (race["cpus"].as_u64(), race["overlapped"].as_u64());
     // With two CPUs the calls overlap in most rounds; on one they take turns, and only the
     // figures above are checked.
