@@ -67,7 +67,7 @@ fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) 
             .filter(|p| p.attached)
             .map(|p| p.name.clone())
             .collect(),
-        tier: header.tier.clone(),
+        tier: header.tier.name().to_owned(),
         command: header.target.command.clone(),
         pids: header.target.pids.clone(),
         lost_events: end.map_or(0, |e| e.lost_events),

@@ -51,13 +51,15 @@ pub fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u
     let end_ts = end.map_or(last_ts, |e| e.end_ts);
     SessionInfo {
         duration_ns: end_ts.saturating_sub(header.start_ts),
+        // The analysis learns whether wake-ups were recorded from the probe list (it looks for
+        // the wake-up probe): the header's own field decides.
         probes: header
             .probes
             .iter()
-            .filter(|p| p.attached)
+            .filter(|p| p.attached && (header.wakeups || !p.records_wakeups()))
             .map(|p| p.name.clone())
             .collect(),
-        tier: header.tier.clone(),
+        tier: header.tier.name().to_owned(),
         command: header.target.command.clone(),
         pids: header.target.pids.clone(),
         lost_events: end.map_or(0, |e| e.lost_events),
@@ -72,4 +74,51 @@ pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
         Format::Table => report.render_text(&mut out, output.options().text),
     }
     .context("cannot write the report")
+}
+
+#[cfg(test)]
+mod tests {
+    use uprof_common::{ProbeKind, Tier};
+    use uprof_record::{ProbeInfo, Target};
+
+    use super::*;
+
+    fn header(wakeups: bool) -> SessionHeader {
+        let probe = |name: &str, kind| ProbeInfo {
+            name: name.to_owned(),
+            kind,
+            attached: true,
+            note: None,
+        };
+        SessionHeader {
+            format_version: uprof_record::FORMAT_VERSION,
+            uprof_version: "0".into(),
+            kernel_release: "6.18".into(),
+            hostname: "h".into(),
+            probes: vec![
+                probe("syscalls:sys_exit_epoll_wait", ProbeKind::Tracepoint),
+                probe("tp_btf:sched_waking", ProbeKind::TpBtf),
+            ],
+            tier: Tier::Socket,
+            wakeups,
+            clock: "CLOCK_MONOTONIC".into(),
+            boot_offset_ns: 0,
+            start_ts: 10,
+            target: Target {
+                command: None,
+                pids: vec![1],
+            },
+        }
+    }
+
+    /// The analysis still takes the tier by name and learns of wake-ups from the probe list:
+    /// both follow the header's typed fields.
+    #[test]
+    fn the_analysis_sees_the_headers_tier_and_wakeups() {
+        let info = session_info(&header(true), None, 30);
+        assert_eq!((info.tier.as_str(), info.duration_ns), ("socket", 20));
+        assert!(info.probes.iter().any(|p| p == "tp_btf:sched_waking"));
+        let info = session_info(&header(false), None, 30);
+        assert_eq!(info.probes, ["syscalls:sys_exit_epoll_wait"]);
+    }
 }

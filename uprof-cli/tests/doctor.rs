@@ -5,6 +5,7 @@ mod support;
 use std::fs;
 
 use support::{SERIAL, run, trace_scenario, uprof};
+use uprof_common::arch::SYSCALL_FUNCTION_PREFIX;
 
 /// The value after `label` on the line that starts with it.
 fn field<'a>(text: &'a str, label: &str) -> &'a str {
@@ -28,9 +29,10 @@ fn doctor_describes_this_kernel() {
     let expected = if btf { "present" } else { "absent" };
     assert!(field(&text, "BTF:").starts_with(expected), "{text}");
     // Every program type is tried, each line says whether it loads or why not.
+    let syscall_function = format!("fentry     on {SYSCALL_FUNCTION_PREFIX}epoll_wait");
     for probe in [
         "tracepoint on syscalls:sys_enter_epoll_wait",
-        "fentry     on __x64_sys_epoll_wait",
+        &syscall_function,
         "fentry     on ep_poll_callback",
         "kprobe     on ep_poll_callback",
         "tp_btf     on sk_data_ready",
@@ -83,9 +85,12 @@ fn doctor_predicts_the_tier_and_syscall_hooks_a_recording_uses() {
         .filter_map(|p| p.as_str())
         .collect();
     let expected = match hooks {
-        "fentry" => "fexit:__x64_sys_epoll_wait",
-        "tracepoint" => "syscalls:sys_exit_epoll_wait",
+        "fentry" => format!("fexit:{SYSCALL_FUNCTION_PREFIX}epoll_wait"),
+        "tracepoint" => "syscalls:sys_exit_epoll_wait".to_owned(),
         other => panic!("doctor names unknown syscall hooks `{other}`:\n{text}"),
     };
-    assert!(probes.contains(&expected), "{probes:?}\ndoctor:\n{text}");
+    assert!(
+        probes.contains(&expected.as_str()),
+        "{probes:?}\ndoctor:\n{text}"
+    );
 }

@@ -120,7 +120,7 @@ pub struct WaitEvents {
     pub chunk: u16,
     pub count: u16,
     pub _pad: u32,
-    /// `count` packed 12-byte `struct epoll_event`s.
+    /// `count` `struct epoll_event`s as the kernel lays them out ([`crate::arch`]).
     pub raw: [u8; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE],
 }
 
@@ -139,17 +139,16 @@ impl Default for WaitEvents {
 impl WaitEvents {
     /// The `i`th returned event as `(events, data)`.
     pub fn event(&self, i: usize) -> Option<(u32, u64)> {
-        if i >= self.count as usize || i >= EVENTS_PER_CHUNK {
+        if i >= usize::from(self.count) {
             return None;
         }
-        let b = &self.raw[i * EPOLL_EVENT_SIZE..(i + 1) * EPOLL_EVENT_SIZE];
-        let events = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-        let data = u64::from_ne_bytes([b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11]]);
-        Some((events, data))
+        let (events, _) = self.raw.as_chunks::<EPOLL_EVENT_SIZE>();
+        events.get(i).map(crate::arch::decode_epoll_event)
     }
 }
 
-/// `close` returned.
+/// `close` returned. Stamped with the time of the call, when the kernel frees the number (see
+/// `docs/json-schema.md`, "Order").
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Close {

@@ -1,46 +1,58 @@
 //! Small enumerations and constants with one meaning on both sides.
 
-/// Which syscall a [`crate::Wait`] record describes.
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum WaitSyscall {
-    EpollWait = 1,
-    EpollPwait = 2,
-    EpollPwait2 = 3,
-    Poll = 4,
-    Ppoll = 5,
-    Select = 6,
-    Pselect6 = 7,
+/// Defines an enum stored in records as an integer, with each variant's value and name on one
+/// line, and the decoding from those same lines: a variant cannot be added without being
+/// decodable, nor decode as another.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident: $repr:ty, decoded by $decode:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $value:literal => $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr($repr)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $value,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: [$name; [$($value),+].len()] = [$($name::$variant),+];
+
+            /// The variant stored as `v`, if any.
+            pub const fn $decode(v: $repr) -> Option<$name> {
+                match v {
+                    $($value => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The name used in reports (for syscalls, as in `man 2` and tracepoint names).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// Which syscall a [`crate::Wait`] record describes.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum WaitSyscall: u8, decoded by from_u8 {
+        EpollWait = 1 => "epoll_wait",
+        EpollPwait = 2 => "epoll_pwait",
+        EpollPwait2 = 3 => "epoll_pwait2",
+        Poll = 4 => "poll",
+        Ppoll = 5 => "ppoll",
+        Select = 6 => "select",
+        Pselect6 = 7 => "pselect6",
+    }
 }
 
 impl WaitSyscall {
-    pub const ALL: [WaitSyscall; 7] = [
-        Self::EpollWait,
-        Self::EpollPwait,
-        Self::EpollPwait2,
-        Self::Poll,
-        Self::Ppoll,
-        Self::Select,
-        Self::Pselect6,
-    ];
-
-    pub fn from_u8(v: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| *s as u8 == v)
-    }
-
-    /// The syscall's name, as in `man 2` and in the tracepoint names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::EpollWait => "epoll_wait",
-            Self::EpollPwait => "epoll_pwait",
-            Self::EpollPwait2 => "epoll_pwait2",
-            Self::Poll => "poll",
-            Self::Ppoll => "ppoll",
-            Self::Select => "select",
-            Self::Pselect6 => "pselect6",
-        }
-    }
-
     /// The `(epfd, nfds)` of a [`crate::Wait`] record, from the call's arguments: the epoll fd
     /// and `maxevents`, or `-1` and the number of fds passed (select: highest fd + 1).
     pub fn target(self, args: &[u64; 6]) -> (i32, u32) {
@@ -81,9 +93,6 @@ pub const EINTR: i64 = 4;
 /// Timeout value meaning "block until an event arrives".
 pub const TIMEOUT_INFINITE: i64 = -1;
 
-/// Size of `struct epoll_event` on x86_64, where the kernel declares it packed.
-pub const EPOLL_EVENT_SIZE: usize = 12;
-
 /// Returned (events, data) pairs carried by one [`crate::WaitEvents`] record.
 pub const EVENTS_PER_CHUNK: usize = 16;
 
@@ -95,39 +104,26 @@ pub const MAX_EVENT_CHUNKS: usize = 16;
 /// `TASK_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
 
-/// What an fd refers to, as learned from `/proc/PID/fd` when the fd is first seen.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FdKind {
-    Unknown = 0,
-    Socket = 1,
-    Pipe = 2,
-    EventFd = 3,
-    TimerFd = 4,
-    SignalFd = 5,
-    Epoll = 6,
-    File = 7,
-    Other = 8,
+wire_enum! {
+    /// What an fd refers to, as learned from `/proc/PID/fd` when the fd is first seen.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum FdKind: u32, decoded by from_raw {
+        Unknown = 0 => "unknown",
+        Socket = 1 => "socket",
+        Pipe = 2 => "pipe",
+        EventFd = 3 => "eventfd",
+        TimerFd = 4 => "timerfd",
+        SignalFd = 5 => "signalfd",
+        Epoll = 6 => "epoll",
+        File = 7 => "file",
+        Other = 8 => "other",
+    }
 }
 
 impl FdKind {
-    pub const ALL: [FdKind; 9] = [
-        Self::Unknown,
-        Self::Socket,
-        Self::Pipe,
-        Self::EventFd,
-        Self::TimerFd,
-        Self::SignalFd,
-        Self::Epoll,
-        Self::File,
-        Self::Other,
-    ];
-
+    /// The kind stored as `v`; a value this build does not know is [`FdKind::Unknown`].
     pub fn from_u32(v: u32) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|k| *k as u32 == v)
-            .unwrap_or(Self::Unknown)
+        Self::from_raw(v).unwrap_or(Self::Unknown)
     }
 
     /// Classifies the target of a `/proc/PID/fd/N` link.
@@ -153,20 +149,6 @@ impl FdKind {
             Self::Other
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Unknown => "unknown",
-            Self::Socket => "socket",
-            Self::Pipe => "pipe",
-            Self::EventFd => "eventfd",
-            Self::TimerFd => "timerfd",
-            Self::SignalFd => "signalfd",
-            Self::Epoll => "epoll",
-            Self::File => "file",
-            Self::Other => "other",
-        }
-    }
 }
 
 /// Which syscall a thread is inside, as remembered between a syscall's entry and its exit
@@ -180,4 +162,37 @@ pub mod call {
     pub const CLOSE: u8 = 19;
     pub const DUP2: u8 = 20;
     pub const DUP3: u8 = 21;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each value decodes to the variant stored as it, and only those values decode.
+    #[test]
+    fn wait_syscalls_decode_exactly_their_values() {
+        for v in 0..=u8::MAX {
+            let stored_as = WaitSyscall::ALL.into_iter().find(|s| *s as u8 == v);
+            assert_eq!(WaitSyscall::from_u8(v), stored_as, "value {v}");
+        }
+        for (i, a) in WaitSyscall::ALL.iter().enumerate() {
+            assert!(
+                WaitSyscall::ALL[i + 1..]
+                    .iter()
+                    .all(|b| a.name() != b.name())
+            );
+        }
+    }
+
+    #[test]
+    fn fd_kinds_decode_exactly_their_values() {
+        for v in (0..=1024).chain([u32::MAX]) {
+            let stored_as = FdKind::ALL.into_iter().find(|k| *k as u32 == v);
+            assert_eq!(FdKind::from_raw(v), stored_as, "value {v}");
+            assert_eq!(FdKind::from_u32(v), stored_as.unwrap_or(FdKind::Unknown));
+        }
+        for (i, a) in FdKind::ALL.iter().enumerate() {
+            assert!(FdKind::ALL[i + 1..].iter().all(|b| a.name() != b.name()));
+        }
+    }
 }

@@ -24,7 +24,8 @@ pub fn file_of(fd: i32) -> u64 {
         return 0;
     }
     let table: u64 = read(fdt, &offsets::FDTABLE_FD);
-    let slot = table + fd as u64 * 8;
+    // In bounds: 0 <= fd < max_fds.
+    let slot = table.wrapping_add(fd as u64 * 8);
     unsafe { bpf_probe_read_kernel(slot as *const u64) }.unwrap_or(0)
 }
 
@@ -33,6 +34,6 @@ pub fn file_of(fd: i32) -> u64 {
 /// constant of the read-only data), cheaper than a `bpf_probe_read_kernel` call.
 #[inline(always)]
 pub fn load<T>(ptr: u64, offset: &'static u32) -> T {
-    let addr = ptr + offsets::get(offset) as u64;
+    let addr = ptr.wrapping_add(offsets::get(offset) as u64);
     unsafe { core::ptr::read(addr as *const T) }
 }

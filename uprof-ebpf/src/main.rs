@@ -6,6 +6,10 @@
 //!   tracepoint (socket tier), and `sched_waking` and `sched_switch` as BTF tracepoints for
 //!   wake-ups of blocked waiters (both).
 //!
+//! The loader finds each program by the name `uprof_common::probes` gives it: the syscall
+//! programs are generated from its table, the others carry its names (uprof-trace's tests
+//! check that this object holds exactly the programs named there).
+//!
 //! Syscall and task programs start by checking that the current process is traced (`TRACED`);
 //! the others check that the epoll instance (`EPOLLS`), the socket (`SOCKETS`) or the thread
 //! (`INFLIGHT`) is traced. Untraced processes still pay for each hit (the hook, the program,
@@ -36,7 +40,6 @@ use aya_ebpf::{
         BtfTracePointContext, FEntryContext, FExitContext, ProbeContext, TracePointContext,
     },
 };
-use uprof_common::{WaitSyscall, call};
 
 /// What every program returns: let the event go on to other perf users.
 const PASS: u32 = 1;
@@ -80,58 +83,46 @@ macro_rules! syscall_tracepoints {
     };
 }
 
-/// The programs of syscalls whose entry matters (the waits: when they blocked, with what
-/// timeout; `close`, before the fd goes): the tracepoints, or fentry and fexit on the kernel's
-/// syscall function (`__x64_sys_<name>`, whose one argument is the caller's saved registers).
-/// The loader prefers fentry: once any syscall tracepoint is enabled, every syscall of every
-/// task on the machine takes the kernel's slow path, while a function hook costs only the
-/// calls it hooks.
-macro_rules! entry_and_exit_programs {
-    ($($enter:ident, $exit:ident, $fentry:ident, $fexit:ident => $call:expr;)*) => {$(
-        syscall_tracepoints!($enter, $exit, $call);
-        btf_program!("fentry", $fentry, FEntryContext, |ctx| {
-            syscalls::enter($call, || syscalls::regs_args(ctx.arg(0)))
-        });
-        btf_program!("fexit", $fexit, FExitContext, |ctx| {
-            syscalls::exit($call, || ctx.arg(1))
-        });
-    )*};
+/// The programs of every syscall in `uprof_common::with_syscall_programs!`'s table, under the
+/// names the table gives them. The loader prefers fentry and fexit on the kernel's syscall
+/// function (whose one argument is the caller's saved registers) to the tracepoints: once any
+/// syscall tracepoint is enabled, every syscall of every task on the machine takes the kernel's
+/// slow path, while a function hook costs only the calls it hooks.
+///
+/// Calls whose entry matters (the waits: when they blocked, with what timeout; `close`: the
+/// kernel frees the number at once, see `syscalls::stamp`) get fentry and fexit. The others get
+/// fexit alone (the saved registers still hold the arguments at the return): one program per
+/// call instead of two.
+macro_rules! syscall_programs {
+    (
+        entry_and_exit {
+            $($name:ident($call:expr, $required:literal) =>
+                $enter:ident, $exit:ident, $fentry:ident, $fexit:ident;)*
+        }
+        exit_only {
+            $($xname:ident($xcall:expr, $xrequired:literal) =>
+                $xenter:ident, $xexit:ident, $xfexit:ident;)*
+        }
+    ) => {
+        $(
+            syscall_tracepoints!($enter, $exit, $call);
+            btf_program!("fentry", $fentry, FEntryContext, |ctx| {
+                syscalls::enter($call, || syscalls::regs_args(ctx.arg(0)))
+            });
+            btf_program!("fexit", $fexit, FExitContext, |ctx| {
+                syscalls::exit($call, || ctx.arg(1))
+            });
+        )*
+        $(
+            syscall_tracepoints!($xenter, $xexit, $xcall);
+            btf_program!("fexit", $xfexit, FExitContext, |ctx| {
+                syscalls::returned($xcall, || syscalls::regs_args(ctx.arg(0)), ctx.arg(1))
+            });
+        )*
+    };
 }
 
-/// The programs of the other syscalls: the tracepoints, or fexit alone (the saved registers
-/// still hold the arguments at the return), one program per call instead of two.
-macro_rules! exit_programs {
-    ($($enter:ident, $exit:ident, $fexit:ident => $call:expr;)*) => {$(
-        syscall_tracepoints!($enter, $exit, $call);
-        btf_program!("fexit", $fexit, FExitContext, |ctx| {
-            syscalls::returned($call, || syscalls::regs_args(ctx.arg(0)), ctx.arg(1))
-        });
-    )*};
-}
-
-entry_and_exit_programs! {
-    sys_enter_epoll_wait, sys_exit_epoll_wait,
-        fentry_epoll_wait, fexit_epoll_wait => WaitSyscall::EpollWait as u8;
-    sys_enter_epoll_pwait, sys_exit_epoll_pwait,
-        fentry_epoll_pwait, fexit_epoll_pwait => WaitSyscall::EpollPwait as u8;
-    sys_enter_epoll_pwait2, sys_exit_epoll_pwait2,
-        fentry_epoll_pwait2, fexit_epoll_pwait2 => WaitSyscall::EpollPwait2 as u8;
-    sys_enter_poll, sys_exit_poll, fentry_poll, fexit_poll => WaitSyscall::Poll as u8;
-    sys_enter_ppoll, sys_exit_ppoll, fentry_ppoll, fexit_ppoll => WaitSyscall::Ppoll as u8;
-    sys_enter_select, sys_exit_select,
-        fentry_select, fexit_select => WaitSyscall::Select as u8;
-    sys_enter_pselect6, sys_exit_pselect6,
-        fentry_pselect6, fexit_pselect6 => WaitSyscall::Pselect6 as u8;
-    sys_enter_close, sys_exit_close, fentry_close, fexit_close => call::CLOSE;
-}
-
-exit_programs! {
-    sys_enter_epoll_create, sys_exit_epoll_create, fexit_epoll_create => call::EPOLL_CREATE;
-    sys_enter_epoll_create1, sys_exit_epoll_create1, fexit_epoll_create1 => call::EPOLL_CREATE1;
-    sys_enter_epoll_ctl, sys_exit_epoll_ctl, fexit_epoll_ctl => call::EPOLL_CTL;
-    sys_enter_dup2, sys_exit_dup2, fexit_dup2 => call::DUP2;
-    sys_enter_dup3, sys_exit_dup3, fexit_dup3 => call::DUP3;
-}
+uprof_common::with_syscall_programs!(syscall_programs);
 
 tracepoint!(sched_process_fork, |ctx| tasks::fork(&ctx));
 

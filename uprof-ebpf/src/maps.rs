@@ -48,21 +48,25 @@ pub static SOCKETS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0)
 
 /// Values the loader sets at load time. Tracepoint field offsets are read from tracefs `format`
 /// files: they differ between kernels (e.g. `sched_process_fork` switched to `__data_loc` comm
-/// strings).
+/// strings). No offset has a default worth using: a program whose offsets the loader could not
+/// read is not attached.
 pub mod offsets {
     /// Wake the reader when this many bytes wait in `EVENTS`.
     #[unsafe(no_mangle)]
     pub static WAKEUP_BYTES: u32 = 1 << 20;
+    /// The arguments of a `sys_enter_*` record, the return value of a `sys_exit_*` one.
     #[unsafe(no_mangle)]
-    pub static SYSCALL_ARGS: u32 = 16;
+    pub static SYSCALL_ARGS: u32 = 0;
     #[unsafe(no_mangle)]
-    pub static SYSCALL_RET: u32 = 16;
+    pub static SYSCALL_RET: u32 = 0;
+    /// `sched_process_fork`'s `child_pid`.
     #[unsafe(no_mangle)]
-    pub static FORK_CHILD_PID: u32 = 44;
+    pub static FORK_CHILD_PID: u32 = 0;
+    /// `task_rename`'s `pid` and `newcomm`.
     #[unsafe(no_mangle)]
-    pub static RENAME_PID: u32 = 8;
+    pub static RENAME_PID: u32 = 0;
     #[unsafe(no_mangle)]
-    pub static RENAME_NEWCOMM: u32 = 28;
+    pub static RENAME_NEWCOMM: u32 = 0;
 
     /// Non-zero when the callback tier is loaded: syscall exits then learn which
     /// `struct eventpoll` each traced epoll fd refers to.

@@ -11,7 +11,7 @@ use aya_ebpf::{
 use uprof_common::{
     Close, Dup, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK,
     EpollCreate, EpollCtl, InFlight, MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents,
-    WaitSyscall, call,
+    WaitSyscall, arch, call,
 };
 
 use crate::{
@@ -117,8 +117,20 @@ pub fn exit(call: u8, ret: impl FnOnce() -> i64) {
         (*entry).woken_ts = 0;
     }
     if f.call == call {
-        finish(&f, ret(), now());
+        finish(&f, ret(), stamp(&f, now()));
     }
+}
+
+/// The time the record of call `f`, returning at `exit_ts`, carries. The kernel frees an fd
+/// number as `close` begins and only then releases the file, so another thread can get the
+/// number for a new fd, and have its calls on it recorded, before the `close` returns: a
+/// `close` is stamped at its entry. Calls that give a number a new file (`epoll_create`,
+/// `dup2`, `dup3`) or use it (`epoll_ctl`, the waits) are stamped at their return, after the
+/// kernel acted. So of two threads' calls on one number, the one the kernel let act first has
+/// the earlier time, whichever returns first.
+#[inline(always)]
+fn stamp(f: &InFlight, exit_ts: u64) -> u64 {
+    if f.call == call::CLOSE { f.ts } else { exit_ts }
 }
 
 /// The return of a traced syscall hooked at its return only (fexit), whose arguments are
@@ -194,14 +206,11 @@ fn names_epoll(call: u8, ret: i64) -> bool {
 fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
     let op = f.args[1] as i32;
     let (mut events, mut data) = (0, 0);
-    // The caller's `struct epoll_event` (packed: u32 events, u64 data); DEL may pass NULL.
+    // The caller's `struct epoll_event`; DEL may pass NULL.
     if op != EPOLL_CTL_DEL && f.args[3] != 0 {
         if let Ok(raw) = unsafe { bpf_probe_read_user(f.args[3] as *const [u8; EPOLL_EVENT_SIZE]) }
         {
-            events = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
-            data = u64::from_ne_bytes([
-                raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11],
-            ]);
+            (events, data) = arch::decode_epoll_event(&raw);
         }
     }
     send(EpollCtl {
@@ -264,7 +273,9 @@ fn send_events(user_events: u64, n: u32, ts: u64) {
             (*rec).count = count as u16;
             (*rec)._pad = 0;
             (*rec).raw = [0; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE];
-            let src = (user_events + (start as u64) * EPOLL_EVENT_SIZE as u64) as *const c_void;
+            // A pointer from the caller: a wrapped one only makes the read fail.
+            let offset = start as u64 * EPOLL_EVENT_SIZE as u64;
+            let src = user_events.wrapping_add(offset) as *const c_void;
             let size = count * EPOLL_EVENT_SIZE as u32;
             if generated::bpf_probe_read_user((*rec).raw.as_mut_ptr() as *mut c_void, size, src) < 0
             {

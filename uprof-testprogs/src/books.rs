@@ -87,6 +87,11 @@ impl Books {
         self.ledger().report.herd = Some(herd);
     }
 
+    /// Records what a reuse-race scenario did.
+    pub fn race(&self, race: crate::report::ReuseRace) {
+        self.ledger().report.race = Some(race);
+    }
+
     /// Adds a forked child's report.
     pub fn add_child(&self, child: ProcessReport) {
         self.ledger().report.children.push(child);

@@ -26,6 +26,16 @@ pub struct Epoll {
     index: EpollIndex,
 }
 
+impl Epoll {
+    /// The instance's fd, for adding it to another instance.
+    pub fn as_fd(self) -> Fd {
+        Fd {
+            fd: self.fd,
+            kind: FdKind::Epoll,
+        }
+    }
+}
+
 /// One event returned by an epoll wait: the fd it was registered with (the programs register
 /// every fd with its own number as data) and the ready mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,11 +275,13 @@ impl Caller {
         })
     }
 
+    /// Closes `fd`. The books forget it first: the kernel frees the number as `close` begins,
+    /// so another thread may get it for a new fd (and count calls on it) before this returns.
+    /// (The only failure that leaves an fd open is EBADF: there was none to forget.)
     pub fn close(&self, fd: c_int) -> io::Result<()> {
         self.books.count_call(self.thread, Syscall::Close);
-        sys::close(fd)?;
         self.books.closed(fd);
-        Ok(())
+        sys::close(fd)
     }
 }
 

@@ -62,7 +62,7 @@ pub fn run(books: &Arc<Books>, duration: Duration) -> Result<Outcome> {
         Waited::Ready(events) if events.iter().all(|e| e.fd == listener.fd) => {}
         waited => bail!("waiting for the connection returned {waited:?}"),
     }
-    let conn = fds::tcp_accept(listener).context("accepting the connection")?;
+    let conn = fds::accept(listener).context("accepting the connection")?;
     let (pipe_r, pipe_w) = fds::pipe()?;
     let event = fds::eventfd()?;
     let timer = fds::periodic_timerfd(TICK)?;

@@ -149,8 +149,8 @@ pub fn tcp_connect(port: u16) -> io::Result<Fd> {
     }
 }
 
-/// Accepts one pending connection as a non-blocking socket.
-pub fn tcp_accept(listener: Fd) -> io::Result<Fd> {
+/// Accepts one pending connection (TCP or Unix) as a non-blocking socket.
+pub fn accept(listener: Fd) -> io::Result<Fd> {
     let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
     // SAFETY: null address pointers ask for no peer address.
     let fd = check(unsafe {
@@ -161,6 +161,59 @@ pub fn tcp_accept(listener: Fd) -> io::Result<Fd> {
             flags,
         )
     })?;
+    Ok(Fd {
+        fd,
+        kind: FdKind::Socket,
+    })
+}
+
+/// The address of a Unix socket: an abstract one's name is every byte up to its length.
+#[derive(Clone, Copy)]
+pub struct UnixAddr {
+    addr: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+/// A Unix stream socket listening on a fresh abstract address (no file), and that address.
+pub fn unix_listener() -> io::Result<(Fd, UnixAddr)> {
+    let listener = unix_stream_socket()?;
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // Only the family: the kernel picks an unused abstract name (unix(7), "autobind").
+    let family_only = mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+    let mut len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `addr` is a live sockaddr_un; bind reads its family, getsockname writes at most
+    // `len` bytes.
+    unsafe {
+        check(libc::bind(
+            listener.fd,
+            (&raw const addr).cast(),
+            family_only,
+        ))?;
+        check(libc::listen(listener.fd, 16))?;
+        check(libc::getsockname(
+            listener.fd,
+            (&raw mut addr).cast(),
+            &mut len,
+        ))?;
+    }
+    Ok((listener, UnixAddr { addr, len }))
+}
+
+/// Connects a Unix stream socket to `addr`: the connection waits in the listener's queue, so
+/// [`accept`] returns at once.
+pub fn unix_connect(addr: &UnixAddr) -> io::Result<Fd> {
+    let socket = unix_stream_socket()?;
+    // SAFETY: `addr.addr` is a live sockaddr_un of at least `addr.len` bytes.
+    check(unsafe { libc::connect(socket.fd, (&raw const addr.addr).cast(), addr.len) })?;
+    Ok(socket)
+}
+
+fn unix_stream_socket() -> io::Result<Fd> {
+    let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: no pointer arguments.
+    let fd = check(unsafe { libc::socket(libc::AF_UNIX, ty, 0) })?;
     Ok(Fd {
         fd,
         kind: FdKind::Socket,

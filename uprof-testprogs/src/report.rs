@@ -28,6 +28,21 @@ pub struct ProcessReport {
     /// What `herd` and `herd-exclusive` did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub herd: Option<Herd>,
+    /// What `fd-reuse-race` did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub race: Option<ReuseRace>,
+}
+
+/// Rounds of one thread closing an fd while another takes its number for a new fd and adds
+/// that to an epoll instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReuseRace {
+    pub rounds: u64,
+    /// CPUs the two threads ran on, one each; with 1 they took turns and could not overlap.
+    pub cpus: u64,
+    /// Rounds in which the new fd's `epoll_ctl(ADD)` returned before the `close` of the old fd
+    /// under the same number did: the two calls overlapped in time.
+    pub overlapped: u64,
 }
 
 /// Datagrams sent one at a time to a socket several threads wait on, each in its own epoll
@@ -153,6 +168,7 @@ pub enum FdKind {
     EventFd,
     TimerFd,
     SignalFd,
+    Epoll,
     File,
 }
 
@@ -165,6 +181,7 @@ impl FdKind {
             Self::EventFd => "eventfd",
             Self::TimerFd => "timerfd",
             Self::SignalFd => "signalfd",
+            Self::Epoll => "epoll",
             Self::File => "file",
         }
     }

@@ -7,6 +7,7 @@
 use std::{collections::HashMap, fs, path::Path, sync::OnceLock};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use uprof_common::arch::SYSCALL_ARG_REGISTERS;
 
 /// Where the running kernel's BTF is.
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
@@ -74,14 +75,14 @@ pub const SCHED: &[Member] = &[
     member("TASK_STATE", "task_struct", "__state|state"),
 ];
 
-/// Where x86-64's `struct pt_regs` keeps a syscall's six arguments (syscall hooks by fentry).
+/// Where `struct pt_regs` keeps a syscall's six arguments (syscall hooks by fentry).
 pub const SYSCALL_REGS: &[Member] = &[
-    member("PT_REGS_ARG0", "pt_regs", "di"),
-    member("PT_REGS_ARG1", "pt_regs", "si"),
-    member("PT_REGS_ARG2", "pt_regs", "dx"),
-    member("PT_REGS_ARG3", "pt_regs", "r10"),
-    member("PT_REGS_ARG4", "pt_regs", "r8"),
-    member("PT_REGS_ARG5", "pt_regs", "r9"),
+    member("PT_REGS_ARG0", "pt_regs", SYSCALL_ARG_REGISTERS[0]),
+    member("PT_REGS_ARG1", "pt_regs", SYSCALL_ARG_REGISTERS[1]),
+    member("PT_REGS_ARG2", "pt_regs", SYSCALL_ARG_REGISTERS[2]),
+    member("PT_REGS_ARG3", "pt_regs", SYSCALL_ARG_REGISTERS[3]),
+    member("PT_REGS_ARG4", "pt_regs", SYSCALL_ARG_REGISTERS[4]),
+    member("PT_REGS_ARG5", "pt_regs", SYSCALL_ARG_REGISTERS[5]),
 ];
 
 /// Reads the offsets of `members` from the running kernel's BTF: `(global name, offset)`.
@@ -116,6 +117,10 @@ pub fn offsets(members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
 const MAGIC: u16 = 0xeb9f;
 const HEADER_LEN: usize = 24;
 const TYPE_LEN: usize = 12;
+
+/// How deep anonymous members and typedef chains may nest: far deeper than in any kernel, and
+/// what bounds the work a malformed BTF (a type that contains itself) can cause.
+const MAX_NESTING: u32 = 32;
 
 /// BTF kinds (`BTF_KIND_*`) this reader looks at.
 const STRUCT: u32 = 4;
@@ -239,23 +244,27 @@ impl Btf {
             .structs_by_name
             .get(name)
             .with_context(|| format!("the kernel's BTF has no struct {name}"))?;
-        let mut offset_bits = 0;
+        let mut offset_bits: u32 = 0;
         for part in path.split('.') {
-            let (bits, member_type) = self.find_member(ty, part).with_context(|| {
-                format!("struct {name} has no member {path} in the kernel's BTF")
-            })?;
-            offset_bits += bits;
+            let (bits, member_type) =
+                self.find_member(ty, part, MAX_NESTING).with_context(|| {
+                    format!("struct {name} has no member {path} in the kernel's BTF")
+                })?;
+            offset_bits = offset_bits
+                .checked_add(bits)
+                .with_context(|| format!("the offset of {name}.{path} overflows"))?;
             ty = member_type;
         }
-        if offset_bits % 8 != 0 {
+        if !offset_bits.is_multiple_of(8) {
             bail!("{name}.{path} is a bit field");
         }
         Ok(offset_bits / 8)
     }
 
-    /// Finds member `name` of struct or union `id` (looking inside anonymous members): its bit
-    /// offset and its type, typedefs and qualifiers stripped.
-    fn find_member(&self, id: u32, name: &str) -> Option<(u32, u32)> {
+    /// Finds member `name` of struct or union `id` (looking inside anonymous members, at most
+    /// `depth` levels down): its bit offset and its type, typedefs and qualifiers stripped.
+    fn find_member(&self, id: u32, name: &str, depth: u32) -> Option<(u32, u32)> {
+        let depth = depth.checked_sub(1)?;
         let t = self.get(id)?;
         if t.kind != STRUCT && t.kind != UNION {
             return None;
@@ -265,20 +274,22 @@ impl Btf {
             match self.name(m_name) {
                 n if n == name => Some((bits, m_type)),
                 "" => self
-                    .find_member(m_type, name)
-                    .map(|(inner, t)| (bits + inner, t)),
+                    .find_member(m_type, name, depth)
+                    .and_then(|(inner, t)| Some((bits.checked_add(inner)?, t))),
                 _ => None,
             }
         })
     }
 
-    /// `id` without typedefs, qualifiers and type tags.
+    /// `id` without typedefs, qualifiers and type tags (at most [`MAX_NESTING`] of them).
     fn strip(&self, mut id: u32) -> u32 {
-        while let Some(t) = self.get(id) {
-            if !matches!(t.kind, TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG) {
-                break;
+        for _ in 0..MAX_NESTING {
+            match self.get(id) {
+                Some(t) if matches!(t.kind, TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG) => {
+                    id = t.referred
+                }
+                _ => break,
             }
-            id = t.referred;
         }
         id
     }
@@ -352,6 +363,56 @@ mod tests {
             offsets(&groups).unwrap().len(),
             groups.iter().map(|g| g.len()).sum::<usize>()
         );
+    }
+
+    /// A BTF blob of `types` (each a type record and its members, as words) and `strings`.
+    fn blob(types: &[&[u32]], strings: &[u8]) -> Vec<u8> {
+        let type_bytes: Vec<u8> = types
+            .iter()
+            .flat_map(|t| t.iter())
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let mut bytes = vec![0x9f, 0xeb, 1, 0];
+        let header = [
+            HEADER_LEN as u32,
+            0,
+            type_bytes.len() as u32,
+            type_bytes.len() as u32,
+            strings.len() as u32,
+        ];
+        bytes.extend(header.iter().flat_map(|w| w.to_le_bytes()));
+        bytes.extend(type_bytes);
+        bytes.extend(strings);
+        bytes
+    }
+
+    /// A struct record: name offset, `members` as `(name offset, type, bit offset)`.
+    fn struct_of(name: u32, members: &[(u32, u32, u32)]) -> Vec<u32> {
+        let mut words = vec![name, STRUCT << 24 | members.len() as u32, 8];
+        words.extend(members.iter().flat_map(|&(n, t, o)| [n, t, o]));
+        words
+    }
+
+    /// Malformed BTF cannot make the reader overflow or recurse without end: an error instead.
+    #[test]
+    fn a_malformed_btf_is_an_error_not_a_crash() {
+        let strings = b"\0S\0a\0b\0";
+        // struct S (id 1) { a: struct T at bit 0xffff_fff8 }; struct T (id 2) { b at bit 64 }.
+        let s = struct_of(1, &[(3, 2, 0xffff_fff8)]);
+        let t = struct_of(0, &[(5, 0, 64)]);
+        let btf = Btf::parse(&blob(&[&s, &t], strings)).unwrap();
+        assert_eq!(btf.member_offset("S", "a").unwrap(), 0x1fff_ffff);
+        let overflow = btf.member_offset("S", "a.b").unwrap_err();
+        assert!(overflow.to_string().contains("overflows"), "{overflow}");
+        // struct S (id 1) { an anonymous member of type S }: looking for a member inside it.
+        let s = struct_of(1, &[(0, 1, 0)]);
+        let btf = Btf::parse(&blob(&[&s], strings)).unwrap();
+        assert!(btf.member_offset("S", "a").is_err());
+        // A typedef (id 2) of itself as a member's type.
+        let s = struct_of(1, &[(0, 2, 0)]);
+        let typedef = [0, TYPEDEF << 24, 2];
+        let btf = Btf::parse(&blob(&[&s, &typedef], strings)).unwrap();
+        assert!(btf.member_offset("S", "a").is_err());
     }
 
     #[test]

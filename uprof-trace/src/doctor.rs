@@ -1,22 +1,24 @@
 //! `uprof doctor`: what this kernel lets uprof do, and which tier `uprof record` will use.
 use std::{fmt, fs, path::Path};
 
-use anyhow::{Context as _, Result};
-use aya::programs::TracePoint;
+use anyhow::{Result, anyhow};
+use uprof_common::{ProbeKind, Tier, probes::WAKE_TRACEPOINTS};
 
 use crate::{
-    btf, preflight,
+    attach, btf,
+    offsets::Offsets,
+    preflight,
     probes::{self, SyscallHooks},
-    tier::{self, Tier},
+    status::{ProbeStatus, one_line},
+    tier::{self, Hook},
     tracefs,
-    tracer::{Offsets, TracerOptions, load_object, syscall_hook_globals},
+    tracer::{TracerOptions, load_object, syscall_hook_globals},
 };
 
 /// Whether one program type loads and attaches here.
 #[derive(Clone, Debug)]
 pub struct Check {
-    /// `tracepoint`, `fentry`, `kprobe`, `tp_btf`.
-    pub program_type: &'static str,
+    pub program_type: ProbeKind,
     /// What was attached (e.g. `syscalls:sys_enter_epoll_wait`).
     pub target: String,
     /// `Ok`, or the kernel's reason.
@@ -40,7 +42,8 @@ pub struct Diagnosis {
     pub syscall_hooks_reason: String,
 }
 
-/// Probes the kernel: loads uprof's object with a small ring buffer and tries each program type.
+/// Probes the kernel: loads uprof's object with a small ring buffer, tries each program type,
+/// and predicts the tier and the syscall hooks with the decisions `uprof record` makes.
 pub fn diagnose() -> Result<Diagnosis> {
     preflight::check_privileges()?;
     let tracefs = tracefs::ensure_mounted();
@@ -54,82 +57,66 @@ pub fn diagnose() -> Result<Diagnosis> {
     };
     let mut checks = Vec::new();
     // Every program loads from one object: the tiers' globals only switch code paths on.
-    let globals: Vec<Result<_>> = [Tier::Callback, Tier::Socket]
-        .iter()
-        .map(|t| t.globals())
-        .collect();
-    if let Some(offsets) = &offsets {
-        let mut all: Vec<_> = globals.iter().flatten().flatten().copied().collect();
-        let (hook_globals, fentry_blocked) = syscall_hook_globals(None);
-        all.extend(hook_globals);
-        let mut ebpf = load_object(&options, offsets, &all)?;
-        let tp = attach_tracepoint(&mut ebpf);
-        checks.push(check("tracepoint", "syscalls:sys_enter_epoll_wait", tp));
-        let syscall_fentry = match fentry_blocked {
-            Some(reason) => Err(anyhow::anyhow!(reason)),
-            None => probes::attach_fentry_probe(&mut ebpf),
-        };
-        checks.push(check(
-            "fentry",
-            &probes::fentry_probe_function(),
-            syscall_fentry,
-        ));
-        let fentry = tier::attach_fentry(&mut ebpf);
-        checks.push(check("fentry", tier::CALLBACK_FUNCTION, fentry));
-        let kprobe = tier::attach_kprobe(&mut ebpf);
-        checks.push(check("kprobe", tier::CALLBACK_FUNCTION, kprobe));
-        for tp_btf in [tier::SOCKET_TRACEPOINT, tier::WAKE_TRACEPOINTS[0]] {
-            let result = tier::attach_tp_btf(&mut ebpf, tp_btf);
-            checks.push(check("tp_btf", tp_btf, result));
+    let globals: Vec<(Tier, Result<_>)> = Tier::ALL.map(|t| (t, tier::globals(t))).into();
+    let every_hook = || Tier::ALL.into_iter().flat_map(tier::hooks);
+    let (syscall_hooks, syscall_hooks_reason, readiness) = match (&tracefs, &offsets) {
+        (Ok(dir), Some(offsets)) => {
+            let mut all: Vec<_> = globals
+                .iter()
+                .flat_map(|(_, g)| g.iter().flatten())
+                .copied()
+                .collect();
+            let (hook_globals, fentry_blocked) = syscall_hook_globals(None);
+            all.extend(hook_globals);
+            let mut ebpf = load_object(&options, offsets, &all)?;
+            let (category, name) = probes::probe_tracepoint();
+            let tp = attach::tracepoint(&mut ebpf, dir, name, category, name);
+            checks.push(check(
+                ProbeKind::Tracepoint,
+                &format!("{category}:{name}"),
+                &tp,
+            ));
+            let syscall_fentry = match &fentry_blocked {
+                Some(reason) => Err(anyhow!("{reason}")),
+                None => probes::attach_fentry_probe(&mut ebpf),
+            };
+            let function = probes::fentry_probe_function();
+            checks.push(check(ProbeKind::Fentry, &function, &syscall_fentry));
+            let (hooks, _, reason) = probes::decide_hooks(None, fentry_blocked, || {
+                syscall_fentry.map_err(|e| anyhow!("fentry on {function}: {}", one_line(&e)))
+            })?;
+            let readiness: Vec<(Hook, Result<()>)> =
+                every_hook().map(|h| (*h, h.attach(&mut ebpf))).collect();
+            let wake = WAKE_TRACEPOINTS[0];
+            let woken = attach::tp_btf(&mut ebpf, wake, wake);
+            for (hook, result) in &readiness {
+                checks.push(check(hook.kind, hook.target, result));
+            }
+            checks.push(check(ProbeKind::TpBtf, wake, &woken));
+            (hooks, reason, readiness)
         }
-    }
-    let (syscall_hooks, syscall_hooks_reason) = match checks
-        .iter()
-        .find(|c| c.target == probes::fentry_probe_function())
-        .map(|c| &c.result)
-    {
-        Some(Ok(())) => (
-            SyscallHooks::Fentry,
-            "fentry on syscall functions attaches".to_owned(),
-        ),
-        Some(Err(e)) => (SyscallHooks::Tracepoint, format!("fentry refused: {e}")),
-        None => (
-            SyscallHooks::Tracepoint,
-            "tracefs is unavailable".to_owned(),
-        ),
+        _ => {
+            let not_tried = || Err(anyhow!("not tried: tracefs is unavailable"));
+            let readiness = every_hook().map(|h| (*h, not_tried())).collect();
+            let reason = "tracefs is unavailable".to_owned();
+            (SyscallHooks::Tracepoint, reason, readiness)
+        }
     };
-    let attached = |t: &str, target: &str| {
-        checks
+    let chosen = tier::choose(None, |tier| {
+        let results: Vec<_> = readiness
             .iter()
-            .any(|c| c.program_type == t && c.target == target && c.result.is_ok())
-    };
-    let (tier, tier_reason) = match (&globals[0], &globals[1]) {
-        (Ok(_), _) if attached("fentry", tier::CALLBACK_FUNCTION) => {
-            (Tier::Callback, "fentry on ep_poll_callback attaches".into())
+            .filter(|(h, _)| tier::hooks(tier).contains(h))
+            .collect();
+        let tried: Vec<ProbeStatus> = results.iter().map(|(h, r)| h.status(r)).collect();
+        let globals = globals.iter().find(|(t, _)| *t == tier).map(|(_, g)| g);
+        if let Some(Err(e)) = globals {
+            return Err((tried, anyhow!("no usable kernel BTF ({e:#})")));
         }
-        (Ok(_), _) if attached("kprobe", tier::CALLBACK_FUNCTION) => (
-            Tier::Callback,
-            "fentry is refused, kprobe on ep_poll_callback attaches".into(),
-        ),
-        (callback, Ok(_)) if attached("tp_btf", tier::SOCKET_TRACEPOINT) => (
-            Tier::Socket,
-            format!(
-                "{}; tp_btf on sk_data_ready attaches",
-                callback_unavailable(callback)
-            ),
-        ),
-        (callback, socket) => (
-            Tier::Syscall,
-            format!(
-                "{}; socket tier: {}",
-                callback_unavailable(callback),
-                match socket {
-                    Err(e) => format!("no usable kernel BTF ({e:#})"),
-                    Ok(_) => "tp_btf on sk_data_ready does not attach".into(),
-                }
-            ),
-        ),
-    };
+        match tier::readiness(results.iter().map(|(h, r)| (h, r))) {
+            Ok(()) => Ok(((), tried)),
+            Err(e) => Err((tried, e)),
+        }
+    })?;
     Ok(Diagnosis {
         kernel_release: preflight::kernel_release(),
         btf: Path::new(btf::VMLINUX).exists(),
@@ -140,34 +127,19 @@ pub fn diagnose() -> Result<Diagnosis> {
             .map(|p| p.display().to_string())
             .map_err(|e| format!("{e:#}")),
         checks,
-        tier,
-        tier_reason,
+        tier: chosen.tier,
+        tier_reason: chosen.reason,
         syscall_hooks,
         syscall_hooks_reason,
     })
 }
 
-/// Why the callback tier is out, given whether its BTF offsets could be read.
-fn callback_unavailable<T>(globals: &Result<T>) -> String {
-    match globals {
-        Err(e) => format!("callback tier: no usable kernel BTF ({e:#})"),
-        Ok(_) => "callback tier: neither fentry nor kprobe on ep_poll_callback attaches".into(),
-    }
-}
-
-fn check(program_type: &'static str, target: &str, result: Result<()>) -> Check {
+fn check(program_type: ProbeKind, target: &str, result: &Result<()>) -> Check {
     Check {
         program_type,
         target: target.to_owned(),
-        result: result.map_err(|e| probes::one_line(&e)),
+        result: result.as_ref().map(|_| ()).map_err(one_line),
     }
-}
-
-fn attach_tracepoint(ebpf: &mut aya::Ebpf) -> Result<()> {
-    let program: &mut TracePoint = tier::program(ebpf, "sys_enter_epoll_wait")?.try_into()?;
-    program.load().context("load refused")?;
-    program.attach("syscalls", "sys_enter_epoll_wait")?;
-    Ok(())
 }
 
 /// The bracketed mode of a lockdown file (`none [integrity] confidentiality`).
@@ -197,9 +169,15 @@ impl fmt::Display for Diagnosis {
                 Ok(()) => writeln!(
                     f,
                     "  {:<10} on {:<32} loads and attaches",
-                    c.program_type, c.target
+                    c.program_type.name(),
+                    c.target
                 )?,
-                Err(e) => writeln!(f, "  {:<10} on {:<32} NO: {e}", c.program_type, c.target)?,
+                Err(e) => writeln!(
+                    f,
+                    "  {:<10} on {:<32} NO: {e}",
+                    c.program_type.name(),
+                    c.target
+                )?,
             }
         }
         writeln!(f, "tier:      {} ({})", self.tier.name(), self.tier_reason)?;

@@ -1,11 +1,19 @@
-//! The programs every tier attaches, and what became of each: the syscall hooks and the task
-//! tracepoints.
+//! The probes every tier attaches, and what became of each: the syscall hooks and the task
+//! tracepoints. Program names come from `uprof_common::probes`.
 use std::path::Path;
 
-use anyhow::{Context as _, Result, anyhow, bail};
-use aya::{Ebpf, programs::TracePoint};
+use anyhow::{Result, anyhow, bail};
+use aya::Ebpf;
+use uprof_common::{
+    ProbeKind, arch,
+    probes::{SYSCALLS, SyscallPrograms, TASK_TRACEPOINTS},
+};
 
-use crate::tier;
+use crate::{
+    attach,
+    offsets::Offsets,
+    status::{ProbeStatus, one_line},
+};
 
 /// How the syscall programs hook into the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,45 +36,10 @@ impl SyscallHooks {
     }
 }
 
-/// One traced syscall.
-struct Syscall {
-    name: &'static str,
-    /// Without it a recording is meaningless: failing to hook it is an error.
-    required: bool,
-    /// With fentry hooks, hooked at its return only (see `uprof-ebpf/src/main.rs`).
-    exit_only: bool,
-}
-
-const fn syscall(name: &'static str, required: bool, exit_only: bool) -> Syscall {
-    Syscall {
-        name,
-        required,
-        exit_only,
-    }
-}
-
-/// Every syscall `uprof-ebpf` has programs for. The first is the one auto-detection tries.
-const SYSCALLS: &[Syscall] = &[
-    syscall("epoll_wait", true, false),
-    syscall("epoll_create", false, true),
-    syscall("epoll_create1", true, true),
-    syscall("epoll_ctl", true, true),
-    syscall("epoll_pwait", true, false),
-    // Linux 5.11+.
-    syscall("epoll_pwait2", false, false),
-    syscall("poll", false, false),
-    syscall("ppoll", false, false),
-    syscall("select", false, false),
-    syscall("pselect6", false, false),
-    syscall("close", true, false),
-    syscall("dup2", false, true),
-    syscall("dup3", false, true),
-];
-
-/// The kernel's name for the function behind syscall `name` (the architecture's wrapper,
-/// which takes the caller's saved registers).
-fn syscall_function(name: &str) -> String {
-    format!("__x64_sys_{name}")
+/// The kernel's name for the function behind syscall `name`: the architecture's wrapper,
+/// which takes the caller's saved registers.
+pub(crate) fn syscall_function(name: &str) -> String {
+    format!("{}{name}", arch::SYSCALL_FUNCTION_PREFIX)
 }
 
 /// Why fentry on syscall functions cannot work on this architecture, if it cannot: the
@@ -76,79 +49,52 @@ pub fn fentry_unsupported() -> Option<&'static str> {
         .then_some("fentry on syscall functions is implemented for x86-64 only")
 }
 
-/// One tracepoint of the task lifecycle.
-struct TaskTracepoint {
-    program: &'static str,
-    category: &'static str,
-    required: bool,
-}
-
-const fn task(program: &'static str, category: &'static str, required: bool) -> TaskTracepoint {
-    TaskTracepoint {
-        program,
-        category,
-        required,
-    }
-}
-
-/// The task lifecycle's tracepoint programs in `uprof-ebpf`, named after their tracepoints.
-const TASK_TRACEPOINTS: &[TaskTracepoint] = &[
-    task("sched_process_fork", "sched", true),
-    task("sched_process_exec", "sched", false),
-    task("sched_process_exit", "sched", true),
-    task("task_rename", "task", false),
-];
-
-/// What became of one probe.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProbeStatus {
-    /// `category:name` of the tracepoint, or `kind:function`.
-    pub name: String,
-    /// `tracepoint`, `fentry`, `fexit`, `kprobe`, `tp_btf`.
-    pub kind: &'static str,
-    pub attached: bool,
-    /// Why it did not attach.
-    pub note: Option<String>,
-}
-
-impl ProbeStatus {
-    /// A `kind` program on kernel function or BTF tracepoint `target`.
-    pub(crate) fn hook(kind: &'static str, target: &str, result: &Result<()>) -> ProbeStatus {
-        ProbeStatus::of(format!("{kind}:{target}"), kind, result)
-    }
-
-    fn of(name: String, kind: &'static str, result: &Result<()>) -> ProbeStatus {
-        ProbeStatus {
-            name,
-            kind,
-            attached: result.is_ok(),
-            note: result.as_ref().err().map(one_line),
+/// How the syscalls are hooked, and why: `forced`, or fentry when `try_fentry` succeeds
+/// (unless `fentry_blocked` says why it cannot). On success with fentry, what `try_fentry`
+/// gave. Forced fentry that fails is an error naming the kernel's reason.
+pub(crate) fn decide_hooks<T>(
+    forced: Option<SyscallHooks>,
+    fentry_blocked: Option<String>,
+    try_fentry: impl FnOnce() -> Result<T>,
+) -> Result<(SyscallHooks, Option<T>, String)> {
+    let refused = |e: &anyhow::Error| {
+        anyhow!(
+            "cannot hook syscalls with fentry (--syscall-hooks fentry): {}",
+            one_line(e)
+        )
+    };
+    Ok(match (forced, fentry_blocked) {
+        (Some(SyscallHooks::Tracepoint), _) => (
+            SyscallHooks::Tracepoint,
+            None,
+            "forced with --syscall-hooks tracepoint".to_owned(),
+        ),
+        (Some(SyscallHooks::Fentry), Some(blocked)) => {
+            bail!("cannot hook syscalls with fentry (--syscall-hooks fentry): {blocked}")
         }
-    }
-}
-
-/// `e` with its causes on one line. A refused load carries the verifier's log (aya appends it,
-/// a line per instruction and register state): only its messages are kept, so that a reason
-/// fits in a status line, a probe note or `uprof doctor`'s table.
-pub(crate) fn one_line(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
-    let Some((head, log)) = text.split_once("Verifier output:") else {
-        return text.replace('\n', " ");
-    };
-    let listing = |line: &str| {
-        line.is_empty()
-            || line.starts_with([';', ':', 'R'])
-            || line.starts_with(|c: char| c.is_ascii_digit())
-            || ["from ", "verification time", "stack depth", "processed "]
-                .iter()
-                .any(|p| line.starts_with(p))
-    };
-    let messages: Vec<&str> = log.lines().map(str::trim).filter(|l| !listing(l)).collect();
-    let head = head.trim_end().trim_end_matches('.');
-    match messages.is_empty() {
-        true => head.to_owned(),
-        false => format!("{head}; the verifier says: {}", messages.join("; ")),
-    }
+        (Some(SyscallHooks::Fentry), None) => (
+            SyscallHooks::Fentry,
+            Some(try_fentry().map_err(|e| refused(&e))?),
+            "forced with --syscall-hooks fentry".to_owned(),
+        ),
+        (None, Some(blocked)) => (
+            SyscallHooks::Tracepoint,
+            None,
+            format!("fentry unavailable: {blocked}"),
+        ),
+        (None, None) => match try_fentry() {
+            Ok(tried) => (
+                SyscallHooks::Fentry,
+                Some(tried),
+                "fentry on syscall functions attaches".to_owned(),
+            ),
+            Err(e) => (
+                SyscallHooks::Tracepoint,
+                None,
+                format!("fentry refused: {}", one_line(&e)),
+            ),
+        },
+    })
 }
 
 /// The probes every tier needs, attached.
@@ -161,64 +107,38 @@ pub struct Attached {
 
 /// Attaches the syscall hooks and the task tracepoints. `hooks` forces a kind of syscall hook;
 /// without it fentry is tried first, unless `fentry_blocked` says why it cannot work (no BTF
-/// offsets for the registers, another architecture). An optional probe the kernel lacks is
-/// reported as not attached; a required one is an error naming the kernel's reason.
+/// offsets for the registers, another architecture). An optional probe the kernel lacks (or
+/// whose tracepoint lacks a field it reads, see `offsets`) is reported as not attached; a
+/// required one is an error naming the kernel's reason.
 pub fn attach_all(
     ebpf: &mut Ebpf,
     tracefs: &Path,
+    offsets: &Offsets,
     hooks: Option<SyscallHooks>,
     fentry_blocked: Option<String>,
 ) -> Result<Attached> {
-    let (mut probes, hooks, hooks_reason) = match (hooks, fentry_blocked) {
-        (Some(SyscallHooks::Tracepoint), _) => (
-            attach_syscall_tracepoints(ebpf, tracefs)?,
-            SyscallHooks::Tracepoint,
-            "forced with --syscall-hooks tracepoint".to_owned(),
-        ),
-        (Some(SyscallHooks::Fentry), Some(blocked)) => {
-            bail!("cannot hook syscalls with fentry (--syscall-hooks fentry): {blocked}")
+    let (hooks, fentries, hooks_reason) =
+        decide_hooks(hooks, fentry_blocked, || attach_syscall_fentries(ebpf))?;
+    let mut probes = match fentries {
+        Some(probes) => probes,
+        None => {
+            // No mixture: one syscall tracepoint slows down every syscall anyway.
+            detach_syscall_fentries(ebpf);
+            attach_syscall_tracepoints(ebpf, tracefs)?
         }
-        (Some(SyscallHooks::Fentry), None) => (
-            attach_syscall_fentries(ebpf).map_err(|e| {
-                anyhow!(
-                    "cannot hook syscalls with fentry (--syscall-hooks fentry): {}",
-                    one_line(&e)
-                )
-            })?,
-            SyscallHooks::Fentry,
-            "forced with --syscall-hooks fentry".to_owned(),
-        ),
-        (None, Some(blocked)) => (
-            attach_syscall_tracepoints(ebpf, tracefs)?,
-            SyscallHooks::Tracepoint,
-            format!("fentry unavailable: {blocked}"),
-        ),
-        (None, None) => match attach_syscall_fentries(ebpf) {
-            Ok(probes) => (
-                probes,
-                SyscallHooks::Fentry,
-                "fentry on syscall functions attaches".to_owned(),
-            ),
-            Err(e) => {
-                // No mixture: one syscall tracepoint slows down every syscall anyway.
-                detach_syscall_fentries(ebpf);
-                (
-                    attach_syscall_tracepoints(ebpf, tracefs)?,
-                    SyscallHooks::Tracepoint,
-                    format!("fentry refused: {}", one_line(&e)),
-                )
-            }
-        },
     };
-    for spec in TASK_TRACEPOINTS {
-        let name = format!("{}:{}", spec.category, spec.program);
-        let result = attach_tracepoint(ebpf, tracefs, spec.program, spec.category);
-        if spec.required
+    for tp in &TASK_TRACEPOINTS {
+        let result = match offsets.unusable(tp) {
+            Some(reason) => Err(anyhow!("{reason}")),
+            None => attach::tracepoint(ebpf, tracefs, tp.name, tp.category, tp.name),
+        };
+        if tp.required
             && let Err(e) = result
         {
+            let name = format!("{}:{}", tp.category, tp.name);
             return Err(e.context(format!("cannot attach tracepoint {name}")));
         }
-        probes.push(ProbeStatus::of(name, "tracepoint", &result));
+        probes.push(ProbeStatus::tracepoint(tp.category, tp.name, &result));
     }
     Ok(Attached {
         probes,
@@ -231,43 +151,40 @@ pub fn attach_all(
 fn attach_syscall_tracepoints(ebpf: &mut Ebpf, tracefs: &Path) -> Result<Vec<ProbeStatus>> {
     let mut probes = Vec::with_capacity(2 * SYSCALLS.len());
     for syscall in SYSCALLS {
-        for program in [
-            format!("sys_enter_{}", syscall.name),
-            format!("sys_exit_{}", syscall.name),
-        ] {
-            let name = format!("syscalls:{program}");
-            let result = attach_tracepoint(ebpf, tracefs, &program, "syscalls");
+        for program in [syscall.sys_enter, syscall.sys_exit] {
+            // The programs are named after their tracepoints.
+            let result = attach::tracepoint(ebpf, tracefs, program, "syscalls", program);
             if syscall.required
                 && let Err(e) = result
             {
-                return Err(e.context(format!("cannot attach tracepoint {name}")));
+                return Err(e.context(format!("cannot attach tracepoint syscalls:{program}")));
             }
-            probes.push(ProbeStatus::of(name, "tracepoint", &result));
+            probes.push(ProbeStatus::tracepoint("syscalls", program, &result));
         }
     }
     Ok(probes)
 }
 
-/// fentry (unless the syscall is hooked at its return only) and fexit on every syscall's
-/// function; fails at the first required one refused.
+/// fentry (for the calls whose entry matters) and fexit on every syscall's function; fails at
+/// the first required one refused.
 fn attach_syscall_fentries(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>> {
     let mut probes = Vec::with_capacity(2 * SYSCALLS.len());
     for syscall in SYSCALLS {
-        let function = syscall_function(syscall.name);
+        let function = syscall_function(syscall.syscall);
         let mut results = Vec::with_capacity(2);
-        if !syscall.exit_only {
-            results.push(("fentry", attach_fentry(ebpf, syscall.name, &function)));
+        if let Some(fentry) = syscall.fentry {
+            results.push((ProbeKind::Fentry, attach::fentry(ebpf, fentry, &function)));
         }
         let exit = match results.first() {
             Some((_, Err(_))) => Err(anyhow!("its fentry did not attach")),
-            _ => attach_fexit(ebpf, syscall.name, &function),
+            _ => attach::fexit(ebpf, syscall.fexit, &function),
         };
-        results.push(("fexit", exit));
+        results.push((ProbeKind::Fexit, exit));
         for (kind, result) in results {
             if syscall.required
                 && let Err(e) = result
             {
-                return Err(e.context(format!("{kind} on {function}")));
+                return Err(e.context(format!("{} on {function}", kind.name())));
             }
             probes.push(ProbeStatus::hook(kind, &function, &result));
         }
@@ -278,52 +195,33 @@ fn attach_syscall_fentries(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>> {
 /// Unloads (and so detaches) every syscall fentry and fexit program.
 fn detach_syscall_fentries(ebpf: &mut Ebpf) {
     for syscall in SYSCALLS {
-        let programs = [
-            format!("fentry_{}", syscall.name),
-            format!("fexit_{}", syscall.name),
-        ];
-        for program in programs {
-            if let Some(program) = ebpf.program_mut(&program) {
-                // Never loaded: nothing to undo.
-                let _ = match program {
-                    aya::programs::Program::FEntry(p) => p.unload(),
-                    aya::programs::Program::FExit(p) => p.unload(),
-                    _ => Ok(()),
-                };
-            }
+        for program in syscall.fentry.into_iter().chain([syscall.fexit]) {
+            attach::unload_function_hook(ebpf, program);
         }
     }
 }
 
+/// The syscall auto-detection tries fentry on first.
+fn probe_syscall() -> &'static SyscallPrograms {
+    &SYSCALLS[0]
+}
+
 /// The kernel function auto-detection tries fentry on first.
 pub(crate) fn fentry_probe_function() -> String {
-    syscall_function(SYSCALLS[0].name)
+    syscall_function(probe_syscall().syscall)
 }
 
 /// Attaches fentry on [`fentry_probe_function`] (`uprof doctor`).
 pub(crate) fn attach_fentry_probe(ebpf: &mut Ebpf) -> Result<()> {
-    attach_fentry(ebpf, SYSCALLS[0].name, &fentry_probe_function())
+    let program = probe_syscall()
+        .fentry
+        .ok_or_else(|| anyhow!("{} has no fentry program", probe_syscall().syscall))?;
+    attach::fentry(ebpf, program, &fentry_probe_function())
 }
 
-fn attach_fentry(ebpf: &mut Ebpf, syscall: &str, function: &str) -> Result<()> {
-    tier::attach_fentry_to(ebpf, &format!("fentry_{syscall}"), function)
-}
-
-fn attach_fexit(ebpf: &mut Ebpf, syscall: &str, function: &str) -> Result<()> {
-    tier::attach_fexit_to(ebpf, &format!("fexit_{syscall}"), function)
-}
-
-/// Attaches the tracepoint program named after tracepoint `category:program`.
-fn attach_tracepoint(ebpf: &mut Ebpf, tracefs: &Path, program: &str, category: &str) -> Result<()> {
-    if !tracefs.join("events").join(category).join(program).is_dir() {
-        bail!("this kernel has no such tracepoint");
-    }
-    let tracepoint: &mut TracePoint = tier::program(ebpf, program)?.try_into()?;
-    tracepoint
-        .load()
-        .context("the kernel refused to load the program")?;
-    tracepoint.attach(category, program)?;
-    Ok(())
+/// The syscall tracepoint `uprof doctor` tries: `(category, name)`; its program has its name.
+pub(crate) fn probe_tracepoint() -> (&'static str, &'static str) {
+    ("syscalls", probe_syscall().sys_enter)
 }
 
 #[cfg(test)]
@@ -331,35 +229,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_verifier_log_shrinks_to_its_messages() {
-        // As Debian's 5.10 refused fentry on __x64_sys_epoll_wait (abridged).
-        let log = "the BPF_PROG_LOAD syscall returned Permission denied (os error 13). \
-                   Verifier output: arg#0 type is not a struct\nUnrecognized arg#0 type PTR\n\
-                   ; pub fn $name(raw: *mut c_void) -> i32 {\n0: (bf) r8 = r1\n\
-                   \x20R0=map_value(id=0,off=0,ks=4,vs=1,imm=0) R10=fp0\n\n\
-                   from 13 to 15: R0=map_value(id=0)\n24: (79) r1 = *(u64 *)(r8 +0)\n\
-                   func '__x64_sys_epoll_wait' arg0 type FWD is not a struct\n\
-                   invalid bpf_context access off=0 size=8\nverification time 5035 usec\n\
-                   stack depth 96+0\nprocessed 25 insns (limit 1000000)\n";
-        let e = anyhow!("{log}").context("the kernel refused to load the fentry program");
+    fn hooks_are_forced_or_fentry_when_it_attaches() {
+        let works = || Ok(());
+        let refused = || Err::<(), _>(anyhow!("EPERM"));
+        let (hooks, _, why) = decide_hooks(None, None, works).unwrap();
         assert_eq!(
-            one_line(&e),
-            "the kernel refused to load the fentry program: the BPF_PROG_LOAD syscall returned \
-             Permission denied (os error 13); the verifier says: arg#0 type is not a struct; \
-             Unrecognized arg#0 type PTR; func '__x64_sys_epoll_wait' arg0 type FWD is not a \
-             struct; invalid bpf_context access off=0 size=8"
+            (hooks, why.as_str()),
+            (SyscallHooks::Fentry, "fentry on syscall functions attaches")
         );
-    }
-
-    #[test]
-    fn an_empty_verifier_log_leaves_the_reason_alone() {
-        // As the development hosts refuse fentry: no log, the errno repeated by the cause.
-        let e = anyhow!("the BPF_PROG_LOAD syscall returned Operation not permitted (os error 1). Verifier output: ")
-            .context("the kernel refused to load the fentry program");
+        let (hooks, tried, why) = decide_hooks(None, None, refused).unwrap();
         assert_eq!(
-            one_line(&e),
-            "the kernel refused to load the fentry program: the BPF_PROG_LOAD syscall returned \
-             Operation not permitted (os error 1)"
+            (hooks, tried, why.as_str()),
+            (SyscallHooks::Tracepoint, None, "fentry refused: EPERM")
         );
+        let (hooks, tried, _) = decide_hooks(Some(SyscallHooks::Tracepoint), None, works).unwrap();
+        assert_eq!((hooks, tried), (SyscallHooks::Tracepoint, None));
+        let (hooks, _, why) = decide_hooks(None, Some("no BTF".into()), works).unwrap();
+        assert_eq!(
+            (hooks, why.as_str()),
+            (SyscallHooks::Tracepoint, "fentry unavailable: no BTF")
+        );
+        let forced = decide_hooks(Some(SyscallHooks::Fentry), None, refused).unwrap_err();
+        assert_eq!(
+            forced.to_string(),
+            "cannot hook syscalls with fentry (--syscall-hooks fentry): EPERM"
+        );
+        assert!(decide_hooks(Some(SyscallHooks::Fentry), Some("no BTF".into()), works).is_err());
     }
 }

@@ -1,17 +1,18 @@
 //! A loaded, attached set of uprof programs: the handle user space records through.
-use std::path::Path;
-
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
 };
-use uprof_common::{EpollOwner, InFlight};
+use uprof_common::{EpollOwner, InFlight, Tier};
 
 use crate::{
-    btf, preflight,
-    probes::{self, ProbeStatus, SyscallHooks, one_line},
-    tier::{self, Tier},
+    attach, btf,
+    offsets::Offsets,
+    preflight,
+    probes::{self, SyscallHooks},
+    status::ProbeStatus,
+    tier::{self, Tried},
     tracefs,
 };
 
@@ -50,6 +51,7 @@ pub struct Tracer {
     tier_reason: String,
     syscall_hooks: SyscallHooks,
     syscall_hooks_reason: String,
+    wakeups: bool,
 }
 
 impl Tracer {
@@ -68,47 +70,27 @@ impl Tracer {
         // Fails harmlessly (EPERM) where memory is charged to the cgroup (5.11+).
         raise_memlock_limit();
         let (hook_globals, fentry_blocked) = syscall_hook_globals(options.syscall_hooks);
-        let candidates = match options.tier {
-            Some(tier) => vec![tier],
-            None => Tier::ALL.to_vec(),
-        };
-        let mut probes = Vec::new();
-        let mut unavailable = Vec::new();
-        let mut chosen = None;
-        for tier in candidates {
-            match load_tier(options, &offsets, tier, &hook_globals) {
-                Ok((ebpf, tried)) => {
-                    probes.extend(tried);
-                    chosen = Some((ebpf, tier));
-                    break;
-                }
-                Err((_, e)) if options.tier.is_some() => {
-                    let name = tier.name();
-                    return Err(e.context(format!("the {name} tier (--tier {name}) cannot load")));
-                }
-                Err((tried, e)) => {
-                    probes.extend(tried);
-                    unavailable.push(format!(
-                        "{} tier unavailable: {}",
-                        tier.name(),
-                        one_line(&e)
-                    ));
-                }
-            }
-        }
-        let (mut ebpf, tier) = chosen.context("no probe tier could load")?;
-        let tier_reason = tier_reason(options, tier, &probes, &unavailable);
-        let attached =
-            probes::attach_all(&mut ebpf, &tracefs, options.syscall_hooks, fentry_blocked)?;
+        let chosen = tier::choose(options.tier, |tier| {
+            load_tier(options, &offsets, tier, &hook_globals)
+        })?;
+        let ((mut ebpf, wakeups), mut probes) = (chosen.loaded, chosen.probes);
+        let attached = probes::attach_all(
+            &mut ebpf,
+            &tracefs,
+            &offsets,
+            options.syscall_hooks,
+            fentry_blocked,
+        )?;
         probes.extend(attached.probes);
         Ok(Tracer {
             ebpf,
             probes,
             kernel_release,
-            tier,
-            tier_reason,
+            tier: chosen.tier,
+            tier_reason: chosen.reason,
             syscall_hooks: attached.hooks,
             syscall_hooks_reason: attached.hooks_reason,
+            wakeups,
         })
     }
 
@@ -130,6 +112,11 @@ impl Tracer {
     /// Why these syscall hooks: forced, or why fentry was not used.
     pub fn syscall_hooks_reason(&self) -> &str {
         &self.syscall_hooks_reason
+    }
+
+    /// Whether wake-ups of blocked waiters are followed (their first probe attached).
+    pub fn wakeups(&self) -> bool {
+        self.wakeups
     }
 
     /// What attached (and what did not, with the reason).
@@ -190,7 +177,7 @@ impl Tracer {
     /// Records the kernel could not put in the ring buffer so far.
     pub fn lost(&self) -> Result<u64> {
         let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(self.map("DROPS")?)?;
-        Ok(drops.get(&0, 0)?.iter().sum())
+        Ok(saturating_total(drops.get(&0, 0)?.iter().copied()))
     }
 
     /// Syscalls traced threads are inside now, by thread id.
@@ -221,19 +208,19 @@ impl Tracer {
     }
 }
 
-/// Loads the object with `tier`'s globals set and attaches the tier's own probes. On failure:
-/// what was tried, and why it did not attach.
+/// Loads the object with `tier`'s globals set and attaches the tier's own probes: the object,
+/// and whether wake-ups are followed.
 fn load_tier(
     options: &TracerOptions,
     offsets: &Offsets,
     tier: Tier,
     hook_globals: &[(&'static str, u32)],
-) -> Result<(Ebpf, Vec<ProbeStatus>), (Vec<ProbeStatus>, anyhow::Error)> {
-    let mut globals = tier.globals().map_err(|e| (Vec::new(), e))?;
+) -> Tried<(Ebpf, bool)> {
+    let mut globals = tier::globals(tier).map_err(|e| (Vec::new(), e))?;
     globals.extend_from_slice(hook_globals);
     let mut ebpf = load_object(options, offsets, &globals).map_err(|e| (Vec::new(), e))?;
-    let tried = tier.attach(&mut ebpf, options.wakeups)?;
-    Ok((ebpf, tried))
+    let (wakeups, tried) = tier::attach(tier, &mut ebpf, options.wakeups)?;
+    Ok(((ebpf, wakeups), tried))
 }
 
 /// The load-time globals syscall hooks by fentry need (where `struct pt_regs` keeps the
@@ -253,22 +240,6 @@ pub(crate) fn syscall_hook_globals(
     }
 }
 
-/// Why `tier` is in use: forced, or the better tiers' failures and what attached.
-fn tier_reason(
-    options: &TracerOptions,
-    tier: Tier,
-    probes: &[ProbeStatus],
-    unavailable: &[String],
-) -> String {
-    let mut parts: Vec<String> = unavailable.to_vec();
-    if options.tier.is_some() {
-        parts.push(format!("forced with --tier {}", tier.name()));
-    } else if let Some(p) = probes.iter().find(|p| p.attached) {
-        parts.push(format!("{} attached", p.name));
-    }
-    parts.join("; ")
-}
-
 /// Loads uprof's maps and the object (no program is loaded yet), with load-time `globals`
 /// (a tier's switch and struct offsets) set.
 pub(crate) fn load_object(
@@ -282,16 +253,12 @@ pub(crate) fn load_object(
     let mut loader = EbpfLoader::new();
     loader
         .map_max_entries("EVENTS", options.buffer_bytes)
-        .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
-        .override_global("SYSCALL_ARGS", &offsets.syscall_args, true)
-        .override_global("SYSCALL_RET", &offsets.syscall_ret, true)
-        .override_global("FORK_CHILD_PID", &offsets.fork_child_pid, true)
-        .override_global("RENAME_PID", &offsets.rename_pid, true)
-        .override_global("RENAME_NEWCOMM", &offsets.rename_newcomm, true);
-    for (global, value) in globals {
+        .override_global("WAKEUP_BYTES", &wakeup_bytes, true);
+    let offset_globals = offsets.globals();
+    for (global, value) in offset_globals.iter().chain(globals) {
         loader.override_global(global, value, true);
     }
-    if let Ok(btf) = tier::kernel_btf() {
+    if let Ok(btf) = attach::kernel_btf() {
         // Parsed once for every use in the process.
         loader.btf(btf);
     }
@@ -300,26 +267,9 @@ pub(crate) fn load_object(
         .context("the kernel refused uprof's eBPF maps or programs")
 }
 
-/// Tracepoint field offsets of the running kernel (see `uprof-ebpf/src/maps.rs`).
-pub(crate) struct Offsets {
-    syscall_args: u32,
-    syscall_ret: u32,
-    fork_child_pid: u32,
-    rename_pid: u32,
-    rename_newcomm: u32,
-}
-
-impl Offsets {
-    pub(crate) fn read(tracefs: &Path) -> Result<Offsets> {
-        let off = |cat, name, field| tracefs::field_offset(tracefs, cat, name, field);
-        Ok(Offsets {
-            syscall_args: off("syscalls", "sys_enter_epoll_wait", "epfd")?,
-            syscall_ret: off("syscalls", "sys_exit_epoll_wait", "ret")?,
-            fork_child_pid: off("sched", "sched_process_fork", "child_pid")?,
-            rename_pid: off("task", "task_rename", "pid").unwrap_or(8),
-            rename_newcomm: off("task", "task_rename", "newcomm").unwrap_or(28),
-        })
-    }
+/// The sum of per-CPU counters, saturated (they come from the kernel).
+fn saturating_total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
 }
 
 fn raise_memlock_limit() {
@@ -329,4 +279,40 @@ fn raise_memlock_limit() {
     };
     // SAFETY: plain syscall with a valid pointer.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use uprof_common::probes;
+
+    use super::*;
+
+    #[test]
+    fn drop_counts_add_up_without_overflowing() {
+        assert_eq!(saturating_total([1, 2, 3].into_iter()), 6);
+        assert_eq!(saturating_total([u64::MAX, 2].into_iter()), u64::MAX);
+    }
+
+    /// The object holds exactly the programs `uprof_common::probes` names: a program renamed or
+    /// added on one side only fails here, not at load time on some kernel.
+    #[test]
+    fn the_object_holds_exactly_the_named_programs() {
+        let object = aya_obj::Object::parse(PROGRAMS).expect("the compiled object parses");
+        let in_object: BTreeSet<&str> = object.programs.keys().map(String::as_str).collect();
+        let named: BTreeSet<&str> = probes::all_program_names().collect();
+        let unnamed: Vec<_> = in_object.difference(&named).collect();
+        let missing: Vec<_> = named.difference(&in_object).collect();
+        assert!(
+            unnamed.is_empty() && missing.is_empty(),
+            "programs without a name in uprof_common::probes: {unnamed:?}; \
+             names without a program: {missing:?}"
+        );
+        assert_eq!(
+            named.len(),
+            probes::all_program_names().count(),
+            "a name is given twice"
+        );
+    }
 }

@@ -221,12 +221,13 @@ fn session_header(tracer: &Tracer, args: &RecordArgs, pids: &[u32]) -> SessionHe
             .iter()
             .map(|p| ProbeInfo {
                 name: p.name.clone(),
-                kind: p.kind.to_owned(),
+                kind: p.kind,
                 attached: p.attached,
                 note: p.note.clone(),
             })
             .collect(),
-        tier: tracer.tier().name().to_owned(),
+        tier: tracer.tier(),
+        wakeups: tracer.wakeups(),
         clock: "CLOCK_MONOTONIC".to_owned(),
         boot_offset_ns: clock::boot_offset_ns(),
         start_ts: clock::monotonic_ns(),

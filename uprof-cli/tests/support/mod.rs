@@ -6,6 +6,7 @@
 pub mod real;
 
 use std::{
+    collections::BTreeMap,
     io::BufRead,
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -182,34 +183,84 @@ pub fn assert_process_matches(said: &Value, report: &Value) {
             "fds scanned by thread {tid}"
         );
     }
-    for epoll in said["epolls"].as_array().expect("epolls") {
-        let (pid, epfd) = (&epoll["pid"], &epoll["epfd"]);
-        let ours = report["epolls"]
+    assert_epolls_match(said, report);
+}
+
+/// Items of `list` grouped by `key`, each group in list order.
+fn grouped<'a, K: Ord>(
+    list: impl IntoIterator<Item = &'a Value>,
+    key: impl Fn(&Value) -> K,
+) -> BTreeMap<K, Vec<&'a Value>> {
+    let mut groups: BTreeMap<K, Vec<&Value>> = BTreeMap::new();
+    for item in list {
+        groups.entry(key(item)).or_default().push(item);
+    }
+    groups
+}
+
+/// The report lists exactly the process's epoll instances, and under each exactly its fds,
+/// with the same figures. A number reused for a new instance or fd is a new generation in the
+/// report and a new entry in the program's books (in order of creation): so both are compared
+/// number by number, generation by generation.
+fn assert_epolls_match(said: &Value, report: &Value) {
+    let pid = &said["pid"];
+    let said_epolls = grouped(said["epolls"].as_array().expect("epolls"), |e| {
+        e["epfd"].as_i64()
+    });
+    let our_epolls = grouped(
+        report["epolls"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| &e["pid"] == pid && &e["epfd"] == epfd)
-            .unwrap_or_else(|| panic!("epoll {pid}/{epfd} missing from the report: {report:#}"));
-        let said_fds = epoll["fds"].as_array().unwrap();
-        let our_fds = ours["fds"].as_array().unwrap();
+            .filter(|e| &e["pid"] == pid),
+        |e| e["epfd"].as_i64(),
+    );
+    assert_eq!(
+        our_epolls.keys().collect::<Vec<_>>(),
+        said_epolls.keys().collect::<Vec<_>>(),
+        "epoll fds of process {pid}"
+    );
+    for (epfd, said_instances) in &said_epolls {
+        let ours = &our_epolls[epfd];
         assert_eq!(
-            our_fds.len(),
-            said_fds.len(),
-            "fd entries of epoll {pid}/{epfd}: {our_fds:#?}"
+            ours.len(),
+            said_instances.len(),
+            "instances on epoll fd {pid}/{epfd:?}: {ours:#?}"
         );
-        for (said, seen) in said_fds.iter().zip(our_fds) {
-            let fd = &said["fd"];
-            assert_eq!(&seen["fd"], fd, "fd order in epoll {pid}/{epfd}");
+        for (generation, (said, ours)) in said_instances.iter().zip(ours).enumerate() {
+            let what = format!("epoll {pid}/{epfd:?} (instance {generation} on that number)");
+            assert_fds_match(said, ours, &what);
+        }
+    }
+}
+
+fn assert_fds_match(said: &Value, ours: &Value, what: &str) {
+    let said_fds = grouped(said["fds"].as_array().unwrap(), |f| f["fd"].as_i64());
+    let our_fds = grouped(ours["fds"].as_array().unwrap(), |f| f["fd"].as_i64());
+    assert_eq!(
+        our_fds.keys().collect::<Vec<_>>(),
+        said_fds.keys().collect::<Vec<_>>(),
+        "fds of {what} (-1: events matching no fd)"
+    );
+    for (fd, said_entries) in &said_fds {
+        let seen_entries = &our_fds[fd];
+        assert_eq!(
+            seen_entries.len(),
+            said_entries.len(),
+            "entries of fd {fd:?} in {what}: {seen_entries:#?}"
+        );
+        for (i, (said, seen)) in said_entries.iter().zip(seen_entries).enumerate() {
+            let fd = format!("fd {fd:?} (entry {i} of that number) in {what}");
             assert_eq!(
                 seen["delivered"], said["delivered"],
-                "events delivered for fd {fd}"
+                "events delivered for {fd}"
             );
             for op in ["add", "mod", "del"] {
-                assert_eq!(seen["ctl"][op], said[op], "epoll_ctl {op} of fd {fd}");
+                assert_eq!(seen["ctl"][op], said[op], "epoll_ctl {op} of {fd}");
             }
             assert_eq!(
                 seen["ctl"]["errors"], said["ctl_errors"],
-                "epoll_ctl errors of fd {fd}"
+                "epoll_ctl errors of {fd}"
             );
         }
     }

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use uprof_common::{
-    Close, Dup, EpollCreate, EpollCtl, FdInfo, Fork, Header, Interest, Kind, Lost, Ready, Record,
-    RecordBody, SockReady, Socket, TaskComm, Wait, WaitEvents, Wake,
+    Close, Dup, EpollCreate, EpollCtl, FdInfo, Fork, Header, Interest, Kind, Lost, ProbeKind,
+    Ready, Record, RecordBody, SockReady, Socket, TaskComm, Tier, Wait, WaitEvents, Wake,
 };
 use uprof_record::{ProbeInfo, Reader, SessionEnd, SessionHeader, Target, Writer};
 
@@ -19,18 +19,19 @@ pub fn session_header() -> SessionHeader {
         probes: vec![
             ProbeInfo {
                 name: "sys_exit_epoll_wait".into(),
-                kind: "tracepoint".into(),
+                kind: ProbeKind::Tracepoint,
                 attached: true,
                 note: None,
             },
             ProbeInfo {
                 name: "ep_poll_callback".into(),
-                kind: "fentry".into(),
+                kind: ProbeKind::Fentry,
                 attached: false,
                 note: Some("BTF missing".into()),
             },
         ],
-        tier: "full".into(),
+        tier: Tier::Callback,
+        wakeups: false,
         clock: "CLOCK_MONOTONIC".into(),
         boot_offset_ns: 1_700_000_000_000_000_000,
         start_ts: 5_000,

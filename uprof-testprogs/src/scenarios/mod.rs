@@ -9,6 +9,7 @@ mod herd;
 mod many_fds;
 mod planted;
 mod poll;
+mod reuse_race;
 mod signals;
 mod threads;
 
@@ -106,6 +107,16 @@ pub const ALL: &[Scenario] = &[
         count: None,
         waits: None,
         run: fd_reuse::fd_reuse,
+    },
+    Scenario {
+        name: "fd-reuse-race",
+        summary: "COUNT rounds: the main thread closes an fd (slowly: a memfd with 500 record locks) while thread reuser takes the freed number for an eventfd, an accepted socket or an epoll instance, adds it to an epoll instance and gets one event from it",
+        count: Some(Count {
+            meaning: "rounds",
+            default: 150,
+        }),
+        waits: None,
+        run: reuse_race::fd_reuse_race,
     },
     Scenario {
         name: "threads",

@@ -169,6 +169,34 @@ fn fd_reuse_reports_two_entries_for_one_number() {
 }
 
 #[test]
+fn fd_reuse_race_gives_each_round_the_closed_number() {
+    let rounds = 9;
+    let report = scenario(&["fd-reuse-race", &rounds.to_string()]);
+    assert_eq!(report.threads.len(), 2);
+    assert_eq!(report.threads[1].comm, "reuser");
+    let race = report.race.expect("the scenario reports its rounds");
+    assert_eq!(race.rounds, rounds);
+    assert!(race.overlapped <= rounds);
+    // The main instance, then one instance per round that took the number for an epoll fd.
+    assert_eq!(report.epolls.len() as u64, 1 + rounds / 3);
+    let fds = &report.epolls[0].fds;
+    assert_eq!(fds.len() as u64, rounds);
+    for f in fds {
+        assert_eq!(
+            (f.delivered, f.add, f.modify, f.del, f.ctl_errors),
+            (1, 1, 0, 1, 0)
+        );
+    }
+    let kinds = |kind| fds.iter().filter(|f| f.kind == kind).count() as u64;
+    for kind in [FdKind::EventFd, FdKind::Socket, FdKind::Epoll] {
+        assert_eq!(kinds(kind), rounds / 3, "{kind:?}");
+    }
+    // The rounds share a few numbers, each closed and taken again.
+    let numbers: std::collections::HashSet<i32> = fds.iter().map(|f| f.fd).collect();
+    assert!(numbers.len() < fds.len(), "{numbers:?}");
+}
+
+#[test]
 fn threads_reports_a_named_worker() {
     let report = scenario(&["threads"]);
     assert_eq!(report.threads.len(), 2);

@@ -149,6 +149,7 @@ fn counts_equal_what_strace_saw() {
         &["syscalls"],
         &["eintr", "3"],
         &["fd-reuse"],
+        &["fd-reuse-race", "6"],
         &["threads"],
         &["child"],
         &["exit-mid-wait"],
