@@ -2,9 +2,8 @@
 //! readiness, `dup2`, a fork, lost records), the record kinds a recording on a host without
 //! fentry lacks, as a fuzzing seed:
 //! `cargo run -p uprof-fuzz --example synth_seed -- fuzz/seeds/synth-callback`.
-use uprof_analysis::CALLBACK_TIER;
 use uprof_analysis::synth::Task;
-use uprof_common::{EPOLLIN, FdKind, Record};
+use uprof_common::{EPOLLIN, FdKind, ProbeKind, Record, Tier};
 use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
 
 fn main() {
@@ -46,15 +45,19 @@ fn main() {
         uprof_version: "0.1.0".into(),
         kernel_release: "6.1.0-synthetic".into(),
         hostname: "fuzz".into(),
-        probes: ["fentry:ep_poll_callback", "tp_btf:sched_waking"]
-            .map(|name| ProbeInfo {
-                name: name.into(),
-                kind: name.split(':').next().unwrap().into(),
-                attached: true,
-                note: None,
-            })
-            .into(),
-        tier: CALLBACK_TIER.into(),
+        probes: [
+            ("fentry:ep_poll_callback", ProbeKind::Fentry),
+            ("tp_btf:sched_waking", ProbeKind::TpBtf),
+        ]
+        .map(|(name, kind)| ProbeInfo {
+            name: name.into(),
+            kind,
+            attached: true,
+            note: None,
+        })
+        .into(),
+        tier: Tier::Callback,
+        wakeups: true,
         clock: "CLOCK_MONOTONIC".into(),
         boot_offset_ns: 1_700_000_000_000_000_000,
         start_ts: 500,
