@@ -4,6 +4,7 @@
 mod btf;
 pub mod clock;
 pub mod doctor;
+pub mod message;
 pub mod preflight;
 mod probes;
 pub mod procfs;
