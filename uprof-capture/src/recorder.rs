@@ -2,14 +2,17 @@
 //! file was asked for. Also adds what user space learns along the way (fd kinds).
 use std::collections::HashSet;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use uprof_analysis::Analyzer;
 use uprof_common::{EPOLL_CTL_ADD, Record};
 use uprof_record::Writer;
 use uprof_trace::procfs;
 
+/// Where records go.
 pub enum Sink {
+    /// A record file (`uprof record -o`).
     File(Writer),
+    /// The analysis, for a report at the end.
     Live(Box<Analyzer>),
 }
 
@@ -54,7 +57,8 @@ impl Recorder {
     fn store(&mut self, bytes: &[u8], record: &Record) -> Result<()> {
         self.records += 1;
         match &mut self.sink {
-            Sink::File(writer) => writer.push(bytes).context("cannot write the record file"),
+            // The writer's errors name the file.
+            Sink::File(writer) => Ok(writer.push(bytes)?),
             Sink::Live(analyzer) => {
                 analyzer.push(record);
                 Ok(())

@@ -3,10 +3,14 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use uprof_analysis::{Analyzer, Report, SessionInfo, View};
-use uprof_record::{Reader, SessionEnd, SessionHeader};
+use uprof_analysis::{Analyzer, Report, View};
+use uprof_capture::session_info;
+use uprof_record::Reader;
 
-use crate::cli::{Format, OutputArgs, ReportArgs, ViewArg};
+use crate::{
+    cli::{Format, OutputArgs, ReportArgs, ViewArg},
+    say::say,
+};
 
 pub fn run(args: &ReportArgs) -> Result<()> {
     print(&analyze(&args.file)?, &args.output_format)
@@ -22,29 +26,10 @@ pub(crate) fn analyze(file: &Path) -> Result<Report> {
         analyzer.push(record);
     })?;
     if let Some(warning) = summary.warning() {
-        eprintln!("uprof: warning: {}: {warning}", file.display());
+        say!("uprof: warning: {}: {warning}", file.display());
     }
     let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
     Ok(analyzer.finish(&info))
-}
-
-/// What the analysis needs to know of the session. Without an end (a crash), the session ends
-/// with its last record.
-pub fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) -> SessionInfo {
-    let end_ts = end.map_or(last_ts, |e| e.end_ts);
-    SessionInfo {
-        duration_ns: end_ts.saturating_sub(header.start_ts),
-        probes: header
-            .probes
-            .iter()
-            .filter(|p| p.attached)
-            .map(|p| p.name.clone())
-            .collect(),
-        tier: header.tier.clone(),
-        command: header.target.command.clone(),
-        pids: header.target.pids.clone(),
-        lost_events: end.map_or(0, |e| e.lost_events),
-    }
 }
 
 pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
