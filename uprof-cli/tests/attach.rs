@@ -8,8 +8,9 @@ use std::{
 };
 
 use support::{
-    READY_FD, Ready, SERIAL, assert_report_matches, line_starting, may_load_ebpf, report_json, run,
-    testprog, uprof,
+    SERIAL, assert_report_matches, line_starting, may_load_ebpf,
+    ready::{READY_FD, Ready},
+    report_json, run, testprog, uprof,
 };
 
 #[test]

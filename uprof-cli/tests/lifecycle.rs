@@ -13,7 +13,9 @@ use std::{
 };
 
 use support::{
-    READY_FD, Ready, SERIAL, leftovers, may_load_ebpf, privilege, report_json, run, testprog, uprof,
+    SERIAL, leftovers, may_load_ebpf, privilege,
+    ready::{READY_FD, Ready},
+    report_json, run, testprog, uprof,
 };
 
 fn calls_of_all_threads(report: &serde_json::Value) -> u64 {

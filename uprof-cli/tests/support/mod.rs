@@ -11,7 +11,6 @@ pub mod ready;
 pub mod real;
 
 pub use privilege::may_load_ebpf;
-pub use ready::{READY_FD, Ready};
 
 use std::{
     io::BufRead,
