@@ -147,6 +147,13 @@ pub fn diagnose() -> Result<Diagnosis> {
     })
 }
 
+impl Diagnosis {
+    /// Whether `uprof record` can run here: without tracefs it cannot, whatever loads.
+    pub fn can_record(&self) -> bool {
+        self.tracefs.is_ok()
+    }
+}
+
 /// Why the callback tier is out, given whether its BTF offsets could be read.
 fn callback_unavailable<T>(globals: &Result<T>) -> String {
     match globals {
@@ -201,6 +208,9 @@ impl fmt::Display for Diagnosis {
                 )?,
                 Err(e) => writeln!(f, "  {:<10} on {:<32} NO: {e}", c.program_type, c.target)?,
             }
+        }
+        if !self.can_record() {
+            return writeln!(f, "record:    cannot run here: tracefs is unavailable");
         }
         writeln!(f, "tier:      {} ({})", self.tier.name(), self.tier_reason)?;
         writeln!(

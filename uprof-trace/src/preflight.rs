@@ -25,21 +25,33 @@ pub fn parse_release(release: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// Fails unless this process may load and attach tracing programs.
-pub fn check_privileges() -> Result<()> {
+/// Whether this process has capability `cap` in its effective set.
+pub(crate) fn has_capability(cap: u32) -> bool {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let caps = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .unwrap_or(0);
-    let has = |cap: u32| caps & (1 << cap) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+    caps & (1 << cap) != 0
+}
+
+/// Whether this process may mount file systems (tracefs).
+pub(crate) fn may_mount() -> bool {
+    has_capability(CAP_SYS_ADMIN)
+}
+
+/// What a user needs besides root, said the same way wherever it is said.
+pub const CAPABILITIES_NEEDED: &str = "root, or CAP_BPF and CAP_PERFMON (to load and attach the \
+    eBPF programs) plus read access to tracefs (CAP_DAC_READ_SEARCH where tracefs is root-only, \
+    its default)";
+
+/// Fails unless this process may load and attach tracing programs.
+pub fn check_privileges() -> Result<()> {
+    if has_capability(CAP_SYS_ADMIN) || (has_capability(CAP_BPF) && has_capability(CAP_PERFMON)) {
         return Ok(());
     }
-    bail!(
-        "uprof needs root, or the CAP_BPF and CAP_PERFMON capabilities, to load its eBPF programs (try sudo)"
-    )
+    bail!("uprof needs {CAPABILITIES_NEEDED}: try sudo")
 }
 
 /// Fails on kernels without the BPF ring buffer.
