@@ -279,8 +279,9 @@ fn a_failure_after_the_fork_leaves_no_child_no_program_and_the_old_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("earlier.uprof");
     fs::write(&file, "an earlier recording").unwrap();
-    // The file size limit lets uprof create its file but not write the header: it fails once
-    // the command is forked and held.
+    // The file size limit lets uprof create its file but not write the header (a few KiB: every
+    // probe is listed), and its error message still fits in its stderr file: it fails once the
+    // command is forked and held.
     let mut cmd = uprof();
     cmd.args(["record", "-o"])
         .arg(&file)
@@ -290,8 +291,8 @@ fn a_failure_after_the_fork_leaves_no_child_no_program_and_the_old_file() {
     unsafe {
         cmd.pre_exec(|| {
             let limit = libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 64,
+                rlim_cur: 1024,
+                rlim_max: 1024,
             };
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             match libc::setrlimit(libc::RLIMIT_FSIZE, &limit) {
