@@ -92,3 +92,112 @@ impl Recorder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uprof_common::{Close, EpollCtl, FdKind, Header, Kind, RecordBody, TaskComm};
+    use uprof_record::{Reader, SessionHeader, Target};
+
+    use super::*;
+
+    fn session_header() -> SessionHeader {
+        SessionHeader {
+            format_version: uprof_record::FORMAT_VERSION,
+            uprof_version: "test".into(),
+            kernel_release: "test".into(),
+            hostname: "test".into(),
+            probes: Vec::new(),
+            tier: "syscall".into(),
+            clock: "CLOCK_MONOTONIC".into(),
+            boot_offset_ns: 0,
+            start_ts: 0,
+            target: Target {
+                command: None,
+                pids: vec![std::process::id()],
+            },
+        }
+    }
+
+    fn add(ts: u64, fd: i32) -> Vec<u8> {
+        let me = std::process::id();
+        let ctl = EpollCtl {
+            header: Header::user::<EpollCtl>(ts, me, me),
+            enter_ts: ts,
+            epfd: 3,
+            op: EPOLL_CTL_ADD,
+            fd,
+            events: 1,
+            data: fd as u64,
+            ret: 0,
+            _pad: 0,
+        };
+        ctl.as_bytes().to_vec()
+    }
+
+    /// The recording path without the kernel: records as the ring buffer hands them over, and
+    /// what the recorder adds and learns from them.
+    #[test]
+    fn an_added_fd_gets_its_kind_once_per_incarnation_and_exits_are_noted() {
+        let me = std::process::id();
+        // SAFETY: eventfd has no memory effects; the fd stays open for the test.
+        let efd = unsafe { libc::eventfd(0, 0) };
+        assert!(efd >= 0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.uprof");
+        let writer = Writer::create(&path, &session_header()).unwrap();
+        let mut recorder = Recorder::new(Sink::File(writer));
+
+        recorder.push_kernel(&add(10, efd)).unwrap();
+        recorder.push_kernel(&add(20, efd)).unwrap();
+        let close = Close {
+            header: Header::user::<Close>(30, me, me),
+            fd: efd,
+            ret: 0,
+        };
+        recorder.push_kernel(close.as_bytes()).unwrap();
+        recorder.push_kernel(&add(40, efd)).unwrap();
+        recorder.push_kernel(&[1, 2, 3]).unwrap();
+        let mut exit = TaskComm {
+            header: Header::user::<TaskComm>(50, me, me),
+            comm: [0; 16],
+        };
+        exit.header.kind = Kind::Exit as u16;
+        recorder.push_kernel(exit.as_bytes()).unwrap();
+
+        assert_eq!((recorder.records, recorder.malformed), (7, 1));
+        assert_eq!(recorder.exited, [me]);
+        let Sink::File(writer) = recorder.sink else {
+            unreachable!()
+        };
+        drop(writer);
+        let mut seen = Vec::new();
+        Reader::open(&path)
+            .unwrap()
+            .for_each_record(|r| {
+                let what = match r {
+                    Record::EpollCtl(_) => "ctl",
+                    Record::Close(_) => "close",
+                    Record::Exit(_) => "exit",
+                    Record::FdInfo(info) if FdKind::from_u32(info.kind) == FdKind::EventFd => {
+                        "eventfd"
+                    }
+                    _ => "other",
+                };
+                seen.push(format!("{what}@{}", r.header().ts));
+            })
+            .unwrap();
+        // SAFETY: closing the test's own fd.
+        unsafe { libc::close(efd) };
+        // The kind is stamped with the epoll_ctl's time, so it applies to that incarnation.
+        let expected = [
+            "ctl@10",
+            "eventfd@10",
+            "ctl@20",
+            "close@30",
+            "ctl@40",
+            "eventfd@40",
+            "exit@50",
+        ];
+        assert_eq!(seen, expected);
+    }
+}
