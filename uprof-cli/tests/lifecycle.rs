@@ -493,10 +493,12 @@ fn a_hang_up_ends_the_recording_with_a_complete_file() {
     if loading > Duration::from_millis(1500) {
         assert!(screen.contains("uprof: loading eBPF programs…"), "{screen}");
     }
-    let mut reader = uprof_record::Reader::open(&file).unwrap();
-    let summary = reader.for_each_record(|_| {}).unwrap();
-    assert_eq!(summary.damage, None);
-    assert_eq!(summary.end.expect("an END chunk").reason, "hung up");
+    // A complete file (its END chunk read, nothing damaged), ended for the hang-up.
+    let report = run(uprof().arg("report").arg(&file));
+    assert!(report.stderr.is_empty(), "{}", stderr_of(&report));
+    let bytes = fs::read(&file).unwrap();
+    let reason = br#""reason":"hung up""#;
+    assert!(bytes.windows(reason.len()).any(|w| w == reason));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! becomes a child subreaper, so that orphans of the processes it starts (a child uprof forked
 //! and lost) are re-parented to it instead of to init, where they could not be told apart from
 //! those of other test runs.
-use std::{collections::HashMap, fs, path::Path};
+use std::{fs, path::Path};
 
 /// Makes this process adopt the orphans of its descendants.
 pub fn adopt_orphans() {
@@ -20,7 +20,6 @@ pub fn adopt_orphans() {
 pub fn take_leftovers(marker: &Path) -> Vec<String> {
     let me = std::process::id();
     let marker = marker.to_string_lossy().into_owned();
-    let names = program_names();
     let mut found = Vec::new();
     for pid in all_pids() {
         if pid == me {
@@ -29,18 +28,13 @@ pub fn take_leftovers(marker: &Path) -> Vec<String> {
         let cmdline = fs::read(format!("/proc/{pid}/cmdline"))
             .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
             .unwrap_or_default();
-        let programs: Vec<String> = bpf_programs(pid)
-            .into_iter()
-            .map(|id| {
-                names
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("id {id}"))
-            })
-            .collect();
+        let programs = bpf_programs(pid);
         let ours = parent(pid) == Some(me) && !programs.is_empty();
         if ours || cmdline.contains(&marker) {
-            found.push(format!("pid {pid} `{cmdline}` holds programs {programs:?}"));
+            found.push(format!(
+                "pid {pid} `{cmdline}` holds {} eBPF programs: {programs:?}",
+                programs.len()
+            ));
             // SAFETY: kill and waitpid have no memory effects; waitpid fails harmlessly on a
             // process that is not our child.
             unsafe {
@@ -65,8 +59,8 @@ fn parent(pid: u32) -> Option<u32> {
     stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
 
-/// The ids of the eBPF programs `pid` holds a descriptor of.
-fn bpf_programs(pid: u32) -> Vec<u32> {
+/// The eBPF programs `pid` holds a descriptor of: `id N (type T)` from each one's fdinfo.
+fn bpf_programs(pid: u32) -> Vec<String> {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
@@ -76,20 +70,17 @@ fn bpf_programs(pid: u32) -> Vec<u32> {
             return None;
         }
         let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_str()?));
-        info.ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("prog_id:"))?
-            .trim()
-            .parse()
-            .ok()
+        let info = info.ok()?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        Some(format!(
+            "id {} (type {})",
+            field("prog_id:")?,
+            field("prog_type:")?
+        ))
     })
     .collect()
-}
-
-/// The names of the eBPF programs loaded in the kernel, by id.
-fn program_names() -> HashMap<u32, String> {
-    aya::programs::loaded_programs()
-        .filter_map(Result::ok)
-        .map(|p| (p.id(), p.name_as_str().unwrap_or("?").to_owned()))
-        .collect()
 }
