@@ -2,9 +2,13 @@
 mod support;
 
 use std::{
-    fs,
     io::BufReader,
     process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
 };
 
 use support::{
@@ -76,29 +80,6 @@ fn attach_to_missing_pid_is_one_clear_error() {
     assert_eq!(stderr.trim(), "uprof: error: no such process: 999999999");
 }
 
-/// The demo (a main loop and a worker thread with its own loop), running for `ms`; its pid
-/// and the worker's thread id.
-fn demo_with_worker(ms: u32) -> (std::process::Child, u32, u32) {
-    let demo = Command::new(testprog("uprof-demo"))
-        .args(["--duration-ms", &ms.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = demo.id();
-    let worker = loop {
-        let tids: Vec<u32> = fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        if let Some(&tid) = tids.iter().find(|&&tid| tid != pid) {
-            break tid;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    (demo, pid, worker)
-}
-
 fn record_json(ids: &str) -> (serde_json::Value, String) {
     let out = run(uprof().args(["record", "-p", ids, "--duration", "1s", "--format", "json"]));
     let report = serde_json::from_slice(&out.stdout).unwrap();
@@ -111,25 +92,46 @@ fn a_thread_id_traces_its_process_and_says_so() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut demo, pid, worker) = demo_with_worker(5000);
-    let (report, stderr) = record_json(&worker.to_string());
-    demo.kill().unwrap();
-    demo.wait().unwrap();
+    // The traced process is this one: a thread of it waits in a loop.
+    let me = std::process::id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let waiter = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            // SAFETY: plain syscalls on an epoll fd this thread owns, with a valid buffer.
+            unsafe {
+                tid_tx.send(libc::gettid() as u32).unwrap();
+                let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+                let mut event = libc::epoll_event { events: 0, u64: 0 };
+                while !stop.load(Ordering::Relaxed) {
+                    libc::epoll_wait(ep, &mut event, 1, 10);
+                }
+                libc::close(ep);
+            }
+        })
+    };
+    let tid = tid_rx.recv().unwrap();
+    let (report, stderr) = record_json(&tid.to_string());
+    stop.store(true, Ordering::Relaxed);
+    waiter.join().unwrap();
     assert!(
-        stderr.starts_with(&format!(
-            "uprof: {worker} is a thread of process {pid} (uprof-demo): tracing the process\n"
-        )),
+        stderr.starts_with(&format!("uprof: {tid} is a thread of process {me} ("))
+            && stderr
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with("): tracing the process"),
         "{stderr}"
     );
-    assert_eq!(report["pids"], serde_json::json!([pid]));
-    let waited: Vec<u64> = report["threads"]
+    assert_eq!(report["pids"], serde_json::json!([me]));
+    let waited = report["threads"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| t["waits"]["calls"].as_u64() > Some(0))
-        .map(|t| t["tid"].as_u64().unwrap())
-        .collect();
-    assert!(waited.contains(&u64::from(worker)), "{report:#}");
+        .find(|t| t["tid"] == tid)
+        .map(|t| t["waits"]["calls"].as_u64().unwrap());
+    assert!(waited > Some(10), "{report:#}");
 }
 
 #[test]
@@ -138,9 +140,10 @@ fn a_pid_given_twice_is_traced_once() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut demo, pid, _) = demo_with_worker(5000);
+    let mut target = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = target.id();
     let (report, _) = record_json(&format!("{pid},{pid}"));
-    demo.kill().unwrap();
-    demo.wait().unwrap();
+    target.kill().unwrap();
+    target.wait().unwrap();
     assert_eq!(report["pids"], serde_json::json!([pid]));
 }

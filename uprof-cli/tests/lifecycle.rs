@@ -224,6 +224,27 @@ fn assert_failed_cleanly(out: &Output, message: &str, marker: &Path) {
     assert_eq!(stderr_of(out), format!("uprof: error: {message}\n"));
 }
 
+/// Waits until process `pid` has a handler for `signal` (`SigCgt` in its status).
+fn wait_until_caught(pid: u32, signal: i32) {
+    let started = Instant::now();
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap();
+        if caught & (1 << (signal - 1)) != 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "uprof never handled signal {signal}"
+        );
+        sleep(Duration::from_millis(5));
+    }
+}
+
 /// Asserts that `file` still holds what an earlier test wrote, and `dir` nothing else.
 fn assert_untouched(file: &Path, dir: &Path) {
     assert_eq!(
@@ -433,8 +454,9 @@ fn a_signal_while_the_programs_load_stops_uprof_cleanly() {
             .args(["--", "/bin/sleep", "30"]);
         let mut ready = Ready::give_to(&mut cmd);
         let recorder = ToFiles::spawn(&mut cmd);
-        // Loading takes more than a second (several in a VM).
-        sleep(Duration::from_millis(200));
+        // Once uprof handles the signal (its first step), while it loads its programs (more
+        // than a second; several in a VM).
+        wait_until_caught(recorder.child.id(), signal);
         // SAFETY: signalling our own child.
         unsafe { libc::kill(recorder.child.id() as i32, signal) };
         let out = recorder.finish();
@@ -456,12 +478,8 @@ fn a_hang_up_ends_the_recording_with_a_complete_file() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hangup.uprof");
-    let mut demo = Command::new(testprog("uprof-demo"))
-        .args(["--duration-ms", "20000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // A target that outlives the test however slow the machine is.
+    let mut target = Command::new("sleep").arg("60").spawn().unwrap();
     // uprof on a terminal of its own, as in an SSH session: it leads the terminal's session.
     let (mut master, slave) = support::pty::open();
     let mut cmd = uprof();
@@ -470,7 +488,7 @@ fn a_hang_up_ends_the_recording_with_a_complete_file() {
         "--ready-fd",
         READY_FD,
         "-p",
-        &demo.id().to_string(),
+        &target.id().to_string(),
         "-o",
     ])
     .arg(&file);
@@ -486,8 +504,8 @@ fn a_hang_up_ends_the_recording_with_a_complete_file() {
     // The terminal goes away: uprof gets SIGHUP, and every later write to it fails.
     drop(master);
     let status = recorder.wait().unwrap();
-    demo.kill().unwrap();
-    demo.wait().unwrap();
+    target.kill().unwrap();
+    target.wait().unwrap();
     assert!(status.success(), "{status}: {screen}");
     assert!(screen.contains("uprof: tracing pid"), "{screen}");
     if loading > Duration::from_millis(1500) {
