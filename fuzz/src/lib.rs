@@ -8,8 +8,8 @@
 use std::io::Cursor;
 
 use uprof_analysis::{Analyzer, SessionInfo, View};
+use uprof_record::Reader;
 use uprof_record::format::{CHUNK_HEADER_LEN, MAGIC, PRELUDE_LEN, V1_CHUNK_HEADER_LEN};
-use uprof_record::{Reader, SessionEnd, SessionHeader};
 
 /// Runs one fuzz input: as it is, then with its checksums made right if that changes it.
 pub fn fuzz_one(file: &[u8]) {
@@ -42,7 +42,7 @@ pub fn read_and_report(file: Vec<u8>) {
     assert_eq!(completeness.complete, summary.warning().is_none());
     serde_json::to_string(&completeness).expect("completeness serialises");
 
-    let report = analyzer.finish(&session_info(
+    let report = analyzer.finish(&SessionInfo::of_recording(
         reader.header(),
         summary.end.as_ref(),
         last_ts,
@@ -56,24 +56,6 @@ pub fn read_and_report(file: Vec<u8>) {
 
 /// The analysis's view of the session, as `uprof report` builds it: without an `END ` chunk the
 /// session ends with its last record.
-fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) -> SessionInfo {
-    SessionInfo {
-        duration_ns: end
-            .map_or(last_ts, |e| e.end_ts)
-            .saturating_sub(header.start_ts),
-        probes: header
-            .probes
-            .iter()
-            .filter(|p| p.attached)
-            .map(|p| p.name.clone())
-            .collect(),
-        tier: header.tier.name().to_owned(),
-        command: header.target.command.clone(),
-        pids: header.target.pids.clone(),
-        lost_events: end.map_or(0, |e| e.lost_events),
-    }
-}
-
 /// Recomputes the CRC of every chunk frame of `file` (format version 1 or 2, framing as in
 /// docs/record-format.md), walking the frames by their length fields. Leaves anything else
 /// (a bad prelude, a frame cut short) as it is.

@@ -15,6 +15,7 @@
 mod compare;
 mod errno;
 mod report;
+mod session;
 mod stats;
 pub mod stream;
 mod summary;
@@ -28,6 +29,7 @@ pub use report::{
     CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, HerdReport, Report, SCHEMA,
     SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
 };
+pub use session::SessionInfo;
 pub use stats::{Bucket, CountSummary, DurationSummary};
 pub use stream::REORDER_WINDOW_NS;
 pub use summary::{CtlCounts, MaskCounts, Summary};
@@ -65,22 +67,6 @@ impl Analyzer {
         self.stream.finish(&mut self.summary);
         self.summary.finish(info)
     }
-}
-
-/// What the recorder knows about the session, beyond the records.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionInfo {
-    pub duration_ns: u64,
-    /// Names of the probes that were attached.
-    pub probes: Vec<String>,
-    /// Which set of probes was used (as the recorder names it).
-    pub tier: String,
-    /// The command uprof started, if it started one.
-    pub command: Option<Vec<String>>,
-    /// The processes traced.
-    pub pids: Vec<u32>,
-    /// Records the kernel dropped, as counted by the recorder.
-    pub lost_events: u64,
 }
 
 /// Which tables [`Report::render_text`] prints.

@@ -49,7 +49,8 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// Processes to trace, comma-separated; their future children are traced too.
+    /// Processes to trace, comma-separated; their future children are traced too. A thread id
+    /// stands for its process (uprof says so), and an id given twice is traced once.
     #[arg(
         short,
         long,
@@ -57,11 +58,15 @@ pub struct RecordArgs {
         required_unless_present = "command"
     )]
     pub pid: Vec<u32>,
-    /// Write the recording to FILE instead of printing a report at the end.
+    /// Write the recording to FILE instead of printing a report at the end. FILE is created
+    /// with mode 0600 under a temporary name and takes its place (replacing a file, or a
+    /// symbolic link, never following it) only once tracing has started: an existing FILE is
+    /// kept if the recording cannot start.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Stop after this long (e.g. 500ms, 10s, 2m). Default: until Ctrl-C or the target exits.
-    #[arg(short, long, value_parser = humantime::parse_duration)]
+    /// Stop after this long (e.g. 500ms, 10s, 2m; more than 0, at most a year). Default: until
+    /// Ctrl-C or the target exits.
+    #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Ring buffer size in MiB (a power of two): raise it if records are lost.
     #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = parse_buffer_mib)]
@@ -80,6 +85,13 @@ pub struct RecordArgs {
     /// on the machine is slower; fentry only touches the hooked syscalls.
     #[arg(long, value_enum, value_name = "HOOKS")]
     pub syscall_hooks: Option<SyscallHooksArg>,
+    /// Say why this tier and these syscall hooks were chosen, and why a probe did not attach.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// For scripts: once tracing has started, write `ready` and a newline to the inherited
+    /// file descriptor FD (3 or more) and close it, instead of making scripts wait for a message.
+    #[arg(long, value_name = "FD")]
+    pub ready_fd: Option<i32>,
     #[command(flatten)]
     pub output_format: OutputArgs,
     /// Command to start and trace from its first instruction (with its children).
@@ -188,6 +200,22 @@ pub enum ViewArg {
     All,
 }
 
+/// The longest `--duration`: a longer one is surely a typo, and leaving `--duration` out records
+/// for as long as it takes.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+    let unbounded = "leave --duration out to record until Ctrl-C or the target exits";
+    if duration.is_zero() {
+        return Err(format!("a duration must be more than 0 ({unbounded})"));
+    }
+    if duration > MAX_DURATION {
+        return Err(format!("`{s}` is more than a year ({unbounded})"));
+    }
+    Ok(duration)
+}
+
 fn parse_buffer_mib(s: &str) -> Result<u32, String> {
     let mib: u32 = s
         .parse()
@@ -207,4 +235,24 @@ fn parse_requests(s: &str) -> Result<Option<u64>, String> {
     s.parse()
         .map(Some)
         .map_err(|_| format!("`{s}` is not a request count (or `-` for unknown)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_more_than_zero_and_at_most_a_year() {
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("366d"), Ok(MAX_DURATION));
+        assert!(parse_duration("0").unwrap_err().contains("more than 0"));
+        assert!(parse_duration("0s").unwrap_err().contains("more than 0"));
+        assert!(
+            parse_duration("367d")
+                .unwrap_err()
+                .contains("more than a year")
+        );
+        assert!(parse_duration("300000000000y").is_err());
+        assert!(parse_duration("soon").unwrap_err().starts_with("`soon`: "));
+    }
 }

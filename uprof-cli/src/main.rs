@@ -4,6 +4,7 @@ mod compare;
 mod doctor;
 mod record;
 mod report;
+mod say;
 
 use std::process::ExitCode;
 
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
         // The reader went away (`uprof report f | head`): nothing is wrong, stop quietly.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("uprof: error: {e:#}");
+            say::say!("uprof: error: {}", uprof_trace::message::chain(&e));
             ExitCode::FAILURE
         }
     }

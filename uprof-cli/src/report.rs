@@ -5,9 +5,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use uprof_analysis::stream::Reconstructor;
 use uprof_analysis::{Analyzer, Report, SessionInfo};
-use uprof_record::{Reader, SessionEnd, SessionHeader};
+use uprof_record::Reader;
 
 use crate::cli::{Format, OutputArgs, ReportArgs};
+use crate::say::say;
 
 /// Streams the recording's records through the reconstruction into the chosen printer.
 pub fn run(args: &ReportArgs) -> Result<()> {
@@ -22,10 +23,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         stream.push(record, &mut *printer);
     })?;
     if let Some(warning) = summary.warning() {
-        eprintln!("uprof: warning: {}: {warning}", args.file.display());
+        say!("uprof: warning: {}: {warning}", args.file.display());
     }
     stream.finish(&mut *printer);
-    let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
+    let info = SessionInfo::of_recording(reader.header(), summary.end.as_ref(), last_ts);
     printer.finish(&info).context("cannot write the report")
 }
 
@@ -39,31 +40,10 @@ pub(crate) fn analyze(file: &Path) -> Result<Report> {
         analyzer.push(record);
     })?;
     if let Some(warning) = summary.warning() {
-        eprintln!("uprof: warning: {}: {warning}", file.display());
+        say!("uprof: warning: {}: {warning}", file.display());
     }
-    let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
+    let info = SessionInfo::of_recording(reader.header(), summary.end.as_ref(), last_ts);
     Ok(analyzer.finish(&info))
-}
-
-/// What the analysis needs to know of the session. Without an end (a crash), the session ends
-/// with its last record.
-pub fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) -> SessionInfo {
-    let end_ts = end.map_or(last_ts, |e| e.end_ts);
-    SessionInfo {
-        duration_ns: end_ts.saturating_sub(header.start_ts),
-        // The analysis learns whether wake-ups were recorded from the probe list (it looks for
-        // the wake-up probe): the header's own field decides.
-        probes: header
-            .probes
-            .iter()
-            .filter(|p| p.attached && (header.wakeups || !p.records_wakeups()))
-            .map(|p| p.name.clone())
-            .collect(),
-        tier: header.tier.name().to_owned(),
-        command: header.target.command.clone(),
-        pids: header.target.pids.clone(),
-        lost_events: end.map_or(0, |e| e.lost_events),
-    }
 }
 
 /// Prints an analysed report (`uprof record`'s report at the end of a live recording).
@@ -74,51 +54,4 @@ pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
         Format::Table => report.render_text(&mut out, output.options().text),
     }
     .context("cannot write the report")
-}
-
-#[cfg(test)]
-mod tests {
-    use uprof_common::{ProbeKind, Tier};
-    use uprof_record::{ProbeInfo, Target};
-
-    use super::*;
-
-    fn header(wakeups: bool) -> SessionHeader {
-        let probe = |name: &str, kind| ProbeInfo {
-            name: name.to_owned(),
-            kind,
-            attached: true,
-            note: None,
-        };
-        SessionHeader {
-            format_version: uprof_record::FORMAT_VERSION,
-            uprof_version: "0".into(),
-            kernel_release: "6.18".into(),
-            hostname: "h".into(),
-            probes: vec![
-                probe("syscalls:sys_exit_epoll_wait", ProbeKind::Tracepoint),
-                probe("tp_btf:sched_waking", ProbeKind::TpBtf),
-            ],
-            tier: Tier::Socket,
-            wakeups,
-            clock: "CLOCK_MONOTONIC".into(),
-            boot_offset_ns: 0,
-            start_ts: 10,
-            target: Target {
-                command: None,
-                pids: vec![1],
-            },
-        }
-    }
-
-    /// The analysis still takes the tier by name and learns of wake-ups from the probe list:
-    /// both follow the header's typed fields.
-    #[test]
-    fn the_analysis_sees_the_headers_tier_and_wakeups() {
-        let info = session_info(&header(true), None, 30);
-        assert_eq!((info.tier.as_str(), info.duration_ns), ("socket", 20));
-        assert!(info.probes.iter().any(|p| p == "tp_btf:sched_waking"));
-        let info = session_info(&header(false), None, 30);
-        assert_eq!(info.probes, ["syscalls:sys_exit_epoll_wait"]);
-    }
 }

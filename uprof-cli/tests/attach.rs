@@ -4,12 +4,24 @@ mod support;
 use std::{
     io::BufReader,
     process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
 };
 
-use support::{SERIAL, assert_report_matches, line_starting, report_json, testprog, uprof};
+use support::{
+    SERIAL, assert_report_matches, line_starting, may_load_ebpf,
+    ready::{READY_FD, Ready},
+    report_json, run, testprog, uprof,
+};
 
 #[test]
 fn attach_to_running_process_sees_exactly_its_work() {
+    if !may_load_ebpf() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("attach.uprof");
@@ -31,14 +43,19 @@ fn attach_to_running_process_sees_exactly_its_work() {
         .unwrap();
     assert_eq!(pid as u32, target.id());
 
-    let mut recorder = uprof()
-        .args(["record", "-p", &pid.to_string(), "-o"])
-        .arg(&file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut recorder_err = BufReader::new(recorder.stderr.take().unwrap());
-    line_starting(&mut recorder_err, "uprof: tracing pid");
+    let mut cmd = uprof();
+    cmd.args([
+        "record",
+        "--ready-fd",
+        READY_FD,
+        "-p",
+        &pid.to_string(),
+        "-o",
+    ])
+    .arg(&file);
+    let mut ready = Ready::give_to(&mut cmd);
+    let mut recorder = cmd.spawn().unwrap();
+    assert!(ready.wait(), "uprof record ended before tracing");
 
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR2) }, 0);
@@ -61,4 +78,72 @@ fn attach_to_missing_pid_is_one_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim(), "uprof: error: no such process: 999999999");
+}
+
+fn record_json(ids: &str) -> (serde_json::Value, String) {
+    let out = run(uprof().args(["record", "-p", ids, "--duration", "1s", "--format", "json"]));
+    let report = serde_json::from_slice(&out.stdout).unwrap();
+    (report, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_thread_id_traces_its_process_and_says_so() {
+    if !may_load_ebpf() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The traced process is this one: a thread of it waits in a loop.
+    let me = std::process::id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let waiter = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            // SAFETY: plain syscalls on an epoll fd this thread owns, with a valid buffer.
+            unsafe {
+                tid_tx.send(libc::gettid() as u32).unwrap();
+                let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+                let mut event = libc::epoll_event { events: 0, u64: 0 };
+                while !stop.load(Ordering::Relaxed) {
+                    libc::epoll_wait(ep, &mut event, 1, 10);
+                }
+                libc::close(ep);
+            }
+        })
+    };
+    let tid = tid_rx.recv().unwrap();
+    let (report, stderr) = record_json(&tid.to_string());
+    stop.store(true, Ordering::Relaxed);
+    waiter.join().unwrap();
+    assert!(
+        stderr.starts_with(&format!("uprof: {tid} is a thread of process {me} ("))
+            && stderr
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with("): tracing the process"),
+        "{stderr}"
+    );
+    assert_eq!(report["pids"], serde_json::json!([me]));
+    let waited = report["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tid"] == tid)
+        .map(|t| t["waits"]["calls"].as_u64().unwrap());
+    assert!(waited > Some(10), "{report:#}");
+}
+
+#[test]
+fn a_pid_given_twice_is_traced_once() {
+    if !may_load_ebpf() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut target = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = target.id();
+    let (report, _) = record_json(&format!("{pid},{pid}"));
+    target.kill().unwrap();
+    target.wait().unwrap();
+    assert_eq!(report["pids"], serde_json::json!([pid]));
 }

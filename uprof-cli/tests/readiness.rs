@@ -164,6 +164,9 @@ fn kernel_has_sk_data_ready() -> bool {
 
 #[test]
 fn planted_readiness_latency_in_the_tier_the_kernel_allows() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let (said, report) = record_planted(&[]);
     assert_report_matches(&said, &report);
     let expect_callback = kernel_has_kprobes_on_ep_poll_callback();
@@ -189,6 +192,9 @@ fn planted_readiness_latency_in_the_tier_the_kernel_allows() {
 
 #[test]
 fn forced_syscall_tier_has_no_callback_figures() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let (said, report) = record_planted(&["--tier", "syscall"]);
     assert_report_matches(&said, &report);
     assert_syscall_tier(&report);
@@ -196,6 +202,9 @@ fn forced_syscall_tier_has_no_callback_figures() {
 
 #[test]
 fn forced_callback_tier_loads_or_fails_with_the_kernels_reason() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = uprof()
         .args(["record", "--tier", "callback", "--format", "json", "--"])
@@ -220,6 +229,9 @@ fn forced_callback_tier_loads_or_fails_with_the_kernels_reason() {
 
 #[test]
 fn forced_socket_tier_loads_or_fails_with_the_kernels_reason() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("socket.uprof");

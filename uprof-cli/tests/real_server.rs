@@ -26,6 +26,9 @@ use support::{
 
 #[test]
 fn redis_wait_counts_equal_perf_stat() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("redis.sock");
@@ -70,6 +73,9 @@ const NGINX_WORKERS: usize = 4;
 /// under many short connections from several clients at once.
 #[test]
 fn nginx_workers_wait_counts_equal_perf_stat_per_thread() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().display();
@@ -185,6 +191,9 @@ if (isMainThread) {
 /// main thread and on each worker thread.
 #[test]
 fn node_wait_counts_equal_perf_stat_per_thread() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("echo-threads.js");
@@ -228,6 +237,9 @@ const TOKIO_WORKERS: usize = 3;
 /// waits in `epoll_wait`, so the waits are spread over the workers.
 #[test]
 fn tokio_wait_counts_equal_perf_stat_per_thread() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     // It starts its workers before it prints `listening on ADDR`.

@@ -11,26 +11,41 @@ fn check(args: &[&str]) {
 
 #[test]
 fn timeouts() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     check(&["timeouts"]);
 }
 
 #[test]
 fn ready_events_on_pipe_socket_and_eventfd() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     check(&["ready"]);
 }
 
 #[test]
 fn epoll_wait_pwait_and_pwait2() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     check(&["syscalls"]);
 }
 
 #[test]
 fn waits_interrupted_by_signals() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     check(&["eintr"]);
 }
 
 #[test]
 fn fd_number_reused_after_close_is_a_new_entry() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let (said, report) = trace_scenario(&["fd-reuse"]);
     assert_report_matches(&said, &report);
     let fds = report["epolls"][0]["fds"].as_array().unwrap();
@@ -42,6 +57,9 @@ fn fd_number_reused_after_close_is_a_new_entry() {
 
 #[test]
 fn second_thread_with_its_own_loop() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let (said, report) = trace_scenario(&["threads"]);
     assert_report_matches(&said, &report);
     let worker = report["threads"]
@@ -57,6 +75,9 @@ fn second_thread_with_its_own_loop() {
 
 #[test]
 fn forked_child_is_followed() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     let (said, report) = trace_scenario(&["child"]);
     assert!(
         !said["children"].as_array().unwrap().is_empty(),
@@ -67,16 +88,25 @@ fn forked_child_is_followed() {
 
 #[test]
 fn thread_blocked_when_the_process_exits() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     check(&["exit-mid-wait"]);
 }
 
 #[test]
 fn poll_ppoll_select_pselect6() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     check(&["poll"]);
 }
 
 #[test]
 fn many_fds() {
+    if !support::may_load_ebpf() {
+        return;
+    }
     check(&["many-fds", "200"]);
 }
 

@@ -1,6 +1,9 @@
 //! Errors of writing and opening record files. Each message is one sentence naming the file.
 //! Damage found while reading records is not an error but a [`crate::Damage`]: the records
 //! before it are good.
+//!
+//! An error that wraps another returns it from `source()` and leaves it out of its own message:
+//! printing the chain (`anyhow`'s `{:#}`) then names the cause once, not twice.
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -13,7 +16,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot {action} record file {}: {source}", path.display())]
+    #[error("cannot {action} record file {}", path.display())]
     Io {
         path: PathBuf,
         /// What was being done, e.g. "create", "write to".
@@ -104,7 +107,33 @@ pub(crate) fn quoted_from_file(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
+
     use super::*;
+
+    /// The message and its causes, joined as `anyhow` prints them with `{:#}`.
+    fn chain(err: &Error) -> String {
+        let mut text = err.to_string();
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+
+    #[test]
+    fn a_wrapped_cause_is_named_once() {
+        let err = Error::Io {
+            path: "/nowhere/f.uprof".into(),
+            action: "create",
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(
+            chain(&err),
+            "cannot create record file /nowhere/f.uprof: No such file or directory (os error 2)"
+        );
+    }
 
     #[test]
     fn quoted_text_is_cut_and_has_no_control_characters() {

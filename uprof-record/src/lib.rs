@@ -5,7 +5,9 @@
 //! and, if the recorder finished, an `END ` chunk; each chunk carries its index in the file, so
 //! a missing or moved chunk is caught. [`Writer`] holds at most one chunk in memory
 //! and writes each with a single write, so a recording can run for as long as the disk allows
-//! and a file cut short by a crash reads up to its last complete chunk. [`Reader`] streams the
+//! and a file cut short by a crash reads up to its last complete chunk. [`Output`] opens the file
+//! under a temporary name that [`Writer::publish`] renames into place, so a recording that
+//! never starts leaves an existing file at its path untouched. [`Reader`] streams the
 //! records chunk by chunk and reports the first damaged chunk as a [`Damage`], and
 //! [`ReadSummary::completeness`] says whether the file was whole. The byte-level
 //! layout and the versioning rules are in `docs/record-format.md`.
@@ -13,12 +15,14 @@
 mod chunks;
 mod error;
 pub mod format;
+mod output;
 mod reader;
 mod session;
 mod writer;
 
 pub use error::{Error, FileKind, RecordProblem, Result};
 pub use format::FORMAT_VERSION;
+pub use output::{FILE_MODE, Output};
 pub use reader::{ByteRange, Completeness, Damage, DamageKind, PartialReason, ReadSummary, Reader};
 pub use session::{ProbeInfo, SessionEnd, SessionHeader, Target};
 pub use writer::Writer;

@@ -1,7 +1,7 @@
 //! Writing a record file: records are gathered into one `EVTS` chunk at a time, and each chunk
 //! goes to the file in a single positioned write, so memory stays bounded and a file cut short
 //! at any moment holds every chunk written before.
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use crate::error::{Error, RecordProblem, Result};
 use crate::format::{
     self, CHUNK_HEADER_LEN, ChunkHeader, EVTS_TARGET_LEN, TAG_END, TAG_EVTS, TAG_HEAD,
 };
+use crate::output::{Output, Staged};
 use crate::{FORMAT_VERSION, SessionEnd, SessionHeader};
 
 /// Writes a record file. Dropping a `Writer` without [`Writer::finish`] flushes the pending
@@ -20,6 +21,8 @@ use crate::{FORMAT_VERSION, SessionEnd, SessionHeader};
 pub struct Writer {
     path: PathBuf,
     file: File,
+    /// The temporary file the records go to until [`Writer::publish`].
+    staged: Option<Staged>,
     /// Bytes of the file made of complete chunks; the next chunk is written here.
     committed: u64,
     /// The pending `EVTS` chunk: room for its frame header, then its records. Its capacity is
@@ -31,19 +34,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Creates (or truncates) `path` and writes the prelude and the `HEAD` chunk.
+    /// Creates `path` with the prelude and the `HEAD` chunk, replacing whatever file or
+    /// symbolic link was there in one step (see [`Output`]).
     pub fn create(path: impl AsRef<Path>, header: &SessionHeader) -> Result<Writer> {
-        let path = path.as_ref().to_path_buf();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                action: "create",
-                source,
-            })?;
+        let mut writer = Writer::start(Output::create(path)?, header)?;
+        writer.publish()?;
+        Ok(writer)
+    }
+
+    /// Writes the prelude and the `HEAD` chunk to `output`. The file stays under its temporary
+    /// name, and is removed if the writer is dropped, until [`Writer::publish`].
+    pub fn start(output: Output, header: &SessionHeader) -> Result<Writer> {
+        let Output { path, file, staged } = output;
         let header = SessionHeader {
             format_version: FORMAT_VERSION,
             ..header.clone()
@@ -58,6 +60,7 @@ impl Writer {
         let mut writer = Writer {
             path,
             file,
+            staged,
             committed: 0,
             chunk,
             next_seq: 0,
@@ -65,6 +68,18 @@ impl Writer {
         };
         writer.append(&start)?;
         Ok(writer)
+    }
+
+    /// Puts the file at its path: renames the temporary file over whatever was there. From
+    /// then on every chunk written is in the file at its path. Nothing to do for a file
+    /// written in place, or a second time.
+    pub fn publish(&mut self) -> Result<()> {
+        match self.staged.take() {
+            Some(staged) => staged
+                .publish(&self.path)
+                .map_err(|source| self.io_error("create", source)),
+            None => Ok(()),
+        }
     }
 
     /// Adds one record (its bytes exactly as in the ring buffer). The record must be whole and

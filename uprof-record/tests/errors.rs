@@ -28,10 +28,9 @@ fn a_missing_file_is_an_io_error_naming_it() {
         matches!(&err, Error::Io { source, .. } if source.kind() == ErrorKind::NotFound),
         "{err}"
     );
-    assert!(
-        err.to_string()
-            .starts_with(&format!("cannot open record file {}: ", path.display())),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        format!("cannot open record file {}", path.display())
     );
 }
 
@@ -134,10 +133,7 @@ fn a_full_disk_is_a_write_error_naming_the_file() {
         matches!(&err, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
         "{err}"
     );
-    assert_eq!(
-        err.to_string(),
-        "cannot write to record file /dev/full: No space left on device (os error 28)"
-    );
+    assert_eq!(err.to_string(), "cannot write to record file /dev/full");
 }
 
 /// Opens `path` on another thread: a blocking open must fail the test, not hang it.

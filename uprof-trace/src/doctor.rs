@@ -149,6 +149,13 @@ fn selected_lockdown(text: &str) -> Option<String> {
     Some(text[start..end].to_owned())
 }
 
+impl Diagnosis {
+    /// Whether `uprof record` can run here: without tracefs it cannot, whatever loads.
+    pub fn can_record(&self) -> bool {
+        self.tracefs.is_ok()
+    }
+}
+
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "kernel:    {}", self.kernel_release)?;
@@ -179,6 +186,9 @@ impl fmt::Display for Diagnosis {
                     c.target
                 )?,
             }
+        }
+        if !self.can_record() {
+            return writeln!(f, "record:    cannot run here: tracefs is unavailable");
         }
         writeln!(f, "tier:      {} ({})", self.tier.name(), self.tier_reason)?;
         writeln!(

@@ -10,6 +10,7 @@ mod attach;
 mod btf;
 pub mod clock;
 pub mod doctor;
+pub mod message;
 mod offsets;
 pub mod preflight;
 mod probes;

@@ -25,22 +25,76 @@ pub fn parse_release(release: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// Fails unless this process may load and attach tracing programs.
-pub fn check_privileges() -> Result<()> {
+/// Whether this process has capability `cap` in its effective set.
+pub(crate) fn has_capability(cap: u32) -> bool {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let caps = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .unwrap_or(0);
-    let has = |cap: u32| caps & (1 << cap) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+    caps & (1 << cap) != 0
+}
+
+/// Whether this process may mount file systems (tracefs).
+pub(crate) fn may_mount() -> bool {
+    has_capability(CAP_SYS_ADMIN)
+}
+
+/// What a user needs besides root, said the same way wherever it is said.
+pub const CAPABILITIES_NEEDED: &str = "root, or CAP_BPF and CAP_PERFMON (to load and attach the \
+    eBPF programs) plus read access to tracefs (CAP_DAC_READ_SEARCH where tracefs is root-only, \
+    its default), on a kernel that lets CAP_PERFMON open perf events";
+
+/// Fails unless this process may load and attach tracing programs.
+pub fn check_privileges() -> Result<()> {
+    if has_capability(CAP_SYS_ADMIN) {
         return Ok(());
     }
+    if !(has_capability(CAP_BPF) && has_capability(CAP_PERFMON)) {
+        bail!("uprof needs {CAPABILITIES_NEEDED}: try sudo");
+    }
+    check_perf_events()
+}
+
+/// Fails when the kernel refuses perf events to this process, which has CAP_PERFMON but not
+/// CAP_SYS_ADMIN: tracepoints are attached through perf events. Debian's and Ubuntu's kernels
+/// do so at `kernel.perf_event_paranoid` 3, their default, whatever CAP_PERFMON says; asking
+/// the kernel is the only sure way to know.
+fn check_perf_events() -> Result<()> {
+    // A perf_event_attr (its first version, 64 bytes): a software event that counts nothing
+    // (type 1, PERF_COUNT_SW_DUMMY), machine-wide on CPU 0, as tracepoint programs are.
+    let mut attr = [0u64; 8];
+    attr[0] = 1 | (64 << 32);
+    attr[1] = 9;
+    // SAFETY: a valid, fully initialised perf_event_attr; the fd is closed at once.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            attr.as_ptr(),
+            -1,
+            0,
+            -1,
+            libc::c_ulong::from(PERF_FLAG_FD_CLOEXEC),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: closing the fd just opened.
+        unsafe { libc::close(fd as i32) };
+        return Ok(());
+    }
+    let error = std::io::Error::last_os_error();
+    let paranoid = fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap_or_default();
     bail!(
-        "uprof needs root, or the CAP_BPF and CAP_PERFMON capabilities, to load its eBPF programs (try sudo)"
+        "this kernel refuses perf events to uprof without CAP_SYS_ADMIN (perf_event_open: {error}; \
+         kernel.perf_event_paranoid is {}), and its tracepoints are attached through them: run \
+         uprof as root, or lower kernel.perf_event_paranoid to 2",
+        paranoid.trim()
     )
 }
+
+/// `PERF_FLAG_FD_CLOEXEC` (`linux/perf_event.h`).
+const PERF_FLAG_FD_CLOEXEC: u32 = 8;
 
 /// Fails on kernels without the BPF ring buffer.
 pub fn check_kernel(release: &str) -> Result<()> {

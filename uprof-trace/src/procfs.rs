@@ -19,6 +19,46 @@ pub fn check_alive(pid: u32) -> Result<()> {
     Ok(())
 }
 
+/// The process thread `tid` belongs to (`tid` itself for a process's main thread).
+pub fn process_of(tid: u32) -> Result<u32> {
+    let path = proc_path(tid).join("status");
+    let status = fs::read_to_string(&path).with_context(|| format!("no such process: {tid}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("{} has no Tgid line", path.display()))
+}
+
+/// Fails with one sentence when this process may not read `pid`'s open files, which uprof
+/// needs to tell fd kinds and epoll interest lists apart: another user's process needs
+/// CAP_SYS_PTRACE.
+pub fn check_fds_readable(pid: u32) -> Result<()> {
+    let dir = proc_path(pid).join("fd");
+    let first = fs::read_dir(&dir).and_then(|mut entries| entries.next().transpose());
+    let readable = match first {
+        Ok(Some(entry)) => fs::read_link(entry.path()).map(drop),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    match readable {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+            "cannot read the open files of process {pid} ({}: {e}): tracing another user's \
+             process needs root, or CAP_SYS_PTRACE besides CAP_BPF and CAP_PERFMON",
+            dir.display()
+        ),
+        // Gone meanwhile: the liveness checks say so.
+        _ => Ok(()),
+    }
+}
+
+/// The name of process (or thread) `pid`, empty if it is gone.
+pub fn comm(pid: u32) -> String {
+    fs::read_to_string(proc_path(pid).join("comm"))
+        .map(|c| c.trim_end_matches('\n').to_owned())
+        .unwrap_or_default()
+}
+
 /// True while `pid` exists and is not a zombie.
 pub fn is_alive(pid: u32) -> bool {
     match fs::read_to_string(proc_path(pid).join("stat")) {

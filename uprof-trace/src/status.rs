@@ -38,7 +38,7 @@ impl ProbeStatus {
 /// a line per instruction and register state): only its messages are kept, so that a reason
 /// fits in a status line, a probe note or `uprof doctor`'s table.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
+    let text = crate::message::chain(e);
     let Some((head, log)) = text.split_once("Verifier output:") else {
         return text.replace('\n', " ");
     };

@@ -1,46 +1,133 @@
-//! `uprof record`: load the programs, trace the targets, store records until Ctrl-C, the
-//! duration or the targets' exit, then close the file cleanly (or print the report).
-mod launch;
-mod recorder;
+//! `uprof record`: the command line and the terminal around a [`Capture`]. The order is what
+//! keeps failures cheap and harmless: signal handlers and every check of the arguments and the
+//! output path first, then the programs load (the slow part), then the capture starts; the
+//! output file takes its place only once tracing has started.
+mod ready;
+mod signals;
 mod status;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
-use aya::maps::{MapData, RingBuf};
-use tokio::{
-    io::unix::AsyncFd,
-    signal::unix::{SignalKind, signal},
-    time::{Instant, MissedTickBehavior, interval},
-};
-use uprof_analysis::Analyzer;
-use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
-use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
-use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, clock, procfs};
+use anyhow::{Context as _, Result, bail};
+use tokio::time::interval_at;
+use uprof_analysis::terminal_safe;
+use uprof_capture::{Capture, Destination, Target};
+use uprof_record::Output;
+use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, procfs};
 
 use crate::{
     cli::{RecordArgs, SyscallHooksArg, TierArg},
     report,
+    say::say,
 };
-use recorder::{Recorder, Sink};
+use ready::Ready;
+use signals::Signals;
 use status::StatusLine;
 
-/// How often the file is flushed, lost records are counted and stop conditions checked.
-const TICK: Duration = Duration::from_millis(100);
+/// Loading takes this long before the terminal shows that it is in progress.
+const LOADING_QUIET: Duration = Duration::from_secs(1);
+
+/// How many pids the start line names before it counts the rest.
+const PIDS_SHOWN: usize = 4;
 
 pub fn run(args: RecordArgs) -> Result<()> {
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the runtime")?
-        .block_on(record(args))
+        .context("cannot start the runtime")?;
+    let result = runtime.block_on(record(args));
+    // A load given up on for a signal may still run on its thread: do not wait for it. The
+    // kernel releases whatever it loaded when uprof exits.
+    runtime.shutdown_background();
+    result
 }
 
 async fn record(args: RecordArgs) -> Result<()> {
-    for &pid in &args.pid {
-        procfs::check_alive(pid)?;
+    let mut signals = Signals::install()?;
+    let ready = args.ready_fd.map(Ready::take).transpose()?;
+    let target = if args.command.is_empty() {
+        let (pids, threads) = uprof_capture::processes(&args.pid)?;
+        for thread in threads {
+            say!(
+                "uprof: {} is a thread of process {} ({}): tracing the process",
+                thread.tid,
+                thread.pid,
+                terminal_safe(&procfs::comm(thread.pid))
+            );
+        }
+        Target::Pids(pids)
+    } else {
+        Target::Command(args.command.clone())
+    };
+    let destination = match &args.output {
+        Some(path) => Destination::File(Output::create(path)?),
+        None => Destination::Live,
+    };
+    let tracer = match load(tracer_options(&args), &mut signals).await? {
+        Ok(tracer) => tracer,
+        Err(stop) => bail!("{stop} while the eBPF programs were loading: nothing was recorded"),
+    };
+    let mut capture = Capture::start(tracer, &target, destination)?;
+    say!("{}", start_line(&capture));
+    if args.verbose {
+        for line in reasons(capture.tracer()) {
+            say!("uprof: {line}");
+        }
     }
-    let mut tracer = Tracer::load(&TracerOptions {
+    if let Some(ready) = ready {
+        ready.signal();
+    }
+
+    let mut status = StatusLine::new();
+    let started = Instant::now();
+    let stop = capture
+        .run(signals.next_or_after(args.duration), |progress| {
+            let lost = match progress.lost {
+                0 => "0 lost".to_owned(),
+                lost => format!("\x1b[1;31m{lost} lost\x1b[0m"),
+            };
+            status.show(format_args!(
+                "uprof: recording {:.1}s, {} records, {lost} (Ctrl-C to stop)",
+                started.elapsed().as_secs_f64(),
+                progress.records
+            ));
+        })
+        .await;
+    status.clear();
+    let stop = stop?;
+    let finished = capture.finish(stop)?;
+    if finished.malformed > 0 {
+        say!(
+            "uprof: warning: {} malformed records from the kernel were skipped",
+            finished.malformed
+        );
+    }
+    say!(
+        "uprof: stopped ({stop}): {} records, {} lost",
+        finished.records,
+        finished.lost
+    );
+    if finished.lost > 0 {
+        say!(
+            "uprof: warning: {} records were lost because the ring buffer was full; raise --buffer-mib",
+            finished.lost
+        );
+    }
+    if let Some(path) = &args.output {
+        say!(
+            "uprof: wrote {}; see it with `uprof report {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    match &finished.report {
+        Some(report) => report::print(report, &args.output_format),
+        None => Ok(()),
+    }
+}
+
+fn tracer_options(args: &RecordArgs) -> TracerOptions {
+    TracerOptions {
         buffer_bytes: args.buffer_mib << 20,
         tier: args.tier.map(|t| match t {
             TierArg::Callback => Tier::Callback,
@@ -52,219 +139,91 @@ async fn record(args: RecordArgs) -> Result<()> {
             SyscallHooksArg::Fentry => SyscallHooks::Fentry,
             SyscallHooksArg::Tracepoint => SyscallHooks::Tracepoint,
         }),
-    })?;
-    let held = if args.command.is_empty() {
-        None
-    } else {
-        Some(launch::hold(&args.command)?)
-    };
-    let pids = held
-        .as_ref()
-        .map_or_else(|| args.pid.clone(), |h| vec![h.pid]);
-    for &pid in &pids {
-        tracer.trace(pid)?;
     }
+}
 
-    let header = session_header(&tracer, &args, &pids);
-    let sink = match &args.output {
-        Some(path) => Sink::File(
-            Writer::create(path, &header)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        ),
-        None => Sink::Live(Box::new(Analyzer::new())),
-    };
-    let mut recorder = Recorder::new(sink);
-    if held.is_none() {
-        // Attaching to running processes: describe what they had before tracing began.
-        for &pid in &pids {
-            for record in procfs::snapshot(pid)? {
-                if let Record::Socket(s) = &record
-                    && tracer.tier() == Tier::Socket
-                {
-                    tracer.watch_socket(s.ino)?;
-                }
-                recorder.push_user(record)?;
-            }
-        }
-    }
-    let launched = held.map(|h| h.release()).transpose()?;
-    let attached = tracer.probes().iter().filter(|p| p.attached).count();
-    eprintln!(
-        "uprof: tracing pid {} with {attached} of {} probes ({} tier: {}; syscalls hooked by {}: {}); \
-         Ctrl-C to stop",
-        pids.iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-        tracer.probes().len(),
-        tracer.tier().name(),
-        tracer.tier_reason(),
-        tracer.syscall_hooks().name(),
-        tracer.syscall_hooks_reason()
-    );
-
-    // SAFETY: the ring buffer owns its fd and keeps it open until the AsyncFd is dropped.
-    let mut ring = unsafe { AsyncFd::register(tracer.take_ring()?) }
-        .map_err(|e| anyhow::anyhow!("cannot watch the ring buffer: {e}"))?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut tick = interval(TICK);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut drain = interval(Tracer::DRAIN_INTERVAL);
-    drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let deadline = args.duration.map(|d| Instant::now() + d);
+/// Loads the programs on a thread of their own (it takes seconds on a slow machine), showing
+/// that it is in progress on a terminal once it takes longer than [`LOADING_QUIET`]. A signal
+/// stops the wait: its [`uprof_capture::Stop`] is returned instead.
+async fn load(
+    options: TracerOptions,
+    signals: &mut Signals,
+) -> Result<Result<Tracer, uprof_capture::Stop>> {
+    let started = Instant::now();
+    let mut loading = tokio::task::spawn_blocking(move || Tracer::load(&options));
     let mut status = StatusLine::new();
-    let mut lost_seen = 0;
-
-    let reason = loop {
+    let mut tick = interval_at(
+        tokio::time::Instant::now() + LOADING_QUIET,
+        Duration::from_millis(100),
+    );
+    let result = loop {
         tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard?;
-                drain_ring(guard.get_inner_mut(), &mut recorder)?;
-                guard.clear_ready();
-            }
-            _ = drain.tick() => drain_ring(ring.get_mut(), &mut recorder)?,
-            _ = tick.tick() => {
-                lost_seen = note_lost(&tracer, &mut recorder, lost_seen)?;
-                if let Sink::File(writer) = &mut recorder.sink {
-                    writer.flush().context("cannot write the record file")?;
-                }
-                status.update(recorder.records, lost_seen);
-                for pid in std::mem::take(&mut recorder.exited) {
-                    if !pids.contains(&pid) && !procfs::is_alive(pid) {
-                        tracer.untrace(pid)?;
-                    }
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break "duration reached".to_owned();
-                }
-                if let Some(launched) = &launched {
-                    if let launch::Status::Exited(how) = launched.status() {
-                        break format!("command {how}");
-                    }
-                } else if pids.iter().all(|&pid| !procfs::is_alive(pid)) {
-                    break "target exited".to_owned();
-                }
-            }
-            _ = sigint.recv() => break "interrupted".to_owned(),
-            _ = sigterm.recv() => break "terminated".to_owned(),
+            loaded = &mut loading => break Ok(Ok(loaded.context("loading the programs failed")??)),
+            stop = signals.next() => break Ok(Err(stop)),
+            _ = tick.tick() => status.show(format_args!(
+                "uprof: loading eBPF programs… {:.1}s",
+                started.elapsed().as_secs_f64()
+            )),
         }
     };
     status.clear();
+    result
+}
 
-    // Whatever the kernel produced before we stopped.
-    drain_ring(ring.get_mut(), &mut recorder)?;
-    let end_ts = clock::monotonic_ns();
-    note_unfinished_waits(&tracer, &mut recorder, end_ts)?;
-    let lost = note_lost(&tracer, &mut recorder, lost_seen)?;
-    if recorder.malformed > 0 {
-        eprintln!(
-            "uprof: warning: {} malformed records from the kernel were skipped",
-            recorder.malformed
-        );
-    }
-    eprintln!(
-        "uprof: stopped ({reason}): {} records, {lost} lost",
-        recorder.records
-    );
-    if lost > 0 {
-        eprintln!(
-            "uprof: warning: {lost} records were lost because the ring buffer was full; raise --buffer-mib"
-        );
-    }
-
-    let end = SessionEnd {
-        end_ts,
-        records: recorder.records,
-        lost_events: lost,
-        reason,
+/// The line that says tracing has started, short enough for one line of a terminal: the
+/// reasons behind the tier and the hooks are for `--verbose` and `uprof doctor`.
+fn start_line(capture: &Capture) -> String {
+    let tracer = capture.tracer();
+    let pids = capture.pids();
+    let mut who = match pids {
+        [pid] => format!("pid {pid}"),
+        _ => format!(
+            "pids {}",
+            pids.iter()
+                .take(PIDS_SHOWN)
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     };
-    match recorder.sink {
-        Sink::File(writer) => {
-            writer
-                .finish(&end)
-                .context("cannot finish the record file")?;
-            if let Some(path) = &args.output {
-                eprintln!(
-                    "uprof: wrote {}; see it with `uprof report {}`",
-                    path.display(),
-                    path.display()
-                );
-            }
-            Ok(())
-        }
-        Sink::Live(analyzer) => {
-            let info = report::session_info(&header, Some(&end), end_ts);
-            report::print(&analyzer.finish(&info), &args.output_format)
-        }
+    if pids.len() > PIDS_SHOWN {
+        who.push_str(&format!(" and {} more", pids.len() - PIDS_SHOWN));
     }
-}
-
-fn drain_ring(ring: &mut RingBuf<MapData>, recorder: &mut Recorder) -> Result<()> {
-    while let Some(item) = ring.next() {
-        recorder.push_kernel(&item)?;
-    }
-    Ok(())
-}
-
-fn session_header(tracer: &Tracer, args: &RecordArgs, pids: &[u32]) -> SessionHeader {
-    SessionHeader {
-        format_version: uprof_record::FORMAT_VERSION,
-        uprof_version: env!("CARGO_PKG_VERSION").to_owned(),
-        kernel_release: tracer.kernel_release().to_owned(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        probes: tracer
-            .probes()
-            .iter()
-            .map(|p| ProbeInfo {
-                name: p.name.clone(),
-                kind: p.kind,
-                attached: p.attached,
-                note: p.note.clone(),
-            })
-            .collect(),
-        tier: tracer.tier(),
-        wakeups: tracer.wakeups(),
-        clock: "CLOCK_MONOTONIC".to_owned(),
-        boot_offset_ns: clock::boot_offset_ns(),
-        start_ts: clock::monotonic_ns(),
-        target: Target {
-            command: (!args.command.is_empty()).then(|| args.command.clone()),
-            pids: pids.to_vec(),
+    let probes = tracer.probes();
+    let attached = probes.iter().filter(|p| p.attached).count();
+    let short_of_best = attached < probes.len()
+        || tracer.tier() != Tier::Callback
+        || tracer.syscall_hooks() != SyscallHooks::Fentry;
+    format!(
+        "uprof: tracing {who} ({} tier, syscalls by {}, {attached}/{} probes{}); Ctrl-C to stop",
+        tracer.tier().name(),
+        tracer.syscall_hooks().name(),
+        probes.len(),
+        if short_of_best {
+            "; --verbose says why"
+        } else {
+            ""
         },
-    }
+    )
 }
 
-/// Stores a [`Lost`] record when the kernel's drop count grew; returns the count.
-fn note_lost(tracer: &Tracer, recorder: &mut Recorder, seen: u64) -> Result<u64> {
-    let total = tracer.lost()?;
-    if total != seen {
-        let (pid, tid) = (std::process::id(), std::process::id());
-        recorder.push_user(Record::Lost(Lost {
-            header: Header::user::<Lost>(clock::monotonic_ns(), pid, tid),
-            total,
-        }))?;
-    }
-    Ok(total)
-}
-
-/// Waits that are still blocked now: stored as unfinished, so their time is not lost silently.
-fn note_unfinished_waits(tracer: &Tracer, recorder: &mut Recorder, end_ts: u64) -> Result<()> {
-    for (tid, f) in tracer.in_flight()? {
-        if let Some(syscall) = WaitSyscall::from_u8(f.call) {
-            let header = Header::user::<Wait>(end_ts, f.pid, tid);
-            recorder.push_user(Record::Wait(Wait::new(
-                header,
-                &f,
-                syscall,
-                0,
-                WAIT_UNFINISHED,
-                0,
-            )))?;
-        }
-    }
-    Ok(())
+/// What `--verbose` adds after the start line: why this tier and these hooks, and why each
+/// probe that did not attach did not.
+fn reasons(tracer: &Tracer) -> Vec<String> {
+    let mut lines = vec![
+        format!("{} tier: {}", tracer.tier().name(), tracer.tier_reason()),
+        format!(
+            "syscalls hooked by {}: {}",
+            tracer.syscall_hooks().name(),
+            tracer.syscall_hooks_reason()
+        ),
+    ];
+    lines.extend(tracer.probes().iter().filter(|p| !p.attached).map(|p| {
+        format!(
+            "{} not attached: {}",
+            p.name,
+            p.note.as_deref().unwrap_or("no reason given")
+        )
+    }));
+    lines
 }

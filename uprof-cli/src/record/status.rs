@@ -1,12 +1,11 @@
-//! The one-line live status shown on a terminal while recording.
-use std::{
-    io::{IsTerminal as _, Write as _},
-    time::{Duration, Instant},
-};
+//! The one-line status shown on a terminal while the programs load and while recording; on
+//! anything else (a pipe, a file) nothing is shown.
+use std::io::IsTerminal as _;
+
+use crate::say;
 
 pub struct StatusLine {
     enabled: bool,
-    started: Instant,
     shown: bool,
 }
 
@@ -14,35 +13,21 @@ impl StatusLine {
     pub fn new() -> StatusLine {
         StatusLine {
             enabled: std::io::stderr().is_terminal(),
-            started: Instant::now(),
             shown: false,
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    pub fn update(&mut self, records: u64, lost: u64) {
-        if !self.enabled {
-            return;
+    /// Replaces the line with `text` (one line, no newline).
+    pub fn show(&mut self, text: std::fmt::Arguments<'_>) {
+        if self.enabled {
+            say::partial(format_args!("\r\x1b[K{text}"));
+            self.shown = true;
         }
-        let lost = if lost > 0 {
-            format!("\x1b[1;31m{lost} lost\x1b[0m")
-        } else {
-            "0 lost".into()
-        };
-        eprint!(
-            "\r\x1b[Kuprof: recording {:.1}s, {records} records, {lost} (Ctrl-C to stop)",
-            self.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
-        self.shown = true;
     }
 
     pub fn clear(&mut self) {
         if self.shown {
-            eprint!("\r\x1b[K");
+            say::partial(format_args!("\r\x1b[K"));
             self.shown = false;
         }
     }

@@ -9,7 +9,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
-    io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _},
+    io::{BufReader, ErrorKind, Read as _, Write as _},
     os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
     process::{Child, ChildStderr, Command, ExitStatus, Stdio},
@@ -19,7 +19,11 @@ use std::{
 
 use serde_json::Value;
 
-use super::{WAIT_SYSCALLS, report_json, uprof};
+use super::{
+    WAIT_SYSCALLS,
+    ready::{READY_FD, Ready},
+    report_json, uprof,
+};
 
 /// How long any step of a real-server test may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -320,19 +324,24 @@ impl Recorder {
     /// Starts uprof on `pids` and returns once it traces them.
     pub fn start(dir: &Path, pids: &[u32]) -> Recorder {
         let file = dir.join("record.uprof");
-        let mut child = Reaped(
-            uprof()
-                .args(["record", "-p", &pid_list(pids), "-o"])
-                .arg(&file)
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let mut cmd = uprof();
+        cmd.args([
+            "record",
+            "--ready-fd",
+            READY_FD,
+            "-p",
+            &pid_list(pids),
+            "-o",
+        ])
+        .arg(&file)
+        .stderr(Stdio::piped());
+        let mut ready = Ready::give_to(&mut cmd);
+        let mut child = Reaped(cmd.spawn().unwrap());
         let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
-        let mut said = String::new();
-        while !said.lines().any(|l| l.starts_with("uprof: tracing pid")) {
-            let read = stderr.read_line(&mut said).unwrap();
-            assert!(read > 0, "uprof record ended before tracing:\n{said}");
+        if !ready.wait() {
+            let mut said = String::new();
+            let _ = stderr.read_to_string(&mut said);
+            panic!("uprof record ended before tracing:\n{said}");
         }
         Recorder {
             child,

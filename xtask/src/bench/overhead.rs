@@ -124,10 +124,14 @@ impl Variant {
         let Some(mut cmd) = self.command(bench, pid) else {
             return Ok(None);
         };
+        let ready = match self {
+            Self::Uprof { .. } => Some(uprof::Ready::give_to(&mut cmd)?),
+            _ => None,
+        };
         let mut tracer = Spawned::start(&mut cmd)?;
-        match self {
-            Self::Uprof { .. } => uprof::wait_attached(&mut tracer)?,
-            Self::Strace => tracer.wait_for_line("attached", Duration::from_secs(30))?,
+        match (self, ready) {
+            (_, Some(ready)) => uprof::wait_attached(&mut tracer, ready)?,
+            (Self::Strace, None) => tracer.wait_for_line("attached", Duration::from_secs(30))?,
             // A perf trace that could not start fails when it is finished.
             _ => thread::sleep(PERF_SETTLE),
         }

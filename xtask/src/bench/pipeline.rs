@@ -60,7 +60,7 @@ fn untraced(load: &load::Args) -> Result<Done> {
 fn record_command(bench: &Bench, load: &load::Args, out: &std::path::Path) -> Result<Command> {
     let generator = load.command()?;
     let mut cmd = Command::new(&bench.uprof);
-    cmd.args(["record", "-o"])
+    cmd.args(["record", "--ready-fd", uprof::READY_FD, "-o"])
         .arg(out)
         .arg("--")
         .arg(generator.get_program())
@@ -70,8 +70,10 @@ fn record_command(bench: &Bench, load: &load::Args, out: &std::path::Path) -> Re
 }
 
 fn traced(bench: &Bench, load: &load::Args, out: &std::path::Path) -> Result<Traced> {
-    let mut record = Spawned::start(&mut record_command(bench, load, out)?)?;
-    uprof::wait_attached(&mut record)?;
+    let mut cmd = record_command(bench, load, out)?;
+    let ready = uprof::Ready::give_to(&mut cmd)?;
+    let mut record = Spawned::start(&mut cmd)?;
+    uprof::wait_attached(&mut record, ready)?;
     let start_up = procs::cpu_time(record.pid())?;
     let finished = record.finish()?;
     Ok(Traced {

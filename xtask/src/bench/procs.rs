@@ -129,6 +129,11 @@ impl Spawned {
         })
     }
 
+    /// Its stderr so far, line by line.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.lines()
+    }
+
     fn lines(&self) -> Vec<String> {
         self.stderr
             .lock()

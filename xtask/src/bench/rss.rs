@@ -32,8 +32,9 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
 
     // redis-benchmark looping (`-l`) until killed.
     let mut looping = KillOnDrop::spawn(&mut load_cmd)?;
+    let ready = uprof::Ready::give_to(&mut record)?;
     let mut recorder = Spawned::start(&mut record)?;
-    uprof::wait_attached(&mut recorder)?;
+    uprof::wait_attached(&mut recorder, ready)?;
     let start = Instant::now();
     let mut samples = Vec::new();
     while let Some(memory) = procs::memory(recorder.pid()) {

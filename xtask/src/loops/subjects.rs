@@ -8,7 +8,7 @@ use tickloop_apps::server_process::ServerProcess;
 
 use crate::bench::procs::{Spawned, describe};
 use crate::bench::redis::Redis;
-use crate::bench::uprof::{Stopped, record_pid, wait_attached};
+use crate::bench::uprof::{Ready, Stopped, record_pid, wait_attached};
 
 /// An event loop under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,8 +108,10 @@ impl Setup {
             Subject::Redis => unreachable!("redis is driven by redis-benchmark"),
         }
         .with_context(|| format!("starting {}", subject.name()))?;
-        let mut record = Spawned::start(&mut record_pid(&self.uprof(), server.pid() as u32, file))?;
-        wait_attached(&mut record)?;
+        let mut cmd = record_pid(&self.uprof(), server.pid() as u32, file);
+        let ready = Ready::give_to(&mut cmd)?;
+        let mut record = Spawned::start(&mut cmd)?;
+        wait_attached(&mut record, ready)?;
         let mut loadgen = Command::new(self.bin.join("tickloop-loadgen"));
         loadgen
             .args(["--port", &server.addr().port().to_string()])
@@ -125,8 +127,10 @@ impl Setup {
 
     fn record_redis(&self, file: &Path, load: Load) -> Result<(u64, Stopped)> {
         let redis = Redis::start(&self.out)?;
-        let mut record = Spawned::start(&mut record_pid(&self.uprof(), redis.pid(), file))?;
-        wait_attached(&mut record)?;
+        let mut cmd = record_pid(&self.uprof(), redis.pid(), file);
+        let ready = Ready::give_to(&mut cmd)?;
+        let mut record = Spawned::start(&mut cmd)?;
+        wait_attached(&mut record, ready)?;
         let requests = load.redis_requests.to_string();
         // A later -c overrides the client count `benchmark_command` sets.
         let clients = load.connections.to_string();

@@ -6,6 +6,9 @@ mount -t devtmpfs devtmpfs /dev
 # Without /dev/console in the archive the kernel starts /init with no stdio: attach it now.
 exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
+# Pseudo-terminals, for the tests that run uprof on a terminal of its own.
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
 mount -t sysfs sysfs /sys
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug

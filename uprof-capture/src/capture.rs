@@ -1,0 +1,324 @@
+//! A recording from start to end: the targets traced, the ring buffer drained into the sink
+//! until something stops it, and the session closed with what the kernel still holds.
+use std::{fmt, future::Future, time::Duration};
+
+use anyhow::Result;
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::unix::AsyncFd,
+    time::{MissedTickBehavior, interval},
+};
+use uprof_analysis::{Analyzer, Report, SessionInfo};
+use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
+use uprof_record::{Output, SessionEnd, SessionHeader, Writer};
+use uprof_trace::{Tier, Tracer, clock, procfs};
+
+use crate::{
+    launch::{self, Exit, Held, Launched},
+    recorder::{Recorder, Sink},
+    session,
+};
+
+/// How often the file is flushed, lost records are counted and the targets checked.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What to trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Running processes (see [`crate::processes`]).
+    Pids(Vec<u32>),
+    /// A command to start, traced from its first instruction.
+    Command(Vec<String>),
+}
+
+/// Where the records go.
+pub enum Destination {
+    /// A record file, opened before the programs load so that a bad path fails first.
+    File(Output),
+    /// The analysis, for a report at the end.
+    Live,
+}
+
+/// Why a recording stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT (Ctrl-C).
+    Interrupted,
+    /// SIGTERM.
+    Terminated,
+    /// SIGHUP: the terminal or the SSH session went away.
+    HungUp,
+    /// The recording lasted as long as asked.
+    DurationReached,
+    /// The started command ended.
+    CommandExited(Exit),
+    /// Every traced process ended.
+    TargetsExited,
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Interrupted => f.write_str("interrupted"),
+            Stop::Terminated => f.write_str("terminated"),
+            Stop::HungUp => f.write_str("hung up"),
+            Stop::DurationReached => f.write_str("duration reached"),
+            Stop::CommandExited(exit) => write!(f, "command {exit}"),
+            Stop::TargetsExited => f.write_str("target exited"),
+        }
+    }
+}
+
+/// The counts so far, given on every tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub records: u64,
+    pub lost: u64,
+}
+
+/// A recording that has ended.
+pub struct Finished {
+    /// Records stored.
+    pub records: u64,
+    /// Records the kernel could not put in the ring buffer.
+    pub lost: u64,
+    /// Kernel records that did not parse (a uprof bug).
+    pub malformed: u64,
+    /// The report, when the records went to the analysis.
+    pub report: Option<Report>,
+}
+
+/// A recording in progress. Dropping it ends the recording without finishing the file (which
+/// then reads as interrupted) and detaches the programs.
+pub struct Capture {
+    tracer: Tracer,
+    ring: AsyncFd<RingBuf<MapData>>,
+    recorder: Recorder,
+    header: SessionHeader,
+    launched: Option<Launched>,
+    /// The kernel's count of lost records when last looked at.
+    lost_seen: u64,
+}
+
+impl Capture {
+    /// Starts tracing `target` with `tracer`: a command is forked, added to the traced set,
+    /// then let run; running processes are traced and described from `/proc`. A record file
+    /// gets its header and appears at its path only once this has succeeded; on failure, a
+    /// forked command is killed. Call it inside a tokio runtime.
+    pub fn start(mut tracer: Tracer, target: &Target, destination: Destination) -> Result<Capture> {
+        // SAFETY: the ring buffer owns its fd and keeps it open until the AsyncFd is dropped.
+        let ring = unsafe { AsyncFd::register(tracer.take_ring()?) }
+            .map_err(|e| anyhow::anyhow!("cannot watch the ring buffer: {e}"))?;
+        let (held, command) = match target {
+            Target::Command(command) => (Some(launch::hold(command)?), Some(command.as_slice())),
+            Target::Pids(_) => (None, None),
+        };
+        let pids = match (&held, target) {
+            (Some(held), _) => vec![held.pid()],
+            (None, Target::Pids(pids)) => pids.clone(),
+            (None, Target::Command(_)) => unreachable!("a command is held above"),
+        };
+        for &pid in &pids {
+            tracer.trace(pid)?;
+        }
+        let header = session::header(&tracer, command, &pids);
+        let sink = match destination {
+            Destination::File(output) => Sink::File(Writer::start(output, &header)?),
+            Destination::Live => Sink::Live(Box::new(Analyzer::new())),
+        };
+        let mut recorder = Recorder::new(sink);
+        if held.is_none() {
+            // Attaching to running processes: describe what they had before tracing began.
+            for &pid in &pids {
+                for record in procfs::snapshot(pid)? {
+                    if let Record::Socket(s) = &record
+                        && tracer.tier() == Tier::Socket
+                    {
+                        tracer.watch_socket(s.ino)?;
+                    }
+                    recorder.push_user(record)?;
+                }
+            }
+        }
+        let launched = held.map(Held::release).transpose()?;
+        if let Sink::File(writer) = &mut recorder.sink
+            && let Err(e) = writer.publish()
+        {
+            if let Some(launched) = launched {
+                launched.kill();
+            }
+            return Err(e.into());
+        }
+        Ok(Capture {
+            tracer,
+            ring,
+            recorder,
+            header,
+            launched,
+            lost_seen: 0,
+        })
+    }
+
+    /// The traced processes (the started command's, for a command).
+    pub fn pids(&self) -> &[u32] {
+        &self.header.target.pids
+    }
+
+    /// The programs in use: their tier, hooks and probes.
+    pub fn tracer(&self) -> &Tracer {
+        &self.tracer
+    }
+
+    /// Records until `stop` resolves or the targets have exited; gives the counts to
+    /// `progress` on every tick. Fails if a record cannot be stored.
+    pub async fn run(
+        &mut self,
+        stop: impl Future<Output = Stop>,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Stop> {
+        tokio::pin!(stop);
+        let mut tick = interval(TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut drain = interval(Tracer::DRAIN_INTERVAL);
+        drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                guard = self.ring.readable_mut() => {
+                    let mut guard = guard?;
+                    drain_ring(guard.get_inner_mut(), &mut self.recorder)?;
+                    guard.clear_ready();
+                }
+                _ = drain.tick() => drain_ring(self.ring.get_mut(), &mut self.recorder)?,
+                _ = tick.tick() => {
+                    self.note_lost()?;
+                    if let Sink::File(writer) = &mut self.recorder.sink {
+                        writer.flush()?;
+                    }
+                    progress(Progress {
+                        records: self.recorder.records,
+                        lost: self.lost_seen,
+                    });
+                    self.untrace_exited()?;
+                    if let Some(stop) = self.targets_ended() {
+                        return Ok(stop);
+                    }
+                }
+                stop = &mut stop => return Ok(stop),
+            }
+        }
+    }
+
+    /// Stores what the kernel still holds, the waits still blocked (as unfinished) and the
+    /// final count of lost records, then ends the file (or the analysis). The programs are
+    /// detached when it returns.
+    pub fn finish(mut self, stop: Stop) -> Result<Finished> {
+        drain_ring(self.ring.get_mut(), &mut self.recorder)?;
+        let end_ts = clock::monotonic_ns();
+        self.note_unfinished_waits(end_ts)?;
+        self.note_lost()?;
+        let end = SessionEnd {
+            end_ts,
+            records: self.recorder.records,
+            lost_events: self.lost_seen,
+            reason: stop.to_string(),
+        };
+        let report = match self.recorder.sink {
+            Sink::File(writer) => {
+                writer.finish(&end)?;
+                None
+            }
+            Sink::Live(analyzer) => {
+                let info = SessionInfo::of_recording(&self.header, Some(&end), end_ts);
+                Some(analyzer.finish(&info))
+            }
+        };
+        Ok(Finished {
+            records: self.recorder.records,
+            lost: self.lost_seen,
+            malformed: self.recorder.malformed,
+            report,
+        })
+    }
+
+    /// Stores a [`Lost`] record when the kernel's drop count grew.
+    fn note_lost(&mut self) -> Result<()> {
+        let total = self.tracer.lost()?;
+        if total != self.lost_seen {
+            let (pid, tid) = (std::process::id(), std::process::id());
+            self.recorder.push_user(Record::Lost(Lost {
+                header: Header::user::<Lost>(clock::monotonic_ns(), pid, tid),
+                total,
+            }))?;
+            self.lost_seen = total;
+        }
+        Ok(())
+    }
+
+    /// Waits that are still blocked now: stored as unfinished, so their time is not lost
+    /// silently.
+    fn note_unfinished_waits(&mut self, end_ts: u64) -> Result<()> {
+        for (tid, f) in self.tracer.in_flight()? {
+            if let Some(syscall) = WaitSyscall::from_u8(f.call) {
+                let header = Header::user::<Wait>(end_ts, f.pid, tid);
+                self.recorder.push_user(Record::Wait(Wait::new(
+                    header,
+                    &f,
+                    syscall,
+                    0,
+                    WAIT_UNFINISHED,
+                    0,
+                )))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops tracing the followed processes that have exited (not the targets themselves).
+    fn untrace_exited(&mut self) -> Result<()> {
+        for pid in std::mem::take(&mut self.recorder.exited) {
+            if !self.header.target.pids.contains(&pid) && !procfs::is_alive(pid) {
+                self.tracer.untrace(pid)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why to stop, once the started command or every traced process has ended.
+    fn targets_ended(&self) -> Option<Stop> {
+        match &self.launched {
+            Some(launched) => launched.exit().map(Stop::CommandExited),
+            None => self
+                .pids()
+                .iter()
+                .all(|&pid| !procfs::is_alive(pid))
+                .then_some(Stop::TargetsExited),
+        }
+    }
+}
+
+fn drain_ring(ring: &mut RingBuf<MapData>, recorder: &mut Recorder) -> Result<()> {
+    while let Some(item) = ring.next() {
+        recorder.push_kernel(&item)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reasons stored in the END chunk: scripts and tests read them.
+    #[test]
+    fn stop_reasons_read_as_before() {
+        assert_eq!(Stop::Interrupted.to_string(), "interrupted");
+        assert_eq!(Stop::HungUp.to_string(), "hung up");
+        assert_eq!(
+            Stop::CommandExited(Exit::Status(3)).to_string(),
+            "command exited with status 3"
+        );
+        assert_eq!(
+            Stop::CommandExited(Exit::Signal(9)).to_string(),
+            "command killed by signal 9"
+        );
+    }
+}
