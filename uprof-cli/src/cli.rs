@@ -32,6 +32,7 @@ pub enum Command {
     ///   uprof report redis.uprof
     ///   uprof report redis.uprof --view fds
     ///   uprof report redis.uprof --format json | jq '.threads[].waits.calls'
+    ///   uprof report redis.uprof --format perfetto -o redis.pftrace   # open in ui.perfetto.dev
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
     /// Compare recordings side by side: wakeups, events per wakeup, epoll_ctl churn, fds
@@ -93,6 +94,9 @@ pub struct ReportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub output_format: OutputArgs,
+    /// Write the output to FILE instead of stdout (binary formats need a file or a pipe).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -108,8 +112,8 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_requests)]
     pub requests: Vec<Option<u64>>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -134,6 +138,7 @@ impl OutputArgs {
                 ViewArg::Fds => View::Fds,
                 ViewArg::All => View::All,
             },
+            ..uprof_output::Options::default()
         }
     }
 }
@@ -160,6 +165,15 @@ pub enum SyscallHooksArg {
 pub enum Format {
     Table,
     Json,
+    /// A Perfetto trace of the loop over time, for ui.perfetto.dev (`uprof report` only).
+    Perfetto,
+}
+
+/// The formats of `uprof compare`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareFormat {
+    Table,
+    Json,
 }
 
 impl From<Format> for uprof_output::Format {
@@ -167,6 +181,7 @@ impl From<Format> for uprof_output::Format {
         match format {
             Format::Table => uprof_output::Format::Table,
             Format::Json => uprof_output::Format::Json,
+            Format::Perfetto => uprof_output::Format::Perfetto,
         }
     }
 }

@@ -37,6 +37,9 @@ pub fn run(args: RecordArgs) -> Result<()> {
 }
 
 async fn record(args: RecordArgs) -> Result<()> {
+    if args.output.is_none() {
+        report::check_live(&args.output_format)?;
+    }
     for &pid in &args.pid {
         procfs::check_alive(pid)?;
     }
