@@ -21,11 +21,9 @@ use uprof_analysis::stream::{
 };
 
 use crate::{Printer, Source};
-use encode::PacketWriter;
+use encode::{EventBody, PacketWriter, Value};
 use names::{Arg, MaskValue, Masks, Name, Text};
-use trace_pb::debug_annotation::{NameField, Value};
-use trace_pb::track_event::{self, Type};
-use trace_pb::{DebugAnnotation, InternedData, TrackEvent};
+use trace_pb::track_event::Type;
 use tracks::Tracks;
 
 pub(crate) struct PerfettoPrinter<'w> {
@@ -65,15 +63,17 @@ impl<'w> PerfettoPrinter<'w> {
         let track = thread.uuid;
         if let Some(busy) = wait.busy_before_ns {
             let start = wait.enter_ts.saturating_sub(busy);
-            w.event(start, Type::SliceBegin, track, |e, _| {
-                name(e, Name::Busy.iid());
-                e.terminating_flow_ids.append(&mut thread.unhandled);
+            w.event(start, Type::SliceBegin, track, |e| {
+                e.name(Name::Busy.iid());
+                for id in thread.unhandled.drain(..) {
+                    e.end_flow(id);
+                }
             });
-            w.event(wait.enter_ts, Type::SliceEnd, track, |_, _| {});
+            w.event(wait.enter_ts, Type::SliceEnd, track, |_| {});
         }
         thread.unhandled.clear();
-        w.event(wait.enter_ts, Type::SliceBegin, track, |e, _| {
-            name(e, names::wait_name(wait.syscall));
+        w.event(wait.enter_ts, Type::SliceBegin, track, |e| {
+            e.name(names::wait_name(wait.syscall));
             wait_args(e, wait);
         });
         let counter = match wait.outcome {
@@ -83,10 +83,9 @@ impl<'w> PerfettoPrinter<'w> {
             )),
             _ => None,
         };
-        w.event(wait.exit_ts, Type::SliceEnd, track, |e, _| {
+        w.event(wait.exit_ts, Type::SliceEnd, track, |e| {
             if let Some((uuid, count)) = counter {
-                e.extra_counter_track_uuids.push(uuid);
-                e.extra_counter_values.push(count as i64);
+                e.extra_counter(uuid, count as i64);
             }
         });
         if let Some(at) = wait.epoll {
@@ -108,19 +107,19 @@ impl<'w> PerfettoPrinter<'w> {
         let masks = &mut self.masks;
         match d.ready_ts {
             Some(ready_ts) => {
-                self.w.event(ready_ts, Type::SliceBegin, fd, |e, new| {
-                    name(e, Name::ReadyToDelivered.iid());
-                    arg(e, Arg::Tid, Value::UintValue(tid));
-                    mask(e, masks, d.mask, new);
+                self.w.event(ready_ts, Type::SliceBegin, fd, |e| {
+                    e.name(Name::ReadyToDelivered.iid());
+                    e.arg(Arg::Tid, Value::Uint(tid));
+                    mask(e, masks, d.mask);
                 });
-                self.w.event(wait.exit_ts, Type::SliceEnd, fd, |_, _| {});
+                self.w.event(wait.exit_ts, Type::SliceEnd, fd, |_| {});
                 let thread = self.tracks.thread(&mut self.w, wait.thread, wait.exit_ts);
                 thread.unhandled.push(flow_id(d.entry.id, ready_ts));
             }
-            None => self.w.event(wait.exit_ts, Type::Instant, fd, |e, new| {
-                name(e, Name::Delivered.iid());
-                arg(e, Arg::Tid, Value::UintValue(tid));
-                mask(e, masks, d.mask, new);
+            None => self.w.event(wait.exit_ts, Type::Instant, fd, |e| {
+                e.name(Name::Delivered.iid());
+                e.arg(Arg::Tid, Value::Uint(tid));
+                mask(e, masks, d.mask);
             }),
         }
     }
@@ -131,36 +130,28 @@ impl<'w> PerfettoPrinter<'w> {
             return;
         };
         let fd = fd.uuid;
-        self.w.event(r.ts, Type::Instant, fd, |e, _| {
-            name(e, Name::Ready.iid());
-            e.flow_ids.push(flow_id(r.entry.id, r.ts));
+        self.w.event(r.ts, Type::Instant, fd, |e| {
+            e.name(Name::Ready.iid());
+            e.flow(flow_id(r.entry.id, r.ts));
             let source = match r.source {
                 ReadySource::Callback => Text::Callback,
                 ReadySource::Socket => Text::Socket,
             };
-            arg(e, Arg::Source, text(source));
-            arg(e, Arg::WakerTid, Value::UintValue(u64::from(r.waker_tid)));
-            arg(e, Arg::Coalesced, Value::BoolValue(r.coalesced));
+            e.arg(Arg::Source, Value::Text(source));
+            e.arg(Arg::WakerTid, Value::Uint(u64::from(r.waker_tid)));
+            e.arg(Arg::Coalesced, Value::Bool(r.coalesced));
         });
     }
 
     fn wake(&mut self, wake: &Wake) {
         let track = self.tracks.thread(&mut self.w, wake.thread, wake.ts).uuid;
-        self.w.event(wake.ts, Type::Instant, track, |e, _| {
-            name(e, Name::Woken.iid());
+        self.w.event(wake.ts, Type::Instant, track, |e| {
+            e.name(Name::Woken.iid());
             if let Some(cause) = wake.cause {
-                e.flow_ids.push(flow_id(cause.entry.id, cause.ready_ts));
+                e.flow(flow_id(cause.entry.id, cause.ready_ts));
             }
-            arg(
-                e,
-                Arg::WakerPid,
-                Value::UintValue(u64::from(wake.waker_pid)),
-            );
-            arg(
-                e,
-                Arg::WakerTid,
-                Value::UintValue(u64::from(wake.waker_tid)),
-            );
+            e.arg(Arg::WakerPid, Value::Uint(u64::from(wake.waker_pid)));
+            e.arg(Arg::WakerTid, Value::Uint(u64::from(wake.waker_tid)));
         });
     }
 
@@ -176,20 +167,9 @@ impl<'w> PerfettoPrinter<'w> {
                 continue;
             };
             let fd = fd.uuid;
-            self.w.event(h.ts, Type::Instant, fd, |e, _| {
-                name(e, Name::Herd.iid());
-                e.debug_annotations.push(DebugAnnotation {
-                    name_field: Some(NameField::NameIid(Arg::Woken.iid())),
-                    value: None,
-                    array_values: h
-                        .woken
-                        .iter()
-                        .map(|t| DebugAnnotation {
-                            value: Some(Value::UintValue(u64::from(t.tid))),
-                            ..DebugAnnotation::default()
-                        })
-                        .collect(),
-                });
+            self.w.event(h.ts, Type::Instant, fd, |e| {
+                e.name(Name::Herd.iid());
+                e.arg_array(Arg::Woken, h.woken.iter().map(|t| u64::from(t.tid)));
             });
         }
     }
@@ -207,20 +187,20 @@ impl<'w> PerfettoPrinter<'w> {
             EntryKey::Fd { fd, .. } => fd,
             EntryKey::Unmapped { .. } => -1,
         };
-        self.w.event(c.enter_ts, Type::SliceBegin, track, |e, new| {
-            name(e, Name::EpollCtl.iid());
-            arg(e, Arg::Op, text(op));
-            arg(e, Arg::Epfd, Value::IntValue(i64::from(c.epoll.epfd)));
-            arg(e, Arg::Fd, Value::IntValue(i64::from(fd)));
+        self.w.event(c.enter_ts, Type::SliceBegin, track, |e| {
+            e.name(Name::EpollCtl.iid());
+            e.arg(Arg::Op, Value::Text(op));
+            e.arg(Arg::Epfd, Value::Int(i64::from(c.epoll.epfd)));
+            e.arg(Arg::Fd, Value::Int(i64::from(fd)));
             if matches!(c.op, CtlOp::Add | CtlOp::Mod) {
-                mask(e, masks, c.events, new);
-                arg(e, Arg::Data, Value::UintValue(c.data));
+                mask(e, masks, c.events);
+                e.arg(Arg::Data, Value::Uint(c.data));
             }
             if let Err(errno) = c.result {
-                arg(e, Arg::Errno, Value::IntValue(i64::from(errno)));
+                e.arg(Arg::Errno, Value::Int(i64::from(errno)));
             }
         });
-        self.w.event(c.ts, Type::SliceEnd, track, |_, _| {});
+        self.w.event(c.ts, Type::SliceEnd, track, |_| {});
 
         self.tracks.epoll(&mut self.w, c.epoll, c.ts);
         let Some(fd) = self.tracks.fd(&mut self.w, c.entry, c.ts) else {
@@ -232,7 +212,7 @@ impl<'w> PerfettoPrinter<'w> {
                 let uuid = fd.uuid;
                 // The kernel had no registration: one still open ended unseen.
                 if std::mem::replace(&mut fd.registered, true) {
-                    self.w.event(c.ts, Type::SliceEnd, uuid, |_, _| {});
+                    self.w.event(c.ts, Type::SliceEnd, uuid, |_| {});
                 }
                 register(
                     &mut self.w,
@@ -247,21 +227,21 @@ impl<'w> PerfettoPrinter<'w> {
             }
             (CtlOp::Del, Ok(())) => {
                 if std::mem::take(&mut fd.registered) {
-                    self.w.event(c.ts, Type::SliceEnd, fd.uuid, |_, _| {});
+                    self.w.event(c.ts, Type::SliceEnd, fd.uuid, |_| {});
                 }
             }
             (CtlOp::Mod, Ok(())) => {
-                self.w.event(c.ts, Type::Instant, fd.uuid, |e, new| {
-                    name(e, Name::CtlMod.iid());
-                    mask(e, masks, c.events, new);
-                    arg(e, Arg::Data, Value::UintValue(c.data));
+                self.w.event(c.ts, Type::Instant, fd.uuid, |e| {
+                    e.name(Name::CtlMod.iid());
+                    mask(e, masks, c.events);
+                    e.arg(Arg::Data, Value::Uint(c.data));
                 });
             }
             (_, Err(errno)) => {
-                self.w.event(c.ts, Type::Instant, fd.uuid, |e, _| {
-                    name(e, Name::CtlFailed.iid());
-                    arg(e, Arg::Op, text(op));
-                    arg(e, Arg::Errno, Value::IntValue(i64::from(errno)));
+                self.w.event(c.ts, Type::Instant, fd.uuid, |e| {
+                    e.name(Name::CtlFailed.iid());
+                    e.arg(Arg::Op, Value::Text(op));
+                    e.arg(Arg::Errno, Value::Int(i64::from(errno)));
                 });
             }
             (CtlOp::Other(_), Ok(())) => {}
@@ -278,15 +258,15 @@ impl<'w> PerfettoPrinter<'w> {
             FdEnd::ReusedByEpoll => Name::ReusedByEpoll,
         };
         for uuid in std::mem::take(&mut self.ended) {
-            self.w.event(f.ts, Type::SliceEnd, uuid, |_, _| {});
+            self.w.event(f.ts, Type::SliceEnd, uuid, |_| {});
             if closed.is_none() {
                 self.w
-                    .event(f.ts, Type::Instant, uuid, |e, _| name(e, how.iid()));
+                    .event(f.ts, Type::Instant, uuid, |e| e.name(how.iid()));
             }
         }
         if let Some(epoll) = closed {
             self.w
-                .event(f.ts, Type::Instant, epoll, |e, _| name(e, how.iid()));
+                .event(f.ts, Type::Instant, epoll, |e| e.name(how.iid()));
         }
     }
 
@@ -305,7 +285,7 @@ impl<'w> PerfettoPrinter<'w> {
                 self.tracks.name_thread(&mut self.w, t.ts, thread, comm);
                 if let Some(track) = self.tracks.thread_exited(thread.id) {
                     self.w
-                        .event(t.ts, Type::Instant, track, |e, _| name(e, Name::Exit.iid()));
+                        .event(t.ts, Type::Instant, track, |e| e.name(Name::Exit.iid()));
                 }
                 if thread.tid == thread.pid {
                     self.tracks.process_exited(thread.pid, &mut self.ended);
@@ -318,59 +298,40 @@ impl<'w> PerfettoPrinter<'w> {
     /// Ends the registration slices of the tracks in `self.ended`.
     fn end_registrations(&mut self, ts: u64) {
         for uuid in std::mem::take(&mut self.ended) {
-            self.w.event(ts, Type::SliceEnd, uuid, |_, _| {});
+            self.w.event(ts, Type::SliceEnd, uuid, |_| {});
         }
     }
 
     /// Says what was recorded, and how the recording ended, on the session track.
     fn describe_session(&mut self, session: &SessionInfo) {
         let source = &self.source;
-        let kernel = source.kernel_release.clone();
         self.w
-            .event(source.start_ts, Type::Instant, tracks::SESSION, |e, _| {
-                name(e, Name::Recording.iid());
-                arg(e, Arg::Tier, Value::StringValue(session.tier.clone()));
-                arg(e, Arg::Kernel, Value::StringValue(kernel));
+            .event(source.start_ts, Type::Instant, tracks::SESSION, |e| {
+                e.name(Name::Recording.iid());
+                e.arg(Arg::Tier, Value::Str(&session.tier));
+                e.arg(Arg::Kernel, Value::Str(&source.kernel_release));
                 if let Some(command) = &session.command {
-                    arg(e, Arg::Command, Value::StringValue(command.join(" ")));
+                    e.arg(Arg::Command, Value::Str(&command.join(" ")));
                 }
-                e.debug_annotations.push(DebugAnnotation {
-                    name_field: Some(NameField::NameIid(Arg::Pids.iid())),
-                    value: None,
-                    array_values: session
-                        .pids
-                        .iter()
-                        .map(|&pid| DebugAnnotation {
-                            value: Some(Value::UintValue(u64::from(pid))),
-                            ..DebugAnnotation::default()
-                        })
-                        .collect(),
-                });
-                arg(e, Arg::DurationNs, Value::UintValue(session.duration_ns));
+                e.arg_array(Arg::Pids, session.pids.iter().map(|&pid| u64::from(pid)));
+                e.arg(Arg::DurationNs, Value::Uint(session.duration_ns));
             });
         let end = self.end;
-        self.w
-            .event(end.ts, Type::Instant, tracks::SESSION, |e, _| {
-                name(e, Name::EndOfRecording.iid());
-                arg(e, Arg::LostRecords, Value::UintValue(session.lost_events));
-                arg(e, Arg::LateRecords, Value::UintValue(end.late_records));
-                arg(
-                    e,
-                    Arg::UnattributedEvents,
-                    Value::UintValue(end.unattributed_events),
-                );
-                arg(
-                    e,
-                    Arg::MalformedRecords,
-                    Value::UintValue(end.malformed_records),
-                );
-            });
+        self.w.event(end.ts, Type::Instant, tracks::SESSION, |e| {
+            e.name(Name::EndOfRecording.iid());
+            e.arg(Arg::LostRecords, Value::Uint(session.lost_events));
+            e.arg(Arg::LateRecords, Value::Uint(end.late_records));
+            e.arg(
+                Arg::UnattributedEvents,
+                Value::Uint(end.unattributed_events),
+            );
+            e.arg(Arg::MalformedRecords, Value::Uint(end.malformed_records));
+        });
         if let Some(why) = self.incomplete.clone() {
-            self.w
-                .event(end.ts, Type::Instant, tracks::SESSION, |e, _| {
-                    name(e, Name::Incomplete.iid());
-                    arg(e, Arg::Why, Value::StringValue(why.clone()));
-                });
+            self.w.event(end.ts, Type::Instant, tracks::SESSION, |e| {
+                e.name(Name::Incomplete.iid());
+                e.arg(Arg::Why, Value::Str(&why));
+            });
             let name = session_name(&self.source, Some(&why));
             self.tracks.session(&mut self.w, end.ts, name);
         }
@@ -385,10 +346,10 @@ impl Consumer for PerfettoPrinter<'_> {
             Event::Undelivered(u) => {
                 if let Some(fd) = self.tracks.fd(&mut self.w, u.entry, u.ts) {
                     let fd = fd.uuid;
-                    self.w.event(u.ready_ts, Type::SliceBegin, fd, |e, _| {
-                        name(e, Name::NeverDelivered.iid());
+                    self.w.event(u.ready_ts, Type::SliceBegin, fd, |e| {
+                        e.name(Name::NeverDelivered.iid());
                     });
-                    self.w.event(u.ts, Type::SliceEnd, fd, |_, _| {});
+                    self.w.event(u.ts, Type::SliceEnd, fd, |_| {});
                 }
             }
             Event::Wake(w) => self.wake(w),
@@ -397,9 +358,9 @@ impl Consumer for PerfettoPrinter<'_> {
             Event::EpollCreated(c) => {
                 let epoll = self.tracks.epoll(&mut self.w, c.epoll, c.ts);
                 let tid = u64::from(c.thread.tid);
-                self.w.event(c.ts, Type::Instant, epoll, |e, _| {
-                    name(e, Name::EpollCreate.iid());
-                    arg(e, Arg::Tid, Value::UintValue(tid));
+                self.w.event(c.ts, Type::Instant, epoll, |e| {
+                    e.name(Name::EpollCreate.iid());
+                    e.arg(Arg::Tid, Value::Uint(tid));
                 });
             }
             Event::InterestSnapshot(s) => {
@@ -428,8 +389,8 @@ impl Consumer for PerfettoPrinter<'_> {
             Event::Thread(t) => self.thread_event(t),
             Event::Lost(l) => {
                 let track = self.tracks.lost(&mut self.w, l.ts);
-                self.w.event(l.ts, Type::Counter, track, |e, _| {
-                    e.counter_value = Some(l.total as i64);
+                self.w.event(l.ts, Type::Counter, track, |e| {
+                    e.counter(l.total as i64);
                 });
             }
             Event::End(end) => {
@@ -476,25 +437,25 @@ fn register(
     data: u64,
     since: Text,
 ) {
-    w.event(ts, Type::SliceBegin, track, |e, new| {
-        name(e, Name::Registered.iid());
-        mask(e, masks, events, new);
-        arg(e, Arg::Data, Value::UintValue(data));
+    w.event(ts, Type::SliceBegin, track, |e| {
+        e.name(Name::Registered.iid());
+        mask(e, masks, events);
+        e.arg(Arg::Data, Value::Uint(data));
         if let EntryKey::Fd { generation, .. } = entry.key {
-            arg(e, Arg::Generation, Value::UintValue(u64::from(generation)));
+            e.arg(Arg::Generation, Value::Uint(u64::from(generation)));
         }
-        arg(e, Arg::Since, text(since));
+        e.arg(Arg::Since, Value::Text(since));
     });
 }
 
 /// The arguments of a wait's slice.
-fn wait_args(e: &mut TrackEvent, wait: &Wait) {
+fn wait_args(e: &mut EventBody, wait: &Wait) {
     let timeout = match wait.timeout {
-        Timeout::Infinite => text(Text::Infinite),
-        Timeout::Zero => Value::UintValue(0),
-        Timeout::After(ns) => Value::UintValue(ns),
+        Timeout::Infinite => Value::Text(Text::Infinite),
+        Timeout::Zero => Value::Uint(0),
+        Timeout::After(ns) => Value::Uint(ns),
     };
-    arg(e, Arg::TimeoutNs, timeout);
+    e.arg(Arg::TimeoutNs, timeout);
     let outcome = match wait.outcome {
         Outcome::Ready { .. } => Text::Ready,
         Outcome::Timeout => Text::Timeout,
@@ -503,21 +464,21 @@ fn wait_args(e: &mut TrackEvent, wait: &Wait) {
         Outcome::Abandoned => Text::Abandoned,
         Outcome::Unfinished => Text::Unfinished,
     };
-    arg(e, Arg::Outcome, text(outcome));
+    e.arg(Arg::Outcome, Value::Text(outcome));
     match wait.outcome {
-        Outcome::Ready { count } => arg(e, Arg::Events, Value::UintValue(count)),
-        Outcome::Error { errno } => arg(e, Arg::Errno, Value::IntValue(errno)),
+        Outcome::Ready { count } => e.arg(Arg::Events, Value::Uint(count)),
+        Outcome::Error { errno } => e.arg(Arg::Errno, Value::Int(errno)),
         _ => {}
     }
     match wait.epoll {
         Some(at) => {
-            arg(e, Arg::Epfd, Value::IntValue(i64::from(at.epfd)));
-            arg(e, Arg::Maxevents, Value::UintValue(u64::from(wait.nfds)));
+            e.arg(Arg::Epfd, Value::Int(i64::from(at.epfd)));
+            e.arg(Arg::Maxevents, Value::Uint(u64::from(wait.nfds)));
         }
-        None => arg(e, Arg::Nfds, Value::UintValue(u64::from(wait.nfds))),
+        None => e.arg(Arg::Nfds, Value::Uint(u64::from(wait.nfds))),
     }
     if let Some(delay) = wait.run_delay_ns {
-        arg(e, Arg::RunDelayNs, Value::UintValue(delay));
+        e.arg(Arg::RunDelayNs, Value::Uint(delay));
     }
 }
 
@@ -532,26 +493,9 @@ fn flow_id(entry: EntryId, ready_ts: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn name(e: &mut TrackEvent, iid: u64) {
-    e.name_field = Some(track_event::NameField::NameIid(iid));
-}
-
-fn text(t: Text) -> Value {
-    Value::StringValueIid(t.iid())
-}
-
-fn arg(e: &mut TrackEvent, name: Arg, value: Value) {
-    e.debug_annotations.push(DebugAnnotation {
-        name_field: Some(NameField::NameIid(name.iid())),
-        value: Some(value),
-        array_values: Vec::new(),
-    });
-}
-
-fn mask(e: &mut TrackEvent, masks: &mut Masks, mask: u32, new: &mut InternedData) {
-    let value = match masks.value(mask, new) {
-        MaskValue::Iid(iid) => Value::StringValueIid(iid),
-        MaskValue::Text(text) => Value::StringValue(text),
-    };
-    arg(e, Arg::Mask, value);
+fn mask(e: &mut EventBody, masks: &mut Masks, mask: u32) {
+    match masks.value(mask, e.interned()) {
+        MaskValue::Iid(iid) => e.arg(Arg::Mask, Value::Interned(iid)),
+        MaskValue::Text(text) => e.arg(Arg::Mask, Value::Str(&text)),
+    }
 }

@@ -14,7 +14,8 @@ use super::trace_pb::counter_descriptor::Unit;
 use super::trace_pb::track_descriptor::{ChildTracksOrdering, SiblingMergeBehavior};
 use super::trace_pb::{CounterDescriptor, ProcessDescriptor, ThreadDescriptor, TrackDescriptor};
 
-/// What a track is: the top byte of its uuid (the rest is the thing's number).
+/// What a track is: the low four bits of its uuid (the rest is the thing's number, so that
+/// uuids of small numbers stay short on the wire).
 #[repr(u64)]
 enum Kind {
     Session = 1,
@@ -28,7 +29,7 @@ enum Kind {
 }
 
 const fn uuid(kind: Kind, id: u64) -> u64 {
-    ((kind as u64) << 56) | (id & ((1 << 56) - 1))
+    (id << 4) | kind as u64
 }
 
 /// The session's track: what was recorded, and how the recording ended.
