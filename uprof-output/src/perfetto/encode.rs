@@ -333,8 +333,8 @@ fn field_len_len(key: u32, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::super::names::Name;
-    use super::super::trace_pb::debug_annotation::{NameField, Value as PbValue};
-    use super::super::trace_pb::{DebugAnnotation, Trace, TrackEvent, track_event};
+    use super::super::trace_pb::debug_annotation::Value as PbValue;
+    use super::super::trace_pb::{DebugAnnotation, Trace, TrackEvent};
     use super::*;
 
     /// Writes a trace into a buffer with `write`, and decodes it with the generated code.
@@ -348,7 +348,7 @@ mod tests {
 
     fn annotation(name: Arg, value: PbValue) -> DebugAnnotation {
         DebugAnnotation {
-            name_field: Some(NameField::NameIid(name.iid())),
+            name_iid: Some(name.iid()),
             value: Some(value),
             array_values: Vec::new(),
         }
@@ -403,7 +403,7 @@ mod tests {
             panic!("a track event: {begin:?}");
         };
         let array = DebugAnnotation {
-            name_field: Some(NameField::NameIid(Arg::Woken.iid())),
+            name_iid: Some(Arg::Woken.iid()),
             value: None,
             array_values: [3, 300]
                 .map(|v| DebugAnnotation {
@@ -415,7 +415,7 @@ mod tests {
         let expected = TrackEvent {
             r#type: Some(Type::SliceBegin as i32),
             track_uuid: Some(42),
-            name_field: Some(track_event::NameField::NameIid(Name::Busy.iid())),
+            name_iid: Some(Name::Busy.iid()),
             debug_annotations: vec![
                 annotation(Arg::TimeoutNs, PbValue::UintValue(1 << 40)),
                 annotation(Arg::Errno, PbValue::IntValue(-4)),

@@ -12,8 +12,6 @@ pub struct Trace {
 pub struct TracePacket {
     #[prost(uint64, optional, tag = "8")]
     pub timestamp: ::core::option::Option<u64>,
-    #[prost(uint32, optional, tag = "58")]
-    pub timestamp_clock_id: ::core::option::Option<u32>,
     /// Upstream: oneof optional_trusted_packet_sequence_id (same encoding).
     #[prost(uint32, optional, tag = "10")]
     pub trusted_packet_sequence_id: ::core::option::Option<u32>,
@@ -96,6 +94,9 @@ pub mod clock_snapshot {
 /// trace/track_event/track_event.proto
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TrackEvent {
+    /// Upstream: oneof name_field, with a `string name = 23` uprof does not write.
+    #[prost(uint64, optional, tag = "10")]
+    pub name_iid: ::core::option::Option<u64>,
     #[prost(enumeration = "track_event::Type", optional, tag = "9")]
     pub r#type: ::core::option::Option<i32>,
     #[prost(uint64, optional, tag = "11")]
@@ -112,8 +113,6 @@ pub struct TrackEvent {
     pub terminating_flow_ids: ::prost::alloc::vec::Vec<u64>,
     #[prost(message, repeated, tag = "4")]
     pub debug_annotations: ::prost::alloc::vec::Vec<DebugAnnotation>,
-    #[prost(oneof = "track_event::NameField", tags = "10, 23")]
-    pub name_field: ::core::option::Option<track_event::NameField>,
 }
 /// Nested message and enum types in `TrackEvent`.
 pub mod track_event {
@@ -152,13 +151,6 @@ pub mod track_event {
             }
         }
     }
-    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
-    pub enum NameField {
-        #[prost(uint64, tag = "10")]
-        NameIid(u64),
-        #[prost(string, tag = "23")]
-        Name(::prost::alloc::string::String),
-    }
 }
 /// trace/track_event/track_event.proto
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -171,22 +163,16 @@ pub struct EventName {
 /// trace/track_event/debug_annotation.proto
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct DebugAnnotation {
+    /// Upstream: oneof name_field, with a `string name = 10` uprof does not write.
+    #[prost(uint64, optional, tag = "1")]
+    pub name_iid: ::core::option::Option<u64>,
     #[prost(message, repeated, tag = "12")]
     pub array_values: ::prost::alloc::vec::Vec<DebugAnnotation>,
-    #[prost(oneof = "debug_annotation::NameField", tags = "1, 10")]
-    pub name_field: ::core::option::Option<debug_annotation::NameField>,
     #[prost(oneof = "debug_annotation::Value", tags = "2, 3, 4, 6, 17")]
     pub value: ::core::option::Option<debug_annotation::Value>,
 }
 /// Nested message and enum types in `DebugAnnotation`.
 pub mod debug_annotation {
-    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
-    pub enum NameField {
-        #[prost(uint64, tag = "1")]
-        NameIid(u64),
-        #[prost(string, tag = "10")]
-        Name(::prost::alloc::string::String),
-    }
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
     pub enum Value {
         #[prost(bool, tag = "2")]
@@ -237,8 +223,6 @@ pub struct TrackDescriptor {
     /// Upstream: oneof static_or_dynamic_name (same encoding).
     #[prost(string, optional, tag = "2")]
     pub name: ::core::option::Option<::prost::alloc::string::String>,
-    #[prost(string, optional, tag = "14")]
-    pub description: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(message, optional, tag = "3")]
     pub process: ::core::option::Option<ProcessDescriptor>,
     #[prost(message, optional, tag = "4")]
@@ -329,8 +313,6 @@ pub mod track_descriptor {
 pub struct ProcessDescriptor {
     #[prost(int32, optional, tag = "1")]
     pub pid: ::core::option::Option<i32>,
-    #[prost(string, repeated, tag = "2")]
-    pub cmdline: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     #[prost(string, optional, tag = "6")]
     pub process_name: ::core::option::Option<::prost::alloc::string::String>,
 }
@@ -345,12 +327,10 @@ pub struct ThreadDescriptor {
     pub thread_name: ::core::option::Option<::prost::alloc::string::String>,
 }
 /// trace/track_event/counter_descriptor.proto
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CounterDescriptor {
     #[prost(enumeration = "counter_descriptor::Unit", optional, tag = "3")]
     pub unit: ::core::option::Option<i32>,
-    #[prost(string, optional, tag = "6")]
-    pub unit_name: ::core::option::Option<::prost::alloc::string::String>,
 }
 /// Nested message and enum types in `CounterDescriptor`.
 pub mod counter_descriptor {

@@ -100,7 +100,6 @@ fn counter(uuid: u64, parent: u64, name: &str) -> TrackDescriptor {
     TrackDescriptor {
         counter: Some(CounterDescriptor {
             unit: Some(Unit::Count as i32),
-            unit_name: None,
         }),
         ..named(uuid, parent, name.to_owned())
     }
@@ -417,7 +416,6 @@ fn write_process(w: &mut PacketWriter, ts: u64, pid: u32, process: &Process) {
             uuid: Some(uuid(Kind::Process, u64::from(pid))),
             process: Some(ProcessDescriptor {
                 pid: Some(pid as i32),
-                cmdline: Vec::new(),
                 process_name: process.name.clone(),
             }),
             ..TrackDescriptor::default()
