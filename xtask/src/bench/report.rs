@@ -119,19 +119,24 @@ fn measure(bench: &Bench, recording: &Recording, output: Output) -> Result<Measu
         bench.plan.report_runs
     );
     let mut seconds = Vec::new();
+    let mut cpu = Vec::new();
     let mut peak_rss = 0;
     for _ in 0..bench.plan.report_runs {
         let start = Instant::now();
         let finished = Spawned::start(&mut cmd)?.finish()?;
         seconds.push(start.elapsed().as_secs_f64());
+        cpu.push(finished.cpu.as_secs_f64());
         peak_rss = peak_rss.max(finished.max_rss);
     }
     let seconds = median(&seconds);
+    let cpu = median(&cpu);
     let rate = recording.records as f64 / seconds;
     println!(
-        "   {seconds:.3} s: {:.2} M records/s, {:.0} MiB/s; peak RSS {:.1} MiB{}\n",
+        "   {seconds:.3} s: {:.2} M records/s, {:.0} MiB/s; CPU {cpu:.3} s ({:.2} M records per \
+         CPU second); peak RSS {:.1} MiB{}\n",
         millions(rate),
         mib(size) / seconds,
+        millions(recording.records as f64 / cpu),
         mib(peak_rss),
         trace_size(&trace)
     );
