@@ -237,18 +237,30 @@ impl EventBody {
     }
 
     pub(super) fn arg(&mut self, name: Arg, value: Value) {
-        let s = &mut self.scratch;
-        s.clear();
-        field_varint(s, key::ARG_NAME_IID, name.iid());
-        match value {
-            Value::Uint(v) => field_varint(s, key::UINT_VALUE, v),
-            Value::Int(v) => field_varint(s, key::INT_VALUE, v as u64),
-            Value::Bool(v) => field_varint(s, key::BOOL_VALUE, u64::from(v)),
-            Value::Text(t) => field_varint(s, key::STRING_VALUE_IID, t.iid()),
-            Value::Interned(iid) => field_varint(s, key::STRING_VALUE_IID, iid),
-            Value::Str(text) => field_bytes(s, key::STRING_VALUE, text.as_bytes()),
+        // Written in place, its length computed first: arguments are most of an event.
+        let (key, number, text) = match value {
+            Value::Uint(v) => (key::UINT_VALUE, v, None),
+            Value::Int(v) => (key::INT_VALUE, v as u64, None),
+            Value::Bool(v) => (key::BOOL_VALUE, u64::from(v), None),
+            Value::Text(t) => (key::STRING_VALUE_IID, t.iid(), None),
+            Value::Interned(iid) => (key::STRING_VALUE_IID, iid, None),
+            Value::Str(text) => (key::STRING_VALUE, 0, Some(text.as_bytes())),
+        };
+        let value_len = match text {
+            Some(bytes) => field_len_len(key, bytes.len()),
+            None => field_varint_len(key, number),
+        };
+        let f = &mut self.fields;
+        varint(f, u64::from(key::DEBUG_ANNOTATIONS));
+        varint(
+            f,
+            (field_varint_len(key::ARG_NAME_IID, name.iid()) + value_len) as u64,
+        );
+        field_varint(f, key::ARG_NAME_IID, name.iid());
+        match text {
+            Some(bytes) => field_bytes(f, key, bytes),
+            None => field_varint(f, key, number),
         }
-        field_bytes(&mut self.fields, key::DEBUG_ANNOTATIONS, &self.scratch);
     }
 
     /// An argument whose value is an array of numbers.
