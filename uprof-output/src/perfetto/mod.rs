@@ -499,3 +499,103 @@ fn mask(e: &mut EventBody, masks: &mut Masks, mask: u32) {
         MaskValue::Text(text) => e.arg(Arg::Mask, Value::Str(&text)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use prost::Message as _;
+    use uprof_analysis::stream::Reconstructor;
+    use uprof_analysis::synth::Task;
+    use uprof_common::{EPOLL_CTL_ADD, EPOLLIN};
+
+    use super::trace_pb::trace_packet::Data;
+    use super::trace_pb::{Trace, TrackEvent};
+    use super::*;
+
+    /// The track events of the trace of `records`, in file order.
+    fn events(records: &[uprof_common::Record]) -> Vec<TrackEvent> {
+        let mut out = Vec::new();
+        let source = Source {
+            tier: "callback".into(),
+            ..Source::default()
+        };
+        let mut printer: Box<dyn Printer> =
+            Box::new(PerfettoPrinter::new(&source, Box::new(&mut out)));
+        let mut stream = Reconstructor::new();
+        for r in records {
+            stream.push(r, &mut *printer);
+        }
+        stream.finish(&mut *printer);
+        printer.finish(&SessionInfo::default()).unwrap();
+        Trace::decode(out.as_slice())
+            .unwrap()
+            .packet
+            .into_iter()
+            .filter_map(|p| match p.data {
+                Some(Data::TrackEvent(e)) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readiness_flows_through_the_wake_up_to_the_next_busy_tick() {
+        let t = Task::new(10, 10);
+        let softirq = Task::new(0, 99);
+        let mut records = vec![
+            t.epoll_create(100, 3),
+            t.epoll_ctl(200, 3, EPOLL_CTL_ADD, 7, 7, 0),
+            softirq.ready(2_000, 10, 3, 7, 1),
+            t.wake(2_100, 1_000, 3, softirq),
+            t.woken_epoll_wait(1_000, 3_000, 3, 1, 100),
+        ];
+        records.extend(t.events(3_000, &[(EPOLLIN, 7)]));
+        records.push(t.epoll_wait(5_000, 6_000, 3, 0));
+        let events = events(&records);
+        let named = |name: u64| events.iter().filter(move |e| e.name_iid == Some(name));
+        let ready: Vec<_> = named(Name::Ready.iid()).collect();
+        let woken: Vec<_> = named(Name::Woken.iid()).collect();
+        let busy: Vec<_> = named(Name::Busy.iid()).collect();
+        assert_eq!((ready.len(), woken.len(), busy.len()), (1, 1, 1));
+        let flow = ready[0].flow_ids[0];
+        assert_eq!(woken[0].flow_ids, [flow]);
+        assert_eq!(busy[0].terminating_flow_ids, [flow]);
+        assert!(busy[0].flow_ids.is_empty());
+        let waits = named(names::wait_name(uprof_common::WaitSyscall::EpollWait)).count();
+        assert_eq!(waits, 2);
+    }
+
+    #[test]
+    fn every_slice_that_begins_ends_on_its_track() {
+        let t = Task::new(10, 10);
+        let mut records = vec![
+            t.epoll_create(100, 3),
+            t.epoll_ctl(200, 3, EPOLL_CTL_ADD, 7, 7, 0),
+            t.epoll_ctl(300, 3, EPOLL_CTL_ADD, 8, 8, 0),
+            t.close(400, 8, 0),
+        ];
+        for k in 0..5 {
+            let enter = 1_000 + k * 1_000;
+            records.push(t.epoll_wait(enter, enter + 500, 3, 1));
+            records.extend(t.events(enter + 500, &[(EPOLLIN, 7)]));
+        }
+        let mut open: HashMap<Option<u64>, i64> = HashMap::new();
+        for e in events(&records) {
+            let depth = open.entry(e.track_uuid).or_default();
+            match e.r#type {
+                Some(t) if t == Type::SliceBegin as i32 => *depth += 1,
+                Some(t) if t == Type::SliceEnd as i32 => {
+                    *depth -= 1;
+                    assert!(
+                        *depth >= 0,
+                        "an end without a beginning on {:?}",
+                        e.track_uuid
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(open.values().all(|&d| d == 0), "{open:?}");
+    }
+}
