@@ -249,21 +249,25 @@ impl<'w> PerfettoPrinter<'w> {
     }
 
     fn fd_ended(&mut self, f: &FdEnded) {
-        let closed = self
-            .tracks
-            .fd_ended(f.pid, f.fd, f.generation, &mut self.ended);
+        let mut registrations = Vec::new();
+        let closed = self.tracks.fd_ended(
+            f.pid,
+            f.fd,
+            f.generation,
+            &mut registrations,
+            &mut self.ended,
+        );
         let how = match f.how {
             FdEnd::Closed => Name::Closed,
             FdEnd::Replaced => Name::Replaced,
             FdEnd::ReusedByEpoll => Name::ReusedByEpoll,
         };
-        for uuid in std::mem::take(&mut self.ended) {
+        for uuid in registrations {
             self.w.event(f.ts, Type::SliceEnd, uuid, |_| {});
-            if closed.is_none() {
-                self.w
-                    .event(f.ts, Type::Instant, uuid, |e| e.name(how.iid()));
-            }
+            self.w
+                .event(f.ts, Type::Instant, uuid, |e| e.name(how.iid()));
         }
+        self.end_registrations(f.ts);
         if let Some(epoll) = closed {
             self.w
                 .event(f.ts, Type::Instant, epoll, |e| e.name(how.iid()));

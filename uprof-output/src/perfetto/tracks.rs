@@ -327,15 +327,16 @@ impl Tracks {
         }
     }
 
-    /// Generation `generation` of `fd` of `pid` ended. Returns the tracks of the instances it
-    /// was registered with (now no longer), and the instance's own track if the fd was an
-    /// epoll instance, which ends with every registration on it (pushed to `ended` too).
+    /// Generation `generation` of `fd` of `pid` ended: the tracks where it was registered
+    /// (no longer) go to `registrations`. If the fd was an epoll instance, the instance ends
+    /// too, with every registration on it (to `with_instance`); returns its track.
     pub(super) fn fd_ended(
         &mut self,
         pid: u32,
         fd: i32,
         generation: u32,
-        ended: &mut Vec<u64>,
+        registrations: &mut Vec<u64>,
+        with_instance: &mut Vec<u64>,
     ) -> Option<u64> {
         let process = self.processes.get_mut(&pid)?;
         if process
@@ -353,7 +354,7 @@ impl Tracks {
             };
             if (epoll.at.epfd, epoll.at.generation) == (fd, generation) {
                 let epoll = epolls.remove(id).expect("just looked up");
-                ended.extend(registered(&epoll));
+                with_instance.extend(registered(&epoll));
                 closed = Some(uuid(Kind::Epoll, u64::from(id.0)));
                 return false;
             }
@@ -361,7 +362,7 @@ impl Tracks {
                 && track.generation == generation
                 && std::mem::take(&mut track.registered)
             {
-                ended.push(track.uuid);
+                registrations.push(track.uuid);
             }
             true
         });
