@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up of everything uprof needs on a Debian 12 machine, run as root:
 # Debian packages, the pinned Rust toolchains, bpf-linker built against the eBPF nightly's LLVM,
-# cargo-fuzz, and tracefs. Each step checks first and returns quickly when its work is already
-# done.
+# cargo-fuzz, the tests' Python packages (a venv) and tracefs. Each step checks first and
+# returns quickly when its work is already done.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 HOST_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace/build.rs)
 LLVM_DIR=${UPROF_LLVM_DIR:-/usr/local/lib/uprof-llvm}
+VENV=${UPROF_VENV:-/usr/local/lib/uprof-venv}
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
 # Debian packages: qemu + busybox + cpio for the stock-kernel VM tests, redis, nginx and node as
-# real targets, linux-perf and strace as independent oracles and benchmark competitors.
+# real targets, linux-perf and strace as independent oracles and benchmark competitors, python3-venv
+# for the tests' Python packages, protobuf-compiler for `cargo xtask perfetto-proto`.
 PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light nodejs linux-perf strace
-          rsync build-essential pkg-config)
+          rsync build-essential pkg-config python3-venv protobuf-compiler)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -60,6 +62,14 @@ fi
 CARGO_FUZZ_VERSION=0.13.2
 cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION" ||
     { say "installing cargo-fuzz $CARGO_FUZZ_VERSION"; cargo +"$HOST_TOOLCHAIN" install --locked "cargo-fuzz@$CARGO_FUZZ_VERSION" --force; }
+
+# The tests' Python packages, pinned, in a venv (Debian's Python is externally managed).
+if ! cmp -s scripts/python-requirements.txt "$VENV/requirements.txt"; then
+    say "installing the tests' Python packages into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/python-requirements.txt
+    cp scripts/python-requirements.txt "$VENV/requirements.txt"
+fi
 
 # tracefs: the syscall tracepoints live there and it is not mounted at boot on every machine.
 if ! mountpoint -q /sys/kernel/tracing; then

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
+cargo xtask perfetto-proto --check
 cargo test
 # Under Miri (about a minute): the tests that need what Miri does not emulate (TCP sockets,
 # select, /proc) are ignored with their reason; doc examples are left out (TCP, signalfd).

@@ -32,6 +32,7 @@ pub enum Command {
     ///   uprof report redis.uprof
     ///   uprof report redis.uprof --view fds
     ///   uprof report redis.uprof --format json | jq '.threads[].waits.calls'
+    ///   uprof report redis.uprof --format perfetto -o redis.pftrace   # open in ui.perfetto.dev
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
     /// Compare recordings side by side: wakeups, events per wakeup, epoll_ctl churn, fds
@@ -105,6 +106,9 @@ pub struct ReportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub output_format: OutputArgs,
+    /// Write the output to FILE instead of stdout (binary formats need a file or a pipe).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -120,8 +124,8 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_requests)]
     pub requests: Vec<Option<u64>>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -154,6 +158,7 @@ impl OutputArgs {
                 view,
                 all: self.all,
             },
+            ..uprof_output::Options::default()
         }
     }
 }
@@ -180,6 +185,15 @@ pub enum SyscallHooksArg {
 pub enum Format {
     Table,
     Json,
+    /// A Perfetto trace of the loop over time, for ui.perfetto.dev (`uprof report` only).
+    Perfetto,
+}
+
+/// The formats of `uprof compare`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareFormat {
+    Table,
+    Json,
 }
 
 impl From<Format> for uprof_output::Format {
@@ -187,6 +201,7 @@ impl From<Format> for uprof_output::Format {
         match format {
             Format::Table => uprof_output::Format::Table,
             Format::Json => uprof_output::Format::Json,
+            Format::Perfetto => uprof_output::Format::Perfetto,
         }
     }
 }

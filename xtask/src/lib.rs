@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod fuzz;
 pub mod loops;
+pub mod perfetto_proto;
 pub mod release;
 pub mod vm;
 pub mod vm_test;

@@ -22,6 +22,8 @@ enum Command {
     Fuzz(xtask::fuzz::Args),
     /// Record several event loops under the same load and compare them with `uprof compare`.
     Loops(xtask::loops::Args),
+    /// Regenerate the Rust code of uprof's Perfetto trace schema (needs protoc).
+    PerfettoProto(xtask::perfetto_proto::Args),
     /// Boot stock Debian kernels under qemu (TCG) and run a payload inside each.
     Vm(xtask::vm::Args),
     /// Run uprof's integration tests inside each stock kernel of `vm`.
@@ -33,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => xtask::bench::main(args),
         Command::Fuzz(args) => xtask::fuzz::main(args),
         Command::Loops(args) => xtask::loops::main(args),
+        Command::PerfettoProto(args) => xtask::perfetto_proto::main(args),
         Command::Vm(args) => xtask::vm::main(args),
         Command::VmTest(args) => xtask::vm_test::main(args),
     }

@@ -43,6 +43,9 @@ pub fn run(args: RecordArgs) -> Result<()> {
 }
 
 async fn record(args: RecordArgs) -> Result<()> {
+    if args.output.is_none() {
+        report::check_live(&args.output_format)?;
+    }
     let mut signals = Signals::install()?;
     let ready = args.ready_fd.map(Ready::take).transpose()?;
     let target = if args.command.is_empty() {

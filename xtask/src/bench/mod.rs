@@ -4,7 +4,8 @@
 //! strace and perf trace), `bystander` (CPU uprof costs a process it does not trace),
 //! `callback` (the callback tier against the syscall tier, inside a stock kernel under qemu),
 //! `pipeline` (records per second uprof stores without loss), `report` (records per second
-//! `uprof report` reads) and `rss` (uprof's memory during a long recording). They share
+//! `uprof report` reads, and turns into each export, on the pipeline's and on synthetic
+//! recordings: `synthetic`) and `rss` (uprof's memory during a long recording). They share
 //! `procs` (spawning and measuring processes), `uprof` (driving the binary), `redis`, `load`
 //! (an epoll_wait generator) and the interleaved rounds of `overhead`. Figures are ratios or
 //! rates measured within one run, since the machine they run on is small and shared.
@@ -20,6 +21,7 @@ pub(crate) mod redis;
 mod report;
 mod rss;
 mod stats;
+mod synthetic;
 pub(crate) mod uprof;
 
 use std::path::{Path, PathBuf};
@@ -52,8 +54,12 @@ enum Which {
     Callback(callback::Args),
     /// Wait records per second uprof records without losing any.
     Pipeline,
-    /// Records per second `uprof report --format json` reads (on a fresh pipeline recording).
+    /// Records per second `uprof report --format json` reads and `--format perfetto` exports
+    /// (on a fresh pipeline recording), then `export`.
     Report,
+    /// Records per second and peak RSS of `uprof report --format perfetto` on synthetic
+    /// recordings of a busy server (1 GiB; 256 MiB with --quick).
+    Export,
     /// Peak RSS of `uprof record` during a long recording of a busy redis-server.
     Rss,
     /// All of the above but `callback`, in that order.
@@ -61,6 +67,9 @@ enum Which {
     /// The epoll_wait generator the pipeline benchmark traces.
     #[command(hide = true)]
     EpollLoad(load::Args),
+    /// Write a synthetic recording of a busy server, as the export benchmark does.
+    #[command(hide = true)]
+    Synthetic(synthetic::Args),
 }
 
 /// How long each benchmark runs.
@@ -76,6 +85,8 @@ pub struct Plan {
     pub report_runs: usize,
     /// Length of the RSS recording, in seconds.
     pub rss_seconds: u64,
+    /// Size of the synthetic recording of the export benchmark.
+    pub export_bytes: u64,
 }
 
 impl Plan {
@@ -87,6 +98,7 @@ impl Plan {
                 load_seconds: 3.0,
                 report_runs: 3,
                 rss_seconds: 30,
+                export_bytes: 256 << 20,
             }
         } else {
             Plan {
@@ -95,6 +107,7 @@ impl Plan {
                 load_seconds: 10.0,
                 report_runs: 5,
                 rss_seconds: 600,
+                export_bytes: 1 << 30,
             }
         }
     }
@@ -130,8 +143,10 @@ pub struct Target {
 /// Runs `cargo xtask bench`.
 pub fn main(args: Args) -> Result<()> {
     let which = args.which.unwrap_or(Which::All);
-    if let Which::EpollLoad(load) = which {
-        return load::main(load);
+    match which {
+        Which::EpollLoad(load) => return load::main(load),
+        Which::Synthetic(args) => return synthetic::main(args),
+        _ => {}
     }
     // SAFETY: geteuid has no memory effects.
     if unsafe { libc::geteuid() } != 0 {
@@ -161,7 +176,12 @@ pub fn main(args: Args) -> Result<()> {
         Which::Bystander => bystander::run(&bench)?,
         Which::Callback(callback) => callback::run(&bench, &callback, args.quick)?,
         Which::Pipeline => pipeline::run(&bench)?.0,
-        Which::Report => report::run(&bench, &pipeline::record_big(&bench)?)?,
+        Which::Report => {
+            let mut targets = report::run(&bench, &pipeline::record_big(&bench)?)?;
+            targets.extend(report::run_exports(&bench)?);
+            targets
+        }
+        Which::Export => report::run_exports(&bench)?,
         Which::Rss => rss::run(&bench)?,
         Which::All => {
             let mut targets = overhead::run(&bench)?;
@@ -169,10 +189,11 @@ pub fn main(args: Args) -> Result<()> {
             let (pipeline, recording) = pipeline::run(&bench)?;
             targets.extend(pipeline);
             targets.extend(report::run(&bench, &recording)?);
+            targets.extend(report::run_exports(&bench)?);
             targets.extend(rss::run(&bench)?);
             targets
         }
-        Which::EpollLoad(_) => unreachable!("handled above"),
+        Which::EpollLoad(_) | Which::Synthetic(_) => unreachable!("handled above"),
     };
     if targets.is_empty() {
         return Ok(());

@@ -1,5 +1,12 @@
-//! The report benchmark: how fast `uprof report --format json` reads a big recording.
+//! The report benchmarks: how fast `uprof report` reads a big recording and turns it into each
+//! output, and with how much memory.
+//!
+//! `run` measures the JSON report and the Perfetto export on the pipeline benchmark's
+//! recording (flat-out zero-timeout waits: the export's worst case, four packets per record);
+//! `run_exports` measures both on synthetic recordings of a busy server (`synthetic`) of two
+//! sizes, to show the export's rate and that its memory does not grow with the recording.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -8,46 +15,141 @@ use anyhow::Result;
 use super::pipeline::Recording;
 use super::procs::{Spawned, describe};
 use super::stats::{median, mib, millions};
+use super::synthetic;
 use super::{Bench, Target};
 
-/// The target: records read per second.
-const TARGET_RATE: f64 = 5e6;
+/// Records per second the JSON report reads.
+const REPORT_RATE: f64 = 5e6;
+/// Records per second an export reads, and its memory ceiling.
+const EXPORT_RATE: f64 = 3e6;
+const EXPORT_RSS: u64 = 64 << 20;
 
 /// Runs the report benchmark on `recording` and returns its target.
 pub fn run(bench: &Bench, recording: &Recording) -> Result<Vec<Target>> {
+    let json = measure(bench, recording, Output::Json)?;
+    measure(bench, recording, Output::Perfetto)?;
+    Ok(vec![Target {
+        what: "report: records/s read".into(),
+        goal: ">= 5 M/s",
+        measured: format!("{:.2} M/s", millions(json.rate)),
+        met: json.rate >= REPORT_RATE,
+    }])
+}
+
+/// Runs the export benchmark on synthetic recordings of an eighth of the planned size and of
+/// the full size; returns its targets (rate and memory on the full one).
+pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
+    let mut measured = Vec::new();
+    for (name, bytes) in [
+        ("server-small.uprof", bench.plan.export_bytes / 8),
+        ("server.uprof", bench.plan.export_bytes),
+    ] {
+        let path = bench.scratch(name);
+        let start = Instant::now();
+        let records = synthetic::write(&path, bytes)?;
+        println!(
+            "== synthetic recording of a busy server: {} records, {:.0} MiB, written in {:.1} s",
+            records,
+            mib(std::fs::metadata(&path)?.len()),
+            start.elapsed().as_secs_f64()
+        );
+        let recording = Recording { path, records };
+        measure(bench, &recording, Output::Json)?;
+        measured.push(measure(bench, &recording, Output::Perfetto)?);
+        std::fs::remove_file(&recording.path)?;
+    }
+    let (small, big) = (&measured[0], &measured[1]);
+    println!(
+        "   perfetto peak RSS: {:.1} MiB on the small recording, {:.1} MiB on the one 8x larger\n",
+        mib(small.peak_rss),
+        mib(big.peak_rss)
+    );
+    Ok(vec![
+        Target {
+            what: "perfetto export: records/s".into(),
+            goal: ">= 3 M/s",
+            measured: format!("{:.2} M/s", millions(big.rate)),
+            met: big.rate >= EXPORT_RATE,
+        },
+        Target {
+            what: format!(
+                "perfetto export: peak RSS ({:.0} MiB file)",
+                mib(bench.plan.export_bytes)
+            ),
+            goal: "< 64 MiB",
+            measured: format!("{:.1} MiB", mib(big.peak_rss)),
+            met: big.peak_rss < EXPORT_RSS,
+        },
+    ])
+}
+
+#[derive(Clone, Copy)]
+enum Output {
+    /// `--format json > /dev/null`.
+    Json,
+    /// `--format perfetto -o FILE` (in the scratch directory).
+    Perfetto,
+}
+
+struct Measured {
+    rate: f64,
+    peak_rss: u64,
+}
+
+/// The median time of `uprof report` on `recording` over the planned runs, and its peak RSS.
+fn measure(bench: &Bench, recording: &Recording, output: Output) -> Result<Measured> {
+    let trace = bench.scratch("export.pftrace");
     let mut cmd = Command::new(&bench.uprof);
-    cmd.arg("report")
-        .arg(&recording.path)
-        .args(["--format", "json"])
-        .stdout(Stdio::null());
+    cmd.arg("report").arg(&recording.path).stdout(Stdio::null());
+    match output {
+        Output::Json => cmd.args(["--format", "json"]),
+        Output::Perfetto => cmd.args(["--format", "perfetto", "-o"]).arg(&trace),
+    };
     let size = std::fs::metadata(&recording.path)?.len();
     println!(
-        "== report: {} > /dev/null, {} records ({:.0} MiB), median of {} runs",
+        "== report: {}{}, {} records ({:.0} MiB), median of {} runs",
         describe(&cmd),
+        if matches!(output, Output::Json) {
+            " > /dev/null"
+        } else {
+            ""
+        },
         recording.records,
         mib(size),
         bench.plan.report_runs
     );
     let mut seconds = Vec::new();
+    let mut cpu = Vec::new();
     let mut peak_rss = 0;
     for _ in 0..bench.plan.report_runs {
         let start = Instant::now();
         let finished = Spawned::start(&mut cmd)?.finish()?;
         seconds.push(start.elapsed().as_secs_f64());
+        cpu.push(finished.cpu.as_secs_f64());
         peak_rss = peak_rss.max(finished.max_rss);
     }
     let seconds = median(&seconds);
+    let cpu = median(&cpu);
     let rate = recording.records as f64 / seconds;
     println!(
-        "   {seconds:.3} s: {:.2} M records/s, {:.0} MiB/s; peak RSS {:.1} MiB\n",
+        "   {seconds:.3} s: {:.2} M records/s, {:.0} MiB/s; CPU {cpu:.3} s ({:.2} M records per \
+         CPU second); peak RSS {:.1} MiB{}\n",
         millions(rate),
         mib(size) / seconds,
-        mib(peak_rss)
+        millions(recording.records as f64 / cpu),
+        mib(peak_rss),
+        trace_size(&trace)
     );
-    Ok(vec![Target {
-        what: "report: records/s read".into(),
-        goal: ">= 5 M/s",
-        measured: format!("{:.2} M/s", millions(rate)),
-        met: rate >= TARGET_RATE,
-    }])
+    if trace.exists() {
+        std::fs::remove_file(&trace)?;
+    }
+    Ok(Measured { rate, peak_rss })
+}
+
+/// ", trace N MiB" for an export that wrote one.
+fn trace_size(trace: &Path) -> String {
+    std::fs::metadata(trace).map_or_else(
+        |_| String::new(),
+        |m| format!(", trace {:.0} MiB", mib(m.len())),
+    )
 }

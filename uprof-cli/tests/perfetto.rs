@@ -1,0 +1,543 @@
+//! `uprof report --format perfetto`: the trace, decoded with Perfetto's official schema (the
+//! PyPI `perfetto` package that scripts/setup.sh installs into its venv), says what the JSON
+//! report of the same recording says, thread by thread; and `-o` and the binary format behave.
+//!
+//! `perfetto_summary.py` (beside this file) reads the trace as Perfetto's trace processor does
+//! and prints what it holds; these tests compare that with `uprof report --format json`.
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::{WAIT_SYSCALLS, report_json, run, testprog, uprof};
+use uprof_analysis::synth::Task;
+use uprof_common::{
+    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLLIN, FdKind, Record, WAIT_UNFINISHED, WaitSyscall,
+};
+use uprof_common::{ProbeKind, Tier};
+use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
+
+/// The venv scripts/setup.sh makes (`UPROF_VENV` overrides it).
+fn venv_python() -> Option<PathBuf> {
+    let venv = std::env::var_os("UPROF_VENV")
+        .map_or_else(|| PathBuf::from("/usr/local/lib/uprof-venv"), PathBuf::from);
+    let python = venv.join("bin/python");
+    let usable = python.exists()
+        && Command::new(&python)
+            .args([
+                "-c",
+                "import perfetto.protos.perfetto.trace.perfetto_trace_pb2",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+    if usable {
+        return Some(python);
+    }
+    let why = format!(
+        "{} cannot import Perfetto's schema (perfetto_trace_pb2): run scripts/setup.sh",
+        python.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("\n*** SKIPPED: {why} ***\n");
+    None
+}
+
+/// What the trace holds, as perfetto_summary.py reads it with the official schema.
+fn summary(python: &Path, trace: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/perfetto_summary.py");
+    let out = run(Command::new(python).arg(script).arg(trace));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
+    assert_eq!(
+        summary["problems"],
+        Value::Array(vec![]),
+        "problems reading the trace"
+    );
+    summary
+}
+
+/// `uprof report FILE --format perfetto -o TRACE`; returns its stderr.
+fn export(file: &Path, trace: &Path) -> String {
+    let out = run(uprof()
+        .arg("report")
+        .arg(file)
+        .args(["--format", "perfetto", "-o"])
+        .arg(trace));
+    assert!(out.stdout.is_empty(), "the trace goes to -o, not stdout");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn tracks(summary: &Value) -> &Vec<Value> {
+    summary["tracks"].as_array().unwrap()
+}
+
+fn count(track: &Value, what: &str, name: &str) -> u64 {
+    track[what][name].as_u64().unwrap_or(0)
+}
+
+/// The track `name` holds, and its `what` (`slices` or `instants`) named `event`, across all
+/// tracks named like `name`.
+fn named<'a>(summary: &'a Value, name: &str) -> Vec<&'a Value> {
+    tracks(summary)
+        .iter()
+        .filter(|t| t["name"].as_str() == Some(name))
+        .collect()
+}
+
+/// Every track is well formed: each slice that began ended, each end had a beginning.
+fn assert_slices_pair(summary: &Value) {
+    for t in tracks(summary) {
+        assert_eq!(t["unclosed"], 0, "slices left open on {t:#}");
+        assert_eq!(t["unmatched_ends"], 0, "ends without a beginning on {t:#}");
+    }
+}
+
+/// Each thread of the JSON report has a track with a slice per wait, a busy slice per busy
+/// tick, an `epoll_ctl` slice per call, an events-per-wakeup counter value per ready return,
+/// and its name.
+fn assert_threads_match(summary: &Value, report: &Value) {
+    let threads = report["threads"].as_array().unwrap();
+    assert!(!threads.is_empty());
+    for thread in threads {
+        let (pid, tid) = (&thread["pid"], &thread["tid"]);
+        let track = tracks(summary)
+            .iter()
+            .find(|t| &t["pid"] == pid && &t["tid"] == tid)
+            .unwrap_or_else(|| panic!("no track for thread {pid}/{tid}"));
+        let waits: u64 = WAIT_SYSCALLS
+            .iter()
+            .map(|s| count(track, "slices", s))
+            .sum();
+        let expected = &thread["waits"];
+        assert_eq!(waits, expected["calls"].as_u64().unwrap(), "waits of {tid}");
+        for s in WAIT_SYSCALLS {
+            let calls = expected["by_syscall"][s].as_u64().unwrap_or(0);
+            assert_eq!(count(track, "slices", s), calls, "{s} slices of {tid}");
+        }
+        assert_eq!(
+            count(track, "slices", "busy"),
+            expected["busy_ns"]["count"].as_u64().unwrap(),
+            "busy slices of {tid}"
+        );
+        assert_eq!(
+            count(track, "slices", "epoll_ctl"),
+            thread["epoll_ctl"].as_u64().unwrap(),
+            "epoll_ctl slices of {tid}"
+        );
+        assert_eq!(track["thread_name"], thread["comm"], "name of {tid}");
+        let outcomes: Vec<&str> = WAIT_SYSCALLS
+            .iter()
+            .flat_map(|s| track["args"][s].as_array().into_iter().flatten())
+            .map(|args| args["outcome"].as_str().unwrap())
+            .collect();
+        let ready = outcomes.iter().filter(|&&o| o == "ready").count() as u64;
+        assert_eq!(
+            ready,
+            expected["ready"].as_u64().unwrap(),
+            "ready waits of {tid}"
+        );
+        let counter = tracks(summary)
+            .iter()
+            .find(|t| t["name"] == "events per wakeup" && t["parent"] == track["uuid"]);
+        let values = counter.map_or(0, |c| c["counter"].as_array().unwrap().len() as u64);
+        assert_eq!(values, ready, "events-per-wakeup values of {tid}");
+        if let Some(counter) = counter {
+            let events: i64 = counter["counter"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .sum();
+            assert_eq!(
+                Some(events as u64),
+                expected["events"].as_u64(),
+                "events of {tid}"
+            );
+        }
+    }
+}
+
+/// Flows join readiness to the wake-up it caused and to the busy tick that followed the wait
+/// that delivered it, never backwards in time.
+fn assert_flows(summary: &Value) {
+    let flows = &summary["flows"];
+    assert_eq!(flows["backwards_steps"], 0, "{flows:#}");
+    assert_eq!(flows["unterminated_at_busy"], 0, "{flows:#}");
+    let paths: BTreeSet<&str> = flows["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert!(paths.contains("ready -> woken -> busy"), "{flows:#}");
+    assert!(
+        paths.iter().all(|p| p.starts_with("ready -> ")),
+        "{flows:#}"
+    );
+}
+
+const SERVER: u32 = 500;
+const CHILD: u32 = 600;
+const LISTEN: i32 = 5;
+const PIPE: i32 = 7;
+
+/// Records of a small server with every kind of event the trace shows: two threads, each on
+/// its own epoll instance, a listening socket on both (a herd), a pipe that becomes ready and
+/// leaves the interest list before delivery, closes, lost records, a forked child process
+/// polling, a thread exit and a wait still blocked at the end.
+fn server_records() -> Vec<Record> {
+    let main = Task::new(SERVER, SERVER);
+    let worker = Task::new(SERVER, SERVER + 1);
+    let child = Task::new(CHILD, CHILD);
+    let softirq = Task::new(0, 9);
+    let us = 1_000;
+    let mut r = vec![
+        main.task_info(us, "srv"),
+        worker.task_info(us, "srv-worker"),
+        main.epoll_create(2 * us, 3),
+        worker.epoll_create(2 * us, 4),
+        main.epoll_ctl(3 * us, 3, EPOLL_CTL_ADD, LISTEN, LISTEN as u64, 0),
+        main.fd_info(3 * us, LISTEN, FdKind::Socket),
+        worker.epoll_ctl(3 * us, 4, EPOLL_CTL_ADD, LISTEN, LISTEN as u64, 0),
+        main.epoll_ctl(4 * us, 3, EPOLL_CTL_ADD, PIPE, PIPE as u64, 0),
+        main.fd_info(4 * us, PIPE, FdKind::Pipe),
+        // A failed ADD: already registered.
+        main.epoll_ctl(5 * us, 3, EPOLL_CTL_ADD, PIPE, PIPE as u64, -17),
+    ];
+    // Ten ticks of each thread: readiness, wake-up, the wait returns it.
+    let tick = |t: Task, epfd: i32, fd: i32, enter: u64, r: &mut Vec<Record>| {
+        r.push(softirq.ready(enter + 10 * us, SERVER, epfd, fd, fd as u32));
+        r.push(t.wake(enter + 12 * us, enter, epfd, softirq));
+        r.push(t.woken_epoll_wait(enter, enter + 20 * us, epfd, 1, 2_000));
+        r.extend(t.events(enter + 20 * us, &[(EPOLLIN, fd as u64)]));
+    };
+    for k in 0..10 {
+        let base = 100 * us + k * 50 * us;
+        tick(main, 3, PIPE, base, &mut r);
+        tick(worker, 4, LISTEN, base + us, &mut r);
+    }
+    // A herd: one connection on the listening socket wakes both threads.
+    let herd = 700 * us;
+    for epfd in [3, 4] {
+        r.push(softirq.ready(herd + 10 * us, SERVER, epfd, LISTEN, LISTEN as u32));
+    }
+    for (t, epfd) in [(main, 3), (worker, 4)] {
+        r.push(t.wake(herd + 11 * us, herd, epfd, softirq));
+        r.push(t.woken_epoll_wait(herd, herd + 20 * us, epfd, 1, 1_000));
+        r.extend(t.events(herd + 20 * us, &[(EPOLLIN, LISTEN as u64)]));
+    }
+    // The pipe becomes ready and leaves the interest list before anyone waits: never
+    // delivered. Then the listening socket closes (both registrations end) and the worker's
+    // next wait times out.
+    r.push(softirq.ready(800 * us, SERVER, 3, PIPE, PIPE as u32));
+    r.push(main.epoll_ctl(805 * us, 3, EPOLL_CTL_DEL, PIPE, 0, 0));
+    r.push(main.close(810 * us, LISTEN, 0));
+    r.push(worker.epoll_wait(820 * us, 830 * us, 4, 0));
+    r.push(softirq.lost(840 * us, 3));
+    // A forked child names itself and polls.
+    r.push(main.fork(850 * us, CHILD, "srv"));
+    r.push(child.task_info(860 * us, "child"));
+    r.push(child.poll(870 * us, 880 * us, 2, 0));
+    r.push(child.poll(890 * us, 900 * us, 2, 1));
+    r.push(worker.exit(910 * us, "srv-worker"));
+    // The main thread is still blocked when recording ends.
+    let mut blocked = main.wait(WaitSyscall::EpollWait, 920 * us, 1_000 * us, 3, 64, 0);
+    blocked.flags |= WAIT_UNFINISHED;
+    r.push(Record::Wait(blocked));
+    r.sort_by_key(|r| r.header().ts);
+    r
+}
+
+/// Writes `records` as a recording, as `uprof record -o` would.
+fn write_recording(path: &Path, records: &[Record]) {
+    let header = SessionHeader {
+        format_version: uprof_record::FORMAT_VERSION,
+        uprof_version: "test".into(),
+        kernel_release: "6.1.0-test".into(),
+        hostname: "test".into(),
+        // The report counts herds when wake-ups were traced.
+        probes: vec![ProbeInfo {
+            name: "tp_btf:sched_waking".into(),
+            kind: ProbeKind::TpBtf,
+            attached: true,
+            note: None,
+        }],
+        tier: Tier::Callback,
+        wakeups: true,
+        clock: "CLOCK_MONOTONIC".into(),
+        boot_offset_ns: 1_700_000_000_000_000_000,
+        start_ts: 0,
+        target: Target {
+            command: None,
+            pids: vec![SERVER],
+        },
+    };
+    let mut writer = Writer::create(path, &header).unwrap();
+    for record in records {
+        writer.push(record.as_bytes()).unwrap();
+    }
+    writer
+        .finish(&SessionEnd {
+            end_ts: 1_000_000,
+            records: 0,
+            lost_events: 3,
+            reason: "test".into(),
+        })
+        .unwrap();
+}
+
+#[test]
+fn synthetic_trace_says_what_the_json_report_says() {
+    let Some(python) = venv_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.uprof");
+    write_recording(&file, &server_records());
+    let trace = dir.path().join("server.pftrace");
+    export(&file, &trace);
+    let summary = summary(&python, &trace);
+    let report = report_json(&file);
+
+    assert_slices_pair(&summary);
+    assert_threads_match(&summary, &report);
+    assert_flows(&summary);
+    let clock = &summary["clock_snapshots"][0];
+    assert_eq!(clock["primary"], "BUILTIN_CLOCK_MONOTONIC");
+    assert_eq!(
+        clock["clocks"]["BUILTIN_CLOCK_REALTIME"], 1_700_000_000_000_000_000u64,
+        "wall-clock time of the start"
+    );
+
+    let session = &named(&summary, "uprof: callback tier, kernel 6.1.0-test")[0];
+    assert_eq!(count(session, "instants", "recording"), 1);
+    assert_eq!(
+        session["args"]["recording"][0]["pids"],
+        serde_json::json!([SERVER])
+    );
+    let lost = &named(&summary, "lost records")[0];
+    assert_eq!(lost["counter"], serde_json::json!([3]));
+
+    let processes: BTreeSet<(u64, &str)> = tracks(&summary)
+        .iter()
+        .filter_map(|t| Some((t["pid"].as_u64()?, t["process_name"].as_str()?)))
+        .collect();
+    let expected = BTreeSet::from([(u64::from(SERVER), "srv"), (u64::from(CHILD), "child")]);
+    assert_eq!(processes, expected);
+
+    // The listening socket on each instance: registered until its close, one herd marker
+    // naming both threads.
+    let sockets = named(&summary, "fd 5 (socket)");
+    assert_eq!(sockets.len(), 2, "one track per instance");
+    for fd in &sockets {
+        assert_eq!(count(fd, "slices", "registered"), 1, "{fd:#}");
+        assert_eq!(count(fd, "instants", "closed"), 1, "{fd:#}");
+        assert_eq!(count(fd, "instants", "herd"), 1, "{fd:#}");
+        let woken: BTreeSet<u64> = fd["args"]["herd"][0]["woken_tids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            woken,
+            BTreeSet::from([SERVER.into(), u64::from(SERVER + 1)])
+        );
+    }
+    assert_eq!(report["herds"]["events"], 1);
+    let pipe = &named(&summary, "fd 7 (pipe)")[0];
+    assert_eq!(count(pipe, "slices", "ready → delivered"), 10);
+    assert_eq!(count(pipe, "slices", "ready, never delivered"), 1);
+    assert_eq!(count(pipe, "instants", "epoll_ctl failed"), 1);
+    let mask = &pipe["args"]["registered"][0]["mask"];
+    assert_eq!(mask, "IN");
+}
+
+#[test]
+fn an_incomplete_recording_says_so_inside_the_trace() {
+    let Some(python) = venv_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cut.uprof");
+    write_recording(&file, &server_records());
+    // Cut the file inside its END chunk, as a crash would.
+    let bytes = fs::read(&file).unwrap();
+    fs::write(&file, &bytes[..bytes.len() - 40]).unwrap();
+    let trace = dir.path().join("cut.pftrace");
+    let stderr = export(&file, &trace);
+    assert!(stderr.contains("damaged"), "{stderr}");
+    let summary = summary(&python, &trace);
+    let session = tracks(&summary)
+        .iter()
+        .find(|t| t["name"].as_str().is_some_and(|n| n.starts_with("uprof:")))
+        .unwrap();
+    assert!(
+        session["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("(recording incomplete)"),
+        "{session:#}"
+    );
+    let why = session["args"]["recording incomplete"][0]["why"]
+        .as_str()
+        .unwrap();
+    assert!(why.contains("damaged") && stderr.contains(why), "{why}");
+    assert_slices_pair(&summary);
+    assert_threads_match(&summary, &report_json(&file));
+}
+
+/// The demo program, traced for real.
+#[test]
+fn demo_trace_says_what_the_json_report_says() {
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let Some(python) = venv_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.uprof");
+    {
+        let _serial = support::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        run(uprof()
+            .arg("record")
+            .arg("-o")
+            .arg(&file)
+            .arg("--")
+            .arg(testprog("uprof-demo"))
+            .stdout(Stdio::null()));
+    }
+    let trace = dir.path().join("demo.pftrace");
+    export(&file, &trace);
+    let summary = summary(&python, &trace);
+    let report = report_json(&file);
+    assert_slices_pair(&summary);
+    assert_threads_match(&summary, &report);
+    let names: BTreeSet<&str> = tracks(&summary)
+        .iter()
+        .filter_map(|t| t["thread_name"].as_str())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["uprof-demo", "demo-worker"]));
+    // The demo's fds, each named with its kind, on the instances of the report.
+    let fds: BTreeSet<&str> = tracks(&summary)
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .filter(|n| n.starts_with("fd "))
+        .collect();
+    for kind in ["socket", "pipe", "eventfd", "timerfd"] {
+        assert!(
+            fds.iter().any(|n| n.ends_with(&format!("({kind})"))),
+            "{fds:?}"
+        );
+    }
+    let epolls = tracks(&summary)
+        .iter()
+        .filter(|t| {
+            t["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("epoll fd "))
+        })
+        .count();
+    assert_eq!(epolls, report["epolls"].as_array().unwrap().len());
+    // Readiness is recorded (socket tier at least): its flows reach the busy ticks.
+    if report["tier"] != "syscall" {
+        assert_flows(&summary);
+    }
+}
+
+#[test]
+fn an_unwritable_output_is_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.uprof");
+    write_recording(&file, &server_records());
+    let target = dir.path().join("missing/dir/out.pftrace");
+    let out = uprof()
+        .arg("report")
+        .arg(&file)
+        .args(["--format", "perfetto", "-o"])
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("uprof: error: cannot write "),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn every_format_writes_to_the_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.uprof");
+    write_recording(&file, &server_records());
+    let json = dir.path().join("report.json");
+    let out = run(uprof()
+        .arg("report")
+        .arg(&file)
+        .args(["--format", "json", "--output"])
+        .arg(&json));
+    assert!(out.stdout.is_empty());
+    let written: Value = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
+    assert_eq!(written, report_json(&file));
+}
+
+#[test]
+fn a_binary_format_refuses_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.uprof");
+    write_recording(&file, &server_records());
+    let terminal = pseudo_terminal();
+    let out = uprof()
+        .arg("report")
+        .arg(&file)
+        .args(["--format", "perfetto"])
+        .stdout(terminal)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "uprof: error: --format perfetto is binary: write it to a file with -o FILE (or \
+         redirect stdout)"
+    );
+}
+
+#[test]
+fn record_refuses_a_format_it_cannot_print_live() {
+    // Before it loads anything: no privilege needed, and `true` is never started.
+    let out = uprof()
+        .args(["record", "--format", "perfetto", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("record to a file with -o FILE"), "{stderr}");
+}
+
+/// The terminal end of a new pseudo-terminal.
+fn pseudo_terminal() -> fs::File {
+    // SAFETY: plain libc calls on a descriptor we own; ptsname's buffer is copied at once.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(
+            master >= 0,
+            "posix_openpt: {}",
+            std::io::Error::last_os_error()
+        );
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(master))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // The master stays open (leaked) for the test's life, so the terminal stays usable.
+        let _ = master;
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(name)
+            .unwrap()
+    }
+}
