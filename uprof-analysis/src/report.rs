@@ -26,6 +26,8 @@ pub struct Report {
     pub command: Option<Vec<String>>,
     /// Every process traced: those started or attached to, and the descendants followed.
     pub pids: Vec<u32>,
+    /// Why the recording was read only up to its last complete chunk; `null` when whole.
+    pub incomplete: Option<String>,
     /// Threads that waited or called `epoll_ctl`, by `(pid, tid)`.
     pub threads: Vec<ThreadReport>,
     /// Epoll instances that were waited on, asked (`epoll_ctl`) or delivered events, by

@@ -529,8 +529,10 @@ fn json_has_the_documented_fields() {
         command: Some(vec!["srv".into()]),
         pids: vec![80],
         lost_events: 0,
+        incomplete: Some("the recording did not finish".into()),
     };
     let j = analyze_with(records, &info).to_json();
+    assert_eq!(j["incomplete"], "the recording did not finish");
     assert_eq!(j["schema"], "uprof.report/3");
     assert_eq!(
         (j["duration_ns"].as_u64(), j["tier"].as_str()),
