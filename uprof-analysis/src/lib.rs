@@ -33,7 +33,7 @@ pub use report::{
 pub use stats::{Bucket, CountSummary, DurationSummary};
 pub use stream::REORDER_WINDOW_NS;
 pub use summary::{CtlCounts, MaskCounts, Summary};
-pub use text::{TextOptions, terminal_safe};
+pub use text::{TextOptions, duration as human_duration, terminal_safe};
 
 use uprof_common::Record;
 

@@ -3,12 +3,15 @@
 //! Each output is a [`Printer`]: a consumer of the reconstructed event stream
 //! ([`uprof_analysis::stream`]) that writes its format as it goes or when the stream ends.
 //! Adding an output is one new module here and one variant of [`Format`].
+mod hdrlog;
+mod intervals;
 mod summary;
 
 use std::io::{self, Write};
+use std::time::Duration;
 
-use uprof_analysis::SessionInfo;
 use uprof_analysis::stream::Consumer;
+use uprof_analysis::{Coverage, SessionInfo};
 
 pub use uprof_analysis::{TextOptions, View};
 
@@ -19,13 +22,48 @@ pub enum Format {
     Table,
     /// The report as JSON (`docs/json-schema.md`).
     Json,
+    /// An HdrHistogram interval log: per thread and interval, histograms of blocked, busy and
+    /// ready→delivered times (`docs/outputs.md`).
+    Hdrlog,
 }
 
 /// What the user asked of the output, beyond its format.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    /// What the table format prints.
+    /// What the table format prints (`--all` also lists every thread of each interval).
     pub text: TextOptions,
+    /// Per-interval figures.
+    pub intervals: Intervals,
+}
+
+/// Per-interval figures (`--interval`), and the recording's start they are aligned on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Intervals {
+    /// Length of an interval: `None` gives no interval rows in the table and JSON, and
+    /// [`DEFAULT_INTERVAL`] in the hdrlog.
+    pub width: Option<Duration>,
+    pub start: RecordingStart,
+}
+
+/// The hdrlog's interval when none is asked for.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the interval outputs need to know of a recording before its records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecordingStart {
+    /// `CLOCK_MONOTONIC` ns when recording started: interval 0 starts there.
+    pub start_ts: u64,
+    /// `CLOCK_REALTIME - CLOCK_MONOTONIC`, ns: for wall-clock times.
+    pub realtime_offset_ns: i64,
+    /// Which figures the recording can have.
+    pub coverage: Coverage,
+}
+
+impl Intervals {
+    fn timeline(&self, width: Duration) -> uprof_analysis::intervals::Timeline {
+        let width_ns = u64::try_from(width.as_nanos()).unwrap_or(u64::MAX).max(1);
+        uprof_analysis::intervals::Timeline::new(self.start.start_ts, width_ns)
+    }
 }
 
 /// One output being produced from a recording's event stream.
@@ -34,14 +72,60 @@ pub trait Printer: Consumer {
     /// itself, complete now that its end is known. A write error during the stream is returned
     /// here.
     fn finish(self: Box<Self>, session: &SessionInfo) -> io::Result<()>;
+
+    /// Whether writing has failed already (the reader went away): a live producer can stop.
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 impl Format {
     /// A printer of this format writing to `out`.
     pub fn printer<'w>(self, options: &Options, out: Box<dyn Write + 'w>) -> Box<dyn Printer + 'w> {
-        match self {
-            Format::Table => Box::new(summary::SummaryPrinter::table(options.text, out)),
-            Format::Json => Box::new(summary::SummaryPrinter::json(out)),
+        let intervals = &options.intervals;
+        match (self, intervals.width) {
+            (Format::Table, Some(width)) => Box::new(intervals::IntervalPrinter::table(
+                intervals,
+                width,
+                options.text,
+                true,
+                out,
+            )),
+            (Format::Json, Some(width)) => Box::new(intervals::IntervalPrinter::json(
+                intervals, width, true, out,
+            )),
+            (Format::Table, None) => Box::new(summary::SummaryPrinter::table(options.text, out)),
+            (Format::Json, None) => Box::new(summary::SummaryPrinter::json(out)),
+            (Format::Hdrlog, width) => Box::new(hdrlog::HdrlogPrinter::new(
+                intervals,
+                width.unwrap_or(DEFAULT_INTERVAL),
+                out,
+            )),
+        }
+    }
+
+    /// What `uprof record` writes while it records, if anything: with an interval, the table's
+    /// interval blocks, or one JSON object per interval and line (JSON Lines); the hdrlog
+    /// whole. The end-of-recording report (table, JSON) is not part of it.
+    pub fn live<'w>(
+        self,
+        options: &Options,
+        out: Box<dyn Write + 'w>,
+    ) -> Option<Box<dyn Printer + 'w>> {
+        let intervals = &options.intervals;
+        match (self, intervals.width) {
+            (Format::Table, Some(width)) => Some(Box::new(intervals::IntervalPrinter::table(
+                intervals,
+                width,
+                options.text,
+                false,
+                out,
+            ))),
+            (Format::Json, Some(width)) => Some(Box::new(intervals::IntervalPrinter::json(
+                intervals, width, false, out,
+            ))),
+            (Format::Hdrlog, _) => Some(self.printer(options, out)),
+            (Format::Table | Format::Json, None) => None,
         }
     }
 }
