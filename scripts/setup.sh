@@ -9,13 +9,15 @@ cd "$(dirname "$0")/.."
 HOST_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace/build.rs)
 LLVM_DIR=${UPROF_LLVM_DIR:-/usr/local/lib/uprof-llvm}
+# The Python venv holding the independent readers tests check uprof's exports with.
+UPROF_VENV=${UPROF_VENV:-/usr/local/lib/uprof-venv}
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
 # Debian packages: qemu + busybox + cpio for the stock-kernel VM tests, redis, nginx and node as
 # real targets, linux-perf and strace as independent oracles and benchmark competitors.
 PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light nodejs linux-perf strace
-          rsync build-essential pkg-config)
+          rsync build-essential pkg-config python3-venv)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -60,6 +62,16 @@ fi
 CARGO_FUZZ_VERSION=0.13.2
 cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION" ||
     { say "installing cargo-fuzz $CARGO_FUZZ_VERSION"; cargo +"$HOST_TOOLCHAIN" install --locked "cargo-fuzz@$CARGO_FUZZ_VERSION" --force; }
+
+# Python readers of uprof's exports, pinned, in a venv (Debian's Python is externally managed):
+# hdrhistogram reads the hdrlog.
+[ -x "$UPROF_VENV/bin/python" ] || { say "creating the Python venv $UPROF_VENV"; python3 -m venv "$UPROF_VENV"; }
+PYTHON_PACKAGES=(hdrhistogram==0.10.8)
+for p in "${PYTHON_PACKAGES[@]}"; do
+    installed=$("$UPROF_VENV/bin/pip" show "${p%%==*}" 2>/dev/null | sed -n 's/^Version: //p' || true)
+    [ "$installed" = "${p##*==}" ] ||
+        { say "installing $p in $UPROF_VENV"; "$UPROF_VENV/bin/pip" install -q "$p"; }
+done
 
 # tracefs: the syscall tracepoints live there and it is not mounted at boot on every machine.
 if ! mountpoint -q /sys/kernel/tracing; then

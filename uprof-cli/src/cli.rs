@@ -24,6 +24,7 @@ pub enum Command {
     ///   uprof record -p 1234 --duration 10s
     ///   uprof record -o redis.uprof -p $(pidof redis-server)
     ///   uprof record -o demo.uprof -- uprof-demo
+    ///   uprof record -p 1234 --interval 1s
     #[command(verbatim_doc_comment)]
     Record(RecordArgs),
     /// Report on a recording made with `uprof record -o FILE`.
@@ -32,6 +33,8 @@ pub enum Command {
     ///   uprof report redis.uprof
     ///   uprof report redis.uprof --view fds
     ///   uprof report redis.uprof --format json | jq '.threads[].waits.calls'
+    ///   uprof report redis.uprof --interval 1s
+    ///   uprof report redis.uprof --format hdrlog -o redis.hlog
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
     /// Compare recordings side by side: wakeups, events per wakeup, epoll_ctl churn, fds
@@ -91,6 +94,9 @@ pub struct RecordArgs {
 pub struct ReportArgs {
     /// A file written by `uprof record -o`.
     pub file: PathBuf,
+    /// Write the output to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub output_format: OutputArgs,
 }
@@ -108,8 +114,14 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_requests)]
     pub requests: Vec<Option<u64>>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareFormat {
+    Table,
+    Json,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -120,10 +132,15 @@ pub struct OutputArgs {
     /// Which tables to print (table format).
     #[arg(long, value_enum, default_value_t = ViewArg::All)]
     pub view: ViewArg,
-    /// List every thread, epoll instance and fd (table format). By default the tables show the
-    /// busiest ones and add up the rest (a busy server has thousands of short connections).
+    /// List every thread, epoll instance and fd (table format), and every thread of each
+    /// interval. By default the tables show the busiest ones and add up the rest (a busy
+    /// server has thousands of short connections).
     #[arg(long)]
     pub all: bool,
+    /// Per-interval rows per thread (e.g. 1s, 100ms; whole milliseconds), before the report;
+    /// `uprof record` prints them as it records. The hdrlog's interval (default 1s).
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
 }
 
 impl OutputArgs {
@@ -131,7 +148,8 @@ impl OutputArgs {
         self.format.into()
     }
 
-    pub fn options(&self) -> uprof_output::Options {
+    /// The output's options; `start`: the recording's, which intervals are aligned on.
+    pub fn options(&self, start: uprof_output::RecordingStart) -> uprof_output::Options {
         let view = match self.view {
             ViewArg::Threads => View::Threads,
             ViewArg::Fds => View::Fds,
@@ -141,6 +159,10 @@ impl OutputArgs {
             text: TextOptions {
                 view,
                 all: self.all,
+            },
+            intervals: uprof_output::Intervals {
+                width: self.interval,
+                start,
             },
         }
     }
@@ -168,6 +190,8 @@ pub enum SyscallHooksArg {
 pub enum Format {
     Table,
     Json,
+    /// HdrHistogram interval log of blocked, busy and ready→delivered times per thread.
+    Hdrlog,
 }
 
 impl From<Format> for uprof_output::Format {
@@ -175,6 +199,7 @@ impl From<Format> for uprof_output::Format {
         match format {
             Format::Table => uprof_output::Format::Table,
             Format::Json => uprof_output::Format::Json,
+            Format::Hdrlog => uprof_output::Format::Hdrlog,
         }
     }
 }
@@ -198,6 +223,16 @@ fn parse_buffer_mib(s: &str) -> Result<u32, String> {
         ));
     }
     Ok(mib)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+    if d < Duration::from_millis(1) || d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "`{s}`: an interval is a whole number of milliseconds, at least 1ms"
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_requests(s: &str) -> Result<Option<u64>, String> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, ensure};
 use uprof_analysis::{Comparison, Recording};
 
-use crate::cli::{CompareArgs, Format};
+use crate::cli::{CompareArgs, CompareFormat};
 use crate::report::analyze;
 
 pub fn run(args: &CompareArgs) -> Result<()> {
@@ -43,12 +43,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let comparison = Comparison::new(&recordings);
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => writeln!(
+        CompareFormat::Json => writeln!(
             out,
             "{}",
             serde_json::to_string_pretty(&comparison.to_json())?
         ),
-        Format::Table => comparison.render_text(&mut out),
+        CompareFormat::Table => comparison.render_text(&mut out),
     }
     .context("cannot write the comparison")
 }

@@ -1,32 +1,53 @@
 //! `uprof report`, and the output shared with `uprof record`'s end-of-recording report.
-use std::io::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use uprof_analysis::stream::Reconstructor;
-use uprof_analysis::{Analyzer, Report, SessionInfo};
+use uprof_analysis::{Analyzer, Coverage, Report, SessionInfo};
+use uprof_output::RecordingStart;
 use uprof_record::{Reader, SessionEnd, SessionHeader};
 
 use crate::cli::{Format, OutputArgs, ReportArgs};
 
 /// Streams the recording's records through the reconstruction into the chosen printer.
 pub fn run(args: &ReportArgs) -> Result<()> {
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
     let mut reader = Reader::open(&args.file)?;
-    let out = Box::new(std::io::stdout().lock());
     let output = &args.output_format;
-    let mut printer = output.format().printer(&output.options(), out);
+    let options = output.options(recording_start(reader.header()));
+    let mut printer = output.format().printer(&options, out);
     let mut stream = Reconstructor::new();
     let mut last_ts = reader.header().start_ts;
     let summary = reader.for_each_record(|record| {
         last_ts = last_ts.max(record.header().ts);
         stream.push(record, &mut *printer);
     })?;
-    if let Some(warning) = summary.warning() {
+    let warning = summary.warning();
+    if let Some(warning) = &warning {
         eprintln!("uprof: warning: {}: {warning}", args.file.display());
     }
     stream.finish(&mut *printer);
-    let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
+    let info = SessionInfo {
+        incomplete: warning,
+        ..session_info(reader.header(), summary.end.as_ref(), last_ts)
+    };
     printer.finish(&info).context("cannot write the report")
+}
+
+/// What the outputs need to know of a recording before its records.
+pub fn recording_start(header: &SessionHeader) -> RecordingStart {
+    RecordingStart {
+        start_ts: header.start_ts,
+        realtime_offset_ns: header.boot_offset_ns,
+        coverage: Coverage::of(&session_info(header, None, header.start_ts)),
+    }
 }
 
 /// Reads a recording and analyses it; a damaged file's warning goes to stderr.
@@ -38,10 +59,14 @@ pub(crate) fn analyze(file: &Path) -> Result<Report> {
         last_ts = last_ts.max(record.header().ts);
         analyzer.push(record);
     })?;
-    if let Some(warning) = summary.warning() {
+    let warning = summary.warning();
+    if let Some(warning) = &warning {
         eprintln!("uprof: warning: {}: {warning}", file.display());
     }
-    let info = session_info(reader.header(), summary.end.as_ref(), last_ts);
+    let info = SessionInfo {
+        incomplete: warning,
+        ..session_info(reader.header(), summary.end.as_ref(), last_ts)
+    };
     Ok(analyzer.finish(&info))
 }
 
@@ -63,6 +88,7 @@ pub fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u
         command: header.target.command.clone(),
         pids: header.target.pids.clone(),
         lost_events: end.map_or(0, |e| e.lost_events),
+        incomplete: None,
     }
 }
 
@@ -71,7 +97,9 @@ pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match output.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?),
-        Format::Table => report.render_text(&mut out, output.options().text),
+        Format::Table => report.render_text(&mut out, output.options(Default::default()).text),
+        // The log was the output, written while recording.
+        Format::Hdrlog => Ok(()),
     }
     .context("cannot write the report")
 }

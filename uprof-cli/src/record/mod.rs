@@ -1,9 +1,11 @@
 //! `uprof record`: load the programs, trace the targets, store records until Ctrl-C, the
 //! duration or the targets' exit, then close the file cleanly (or print the report).
 mod launch;
+mod live;
 mod recorder;
 mod status;
 
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -22,6 +24,7 @@ use crate::{
     cli::{RecordArgs, SyscallHooksArg, TierArg},
     report,
 };
+use live::LiveOutput;
 use recorder::{Recorder, Sink};
 use status::StatusLine;
 
@@ -73,7 +76,9 @@ async fn record(args: RecordArgs) -> Result<()> {
         ),
         None => Sink::Live(Box::new(Analyzer::new())),
     };
-    let mut recorder = Recorder::new(sink);
+    let mut recorder = Recorder::new(sink, LiveOutput::new(&args.output_format, &header));
+    // The status line would land in the middle of live output on the same terminal.
+    let live_on_terminal = recorder.live.is_some() && std::io::stdout().is_terminal();
     if held.is_none() {
         // Attaching to running processes: describe what they had before tracing began.
         for &pid in &pids {
@@ -129,7 +134,15 @@ async fn record(args: RecordArgs) -> Result<()> {
                 if let Sink::File(writer) = &mut recorder.sink {
                     writer.flush().context("cannot write the record file")?;
                 }
-                status.update(recorder.records, lost_seen);
+                if !live_on_terminal {
+                    status.update(recorder.records, lost_seen);
+                }
+                if let Some(live) = &mut recorder.live {
+                    live.advance(clock::monotonic_ns());
+                    if live.failed() {
+                        break "stdout closed".to_owned();
+                    }
+                }
                 for pid in std::mem::take(&mut recorder.exited) {
                     if !pids.contains(&pid) && !procfs::is_alive(pid) {
                         tracer.untrace(pid)?;
@@ -179,6 +192,12 @@ async fn record(args: RecordArgs) -> Result<()> {
         lost_events: lost,
         reason,
     };
+    let info = report::session_info(&header, Some(&end), end_ts);
+    // Written before the report, but its failure must not leave the file unfinished.
+    let live = recorder
+        .live
+        .take()
+        .map_or(Ok(()), |live| live.finish(&info));
     match recorder.sink {
         Sink::File(writer) => {
             writer
@@ -191,10 +210,10 @@ async fn record(args: RecordArgs) -> Result<()> {
                     path.display()
                 );
             }
-            Ok(())
+            live
         }
         Sink::Live(analyzer) => {
-            let info = report::session_info(&header, Some(&end), end_ts);
+            live?;
             report::print(&analyzer.finish(&info), &args.output_format)
         }
     }

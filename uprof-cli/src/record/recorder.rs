@@ -8,6 +8,8 @@ use uprof_common::{EPOLL_CTL_ADD, Record};
 use uprof_record::Writer;
 use uprof_trace::procfs;
 
+use super::live::LiveOutput;
+
 pub enum Sink {
     File(Writer),
     Live(Box<Analyzer>),
@@ -15,6 +17,8 @@ pub enum Sink {
 
 pub struct Recorder {
     pub sink: Sink,
+    /// What is written while recording (`--interval` rows, the hdrlog), if asked for.
+    pub live: Option<LiveOutput>,
     /// Records stored so far.
     pub records: u64,
     /// Kernel records that did not parse (a uprof bug; reported at the end).
@@ -26,9 +30,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(sink: Sink) -> Recorder {
+    pub fn new(sink: Sink, live: Option<LiveOutput>) -> Recorder {
         Recorder {
             sink,
+            live,
             records: 0,
             malformed: 0,
             known_fds: HashSet::new(),
@@ -53,6 +58,9 @@ impl Recorder {
 
     fn store(&mut self, bytes: &[u8], record: &Record) -> Result<()> {
         self.records += 1;
+        if let Some(live) = &mut self.live {
+            live.push(record);
+        }
         match &mut self.sink {
             Sink::File(writer) => writer.push(bytes).context("cannot write the record file"),
             Sink::Live(analyzer) => {
