@@ -11,8 +11,9 @@ use uprof_record::SessionHeader;
 
 use crate::{cli::OutputArgs, report};
 
-/// How far behind the clock the output stays: records reach user space up to a ring-buffer
-/// drain late, and the reconstruction holds them for its reorder window on top.
+/// How far behind the clock the output stays (the reconstruction's reorder window comes on
+/// top): a record is stamped a little before it reaches the ring buffer, which is drained
+/// just before the clock is read.
 pub const LAG: Duration = Duration::from_millis(100);
 
 pub struct LiveOutput {

@@ -137,6 +137,10 @@ async fn record(args: RecordArgs) -> Result<()> {
                 if !live_on_terminal {
                     status.update(recorder.records, lost_seen);
                 }
+                if recorder.live.is_some() {
+                    // What the ring holds is older than the clock read after it.
+                    drain_ring(ring.get_mut(), &mut recorder)?;
+                }
                 if let Some(live) = &mut recorder.live {
                     live.advance(clock::monotonic_ns());
                     if live.failed() {
