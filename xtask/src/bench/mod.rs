@@ -3,14 +3,16 @@
 //! Each benchmark is one module: `overhead` (CPU added to a traced redis-server, next to
 //! strace and perf trace), `bystander` (CPU uprof costs a process it does not trace),
 //! `callback` (the callback tier against the syscall tier, inside a stock kernel under qemu),
-//! `pipeline` (records per second uprof stores without loss), `report` (records per second
-//! `uprof report` reads) and `rss` (uprof's memory during a long recording). They share
+//! `pipeline` (records per second uprof stores without loss, and what `--interval` adds),
+//! `report` (records per second `uprof report` reads), `export` (records per second an export
+//! format writes, and its memory) and `rss` (uprof's memory during a long recording). They share
 //! `procs` (spawning and measuring processes), `uprof` (driving the binary), `redis`, `load`
 //! (an epoll_wait generator) and the interleaved rounds of `overhead`. Figures are ratios or
 //! rates measured within one run, since the machine they run on is small and shared.
 
 mod bystander;
 mod callback;
+mod export;
 mod load;
 mod overhead;
 mod pipeline;
@@ -54,6 +56,9 @@ enum Which {
     Pipeline,
     /// Records per second `uprof report --format json` reads (on a fresh pipeline recording).
     Report,
+    /// Records per second `uprof report --format hdrlog -o FILE` exports, and its peak RSS on
+    /// the whole recording and on its first half (on a fresh pipeline recording).
+    Export,
     /// Peak RSS of `uprof record` during a long recording of a busy redis-server.
     Rss,
     /// All of the above but `callback`, in that order.
@@ -162,6 +167,7 @@ pub fn main(args: Args) -> Result<()> {
         Which::Callback(callback) => callback::run(&bench, &callback, args.quick)?,
         Which::Pipeline => pipeline::run(&bench)?.0,
         Which::Report => report::run(&bench, &pipeline::record_big(&bench)?)?,
+        Which::Export => export::run(&bench, &pipeline::record_big(&bench)?)?,
         Which::Rss => rss::run(&bench)?,
         Which::All => {
             let mut targets = overhead::run(&bench)?;
@@ -169,6 +175,7 @@ pub fn main(args: Args) -> Result<()> {
             let (pipeline, recording) = pipeline::run(&bench)?;
             targets.extend(pipeline);
             targets.extend(report::run(&bench, &recording)?);
+            targets.extend(export::run(&bench, &recording)?);
             targets.extend(rss::run(&bench)?);
             targets
         }
