@@ -199,7 +199,7 @@ fn write_block(
     let since = seconds(row.start_ns);
     if row.threads.is_empty() {
         let until = seconds(row.start_ns.saturating_add(row.duration_ns));
-        return writeln!(out, "{time} {since}  no thread active until {until}");
+        return writeln!(out, "{time} {since}  no thread active until {until}\n");
     }
     let n = row.threads.len();
     let plural = if n == 1 { "" } else { "s" };
