@@ -13,13 +13,13 @@ use crate::cli::{Format, OutputArgs, ReportArgs};
 
 /// Streams the recording's records through the reconstruction into the chosen printer.
 pub fn run(args: &ReportArgs) -> Result<()> {
+    let mut reader = Reader::open(&args.file)?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut reader = Reader::open(&args.file)?;
     let output = &args.output_format;
     let options = output.options(recording_start(reader.header()));
     let mut printer = output.format().printer(&options, out);

@@ -269,21 +269,39 @@ fn a_cut_recording_exports_up_to_its_last_complete_chunk_and_says_so() {
 }
 
 #[test]
-fn an_unwritable_output_file_is_one_line_of_error() {
+fn an_unwritable_output_file_is_one_line_of_error_and_a_bad_input_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
-    let out = uprof()
-        .arg("report")
-        .arg(dir.path().join("missing.uprof"))
-        .args(["--format", "hdrlog", "-o"])
-        .arg(dir.path().join("no/such/dir/out.hlog"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    // Checked before the recording is even opened.
+    let file = dir.path().join("true.uprof");
+    {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        run(uprof()
+            .arg("record")
+            .arg("-o")
+            .arg(&file)
+            .args(["--", "true"]));
+    }
+    let report = |input: &Path, output: &Path| {
+        let out = uprof()
+            .arg("report")
+            .arg(input)
+            .args(["--format", "hdrlog", "-o"])
+            .arg(output)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    };
+    let stderr = report(&file, &dir.path().join("no/such/dir/out.hlog"));
     assert!(
         stderr.contains("cannot create") && stderr.contains("out.hlog"),
         "{stderr}"
+    );
+    let output = dir.path().join("out.hlog");
+    report(&dir.path().join("missing.uprof"), &output);
+    assert!(
+        !output.exists(),
+        "the input is checked before the output is created"
     );
 }
