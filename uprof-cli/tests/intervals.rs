@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{SERIAL, report_json, run, testprog, uprof};
+use support::{SERIAL, record_scenario, report_json, run, testprog, uprof};
 
 const INTERVAL_NS: u64 = 500_000_000;
 
@@ -271,15 +271,8 @@ fn a_cut_recording_exports_up_to_its_last_complete_chunk_and_says_so() {
 #[test]
 fn an_unwritable_output_file_is_one_line_of_error_and_a_bad_input_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("true.uprof");
-    {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        run(uprof()
-            .arg("record")
-            .arg("-o")
-            .arg(&file)
-            .args(["--", "true"]));
-    }
+    let file = dir.path().join("ready.uprof");
+    record_scenario(&file, &["ready"]);
     let report = |input: &Path, output: &Path| {
         let out = uprof()
             .arg("report")
