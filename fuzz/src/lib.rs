@@ -71,6 +71,7 @@ fn session_info(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) 
         command: header.target.command.clone(),
         pids: header.target.pids.clone(),
         lost_events: end.map_or(0, |e| e.lost_events),
+        incomplete: None,
     }
 }
 

@@ -38,7 +38,6 @@ fn main() {
     let options = Options {
         intervals: Intervals {
             width: Some(Duration::from_secs(1)),
-            max_threads: Some(10),
             start: RecordingStart {
                 coverage: Coverage {
                     readiness: false,

@@ -28,7 +28,6 @@ fn options(width: Option<Duration>, all: bool) -> Options {
                 coverage: Coverage::default(),
             },
         },
-        ..Options::default()
     }
 }
 
