@@ -38,7 +38,7 @@ type Shape = (u64, u64, Vec<(u32, u64)>);
 fn shape(rows: &[IntervalReport]) -> Vec<Shape> {
     rows.iter()
         .map(|r| {
-            let threads = r.threads.iter().map(|t| (t.tid, t.waits)).collect();
+            let threads = r.threads.iter().map(|t| (t.tid, t.calls)).collect();
             (r.start_ns, r.duration_ns, threads)
         })
         .collect()
@@ -97,7 +97,7 @@ fn threads_come_busiest_first_and_an_inactive_thread_has_no_row() {
     let tids: Vec<(u32, u64, u64)> = rows[0]
         .threads
         .iter()
-        .map(|t| (t.tid, t.waits, t.events))
+        .map(|t| (t.tid, t.calls, t.events))
         .collect();
     // busy: one 49 ms tick; quiet: two 1 ms ticks, more waits but less work.
     assert_eq!(tids, vec![(2, 2, 1), (1, 3, 0)]);
@@ -135,7 +135,7 @@ fn intervals_add_up_to_the_report() {
         let sum = |f: &dyn Fn(&uprof_analysis::intervals::IntervalThread) -> u64| {
             ours.clone().map(f).sum::<u64>()
         };
-        assert_eq!(sum(&|r| r.waits), t.waits.calls);
+        assert_eq!(sum(&|r| r.calls), t.waits.calls);
         assert_eq!(sum(&|r| r.events), t.waits.events);
         assert_eq!(sum(&|r| r.blocked_ns.count), t.waits.blocked_ns.count);
         assert_eq!(sum(&|r| r.blocked_ns.total), t.waits.blocked_ns.total);
@@ -234,7 +234,7 @@ fn an_interval_without_attributed_wakeups_is_released_at_once() {
     );
     stream.advance(START + SECOND + 200 * MS, &mut rows);
     let row = rows.next_ready().expect("interval 0 is final");
-    assert_eq!((row.start_ns, row.threads[0].waits), (0, 1));
+    assert_eq!((row.start_ns, row.threads[0].calls), (0, 1));
 }
 
 /// Records each event's kind and time.

@@ -29,16 +29,16 @@ fn record_demo(file: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// `(tid, waits)` summed over intervals.
-fn waits_by_tid(intervals: &[Value]) -> BTreeMap<u64, u64> {
-    let mut waits = BTreeMap::new();
+/// `(tid, wait calls)` summed over intervals.
+fn calls_by_tid(intervals: &[Value]) -> BTreeMap<u64, u64> {
+    let mut calls = BTreeMap::new();
     for t in intervals
         .iter()
         .flat_map(|i| i["threads"].as_array().unwrap())
     {
-        *waits.entry(t["tid"].as_u64().unwrap()).or_default() += t["waits"].as_u64().unwrap();
+        *calls.entry(t["tid"].as_u64().unwrap()).or_default() += t["calls"].as_u64().unwrap();
     }
-    waits
+    calls
 }
 
 /// The Python of the venv holding the `hdrhistogram` package, or `None` outside CI.
@@ -143,8 +143,8 @@ fn interval_rows_live_and_from_the_file_add_up_to_the_report() {
             )
         })
         .collect();
-    assert_eq!(waits_by_tid(intervals), calls);
-    assert_eq!(waits_by_tid(&live), calls, "live rows: {live:#?}");
+    assert_eq!(calls_by_tid(intervals), calls);
+    assert_eq!(calls_by_tid(&live), calls, "live rows: {live:#?}");
     let starts = |rows: &[Value]| -> Vec<u64> {
         rows.iter()
             .map(|r| r["start_ns"].as_u64().unwrap())

@@ -83,7 +83,7 @@ impl Metric {
 pub struct ThreadWindow {
     pub thread: ThreadRef,
     /// Wait calls that returned (or were cut short by the thread's exit or the recording's end).
-    pub waits: u64,
+    pub calls: u64,
     /// Events (epoll) or ready fds (poll family) returned.
     pub events: u64,
     /// Times the thread was woken while blocked (with wake-up probes).
@@ -100,7 +100,7 @@ impl ThreadWindow {
     fn new(thread: ThreadRef) -> Self {
         Self {
             thread,
-            waits: 0,
+            calls: 0,
             events: 0,
             wakeups: 0,
             herds: 0,
@@ -134,7 +134,7 @@ impl ThreadWindow {
     }
 
     fn wait(&mut self, w: &Wait) {
-        self.waits += 1;
+        self.calls += 1;
         if let Outcome::Ready { count } = w.outcome {
             self.events = self.events.saturating_add(count);
         }

@@ -15,7 +15,7 @@ pub struct IntervalReport {
     /// From the recording's start, ns.
     pub start_ns: u64,
     pub duration_ns: u64,
-    /// The active threads, most active first: by busy time, then waits, then `(pid, tid)`.
+    /// The active threads, most active first: by busy time, then calls, then `(pid, tid)`.
     /// Empty for a run of idle intervals.
     pub threads: Vec<IntervalThread>,
     /// `CLOCK_MONOTONIC` ns of the start.
@@ -29,7 +29,7 @@ pub struct IntervalThread {
     pub pid: u32,
     pub tid: u32,
     pub comm: Option<String>,
-    pub waits: u64,
+    pub calls: u64,
     pub events: u64,
     pub blocked_ns: DurationSummary,
     pub busy_ns: DurationSummary,
@@ -54,7 +54,7 @@ impl IntervalThread {
             pid: t.thread.pid,
             tid: t.thread.tid,
             comm: comm.map(str::to_owned),
-            waits: t.waits,
+            calls: t.calls,
             events: t.events,
             blocked_ns: blocked,
             busy_ns: busy,
@@ -78,7 +78,7 @@ impl IntervalThread {
             pid: thread.pid,
             tid: thread.tid,
             comm: comm.map(str::to_owned),
-            waits: 0,
+            calls: 0,
             events: 0,
             blocked_ns: DurationSummary::default(),
             busy_ns: DurationSummary::default(),
@@ -208,11 +208,11 @@ impl Consumer for IntervalRows {
     }
 }
 
-/// Busiest first: by busy time, then waits, then `(pid, tid)`.
+/// Busiest first: by busy time, then calls, then `(pid, tid)`.
 fn sort_by_activity(threads: &mut [IntervalThread]) {
     threads.sort_by(|a, b| {
-        (b.busy_ns.total, b.waits)
-            .cmp(&(a.busy_ns.total, a.waits))
+        (b.busy_ns.total, b.calls)
+            .cmp(&(a.busy_ns.total, a.calls))
             .then((a.pid, a.tid).cmp(&(b.pid, b.tid)))
     });
 }
