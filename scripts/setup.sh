@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 HOST_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace/build.rs)
 LLVM_DIR=${UPROF_LLVM_DIR:-/usr/local/lib/uprof-llvm}
+# The Python venv holding the independent readers tests check uprof's exports with.
 VENV=${UPROF_VENV:-/usr/local/lib/uprof-venv}
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
@@ -63,7 +64,9 @@ CARGO_FUZZ_VERSION=0.13.2
 cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION" ||
     { say "installing cargo-fuzz $CARGO_FUZZ_VERSION"; cargo +"$HOST_TOOLCHAIN" install --locked "cargo-fuzz@$CARGO_FUZZ_VERSION" --force; }
 
-# The tests' Python packages, pinned, in a venv (Debian's Python is externally managed).
+# The tests' Python packages (independent readers of uprof's exports: Perfetto's official
+# trace schema, an HdrHistogram log reader), pinned, in a venv (Debian's Python is externally
+# managed).
 if ! cmp -s scripts/python-requirements.txt "$VENV/requirements.txt"; then
     say "installing the tests' Python packages into $VENV"
     python3 -m venv "$VENV"

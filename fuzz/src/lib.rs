@@ -42,11 +42,9 @@ pub fn read_and_report(file: Vec<u8>) {
     assert_eq!(completeness.complete, summary.warning().is_none());
     serde_json::to_string(&completeness).expect("completeness serialises");
 
-    let report = analyzer.finish(&SessionInfo::of_recording(
-        reader.header(),
-        summary.end.as_ref(),
-        last_ts,
-    ));
+    let info = SessionInfo::of_recording(reader.header(), &summary, last_ts);
+    assert_eq!(info.incomplete.is_none(), completeness.complete);
+    let report = analyzer.finish(&info);
     let mut text = Vec::new();
     report
         .render_text(&mut text, View::All)
@@ -54,8 +52,6 @@ pub fn read_and_report(file: Vec<u8>) {
     serde_json::to_string(&report.to_json()).expect("the JSON report serialises");
 }
 
-/// The analysis's view of the session, as `uprof report` builds it: without an `END ` chunk the
-/// session ends with its last record.
 /// Recomputes the CRC of every chunk frame of `file` (format version 1 or 2, framing as in
 /// docs/record-format.md), walking the frames by their length fields. Leaves anything else
 /// (a bad prelude, a frame cut short) as it is.

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::report::{Report, ThreadReport};
+use crate::session::Incomplete;
 use crate::stats::DurationSummary;
 use crate::text::{duration, table, terminal_safe, write_table};
 
@@ -42,6 +43,10 @@ pub struct LoopFigures {
     pub requests: Option<u64>,
     pub duration_ns: u64,
     pub lost_events: u64,
+    /// The recording was read whole.
+    pub complete: bool,
+    /// Why not, when it was not (as in the report).
+    pub incomplete: Option<Incomplete>,
     /// Listed threads (threads that waited or called `epoll_ctl`).
     pub threads: usize,
     /// The thread with the most wakeups, `None` when no thread waited.
@@ -211,6 +216,8 @@ impl LoopFigures {
             requests: recording.requests,
             duration_ns: report.duration_ns,
             lost_events: report.lost_events,
+            complete: report.complete,
+            incomplete: report.incomplete.clone(),
             threads: threads.len(),
             loop_thread: main.map(|t| LoopThread {
                 pid: t.pid,

@@ -7,13 +7,15 @@
 //! blocks, how long each tick's work takes), per epoll instance and per fd (what was delivered,
 //! how `epoll_ctl` went) into a [`Report`], which serialises to JSON ([`Report::to_json`],
 //! schema in `docs/json-schema.md`) and renders as text ([`Report::render_text`]).
-//! [`Analyzer`] is the two together.
+//! [`Analyzer`] is the two together. The [`intervals`] consumers cut the stream into intervals
+//! of time (per thread: waits, events, blocked and busy time, ready→delivered latency).
 //!
 //! Identities: an epoll instance is `(pid, epfd, generation)` and an fd is `(pid, fd,
 //! generation)`; the generation of an fd number changes when it is closed, replaced by
 //! `dup2`/`dup3`, or returned by `epoll_create`, so a reused number is a separate entry.
 mod compare;
 mod errno;
+pub mod intervals;
 mod report;
 mod session;
 mod stats;
@@ -29,11 +31,11 @@ pub use report::{
     CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, HerdReport, Report, SCHEMA,
     SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
 };
-pub use session::SessionInfo;
+pub use session::{Incomplete, SessionInfo};
 pub use stats::{Bucket, CountSummary, DurationSummary};
 pub use stream::REORDER_WINDOW_NS;
 pub use summary::{CtlCounts, MaskCounts, Summary};
-pub use text::{TextOptions, terminal_safe};
+pub use text::{TextOptions, duration as human_duration, terminal_safe};
 
 use uprof_common::Record;
 
@@ -66,6 +68,28 @@ impl Analyzer {
     pub fn finish(mut self, info: &SessionInfo) -> Report {
         self.stream.finish(&mut self.summary);
         self.summary.finish(info)
+    }
+}
+
+/// What a session's tier and probes let the analysis say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Readiness was observed (callback tier: every fd; socket tier: sockets), so
+    /// ready→delivered latencies exist.
+    pub readiness: bool,
+    /// Wake-ups of blocked waiters were followed (wake-up counts, herds).
+    pub wakeups: bool,
+}
+
+impl Coverage {
+    /// The probe whose presence means wake-ups were recorded.
+    const WAKE_PROBE: &str = "tp_btf:sched_waking";
+
+    pub fn of(info: &SessionInfo) -> Self {
+        Self {
+            readiness: info.tier == CALLBACK_TIER || info.tier == SOCKET_TIER,
+            wakeups: info.probes.iter().any(|p| p == Self::WAKE_PROBE),
+        }
     }
 }
 

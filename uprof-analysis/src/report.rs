@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::session::Incomplete;
 use crate::stats::{CountSummary, DurationSummary};
 use crate::summary::{CtlCounts, MaskCounts};
 
@@ -26,6 +27,10 @@ pub struct Report {
     pub command: Option<Vec<String>>,
     /// Every process traced: those started or attached to, and the descendants followed.
     pub pids: Vec<u32>,
+    /// The recording was read whole.
+    pub complete: bool,
+    /// Why not, when it was not: `{why, reason, records_read, damaged_bytes}`.
+    pub incomplete: Option<Incomplete>,
     /// Threads that waited or called `epoll_ctl`, by `(pid, tid)`.
     pub threads: Vec<ThreadReport>,
     /// Epoll instances that were waited on, asked (`epoll_ctl`) or delivered events, by

@@ -1,6 +1,7 @@
 //! What the analysis knows of a session beyond its records: from the record file's header and
 //! end, or from the recorder.
-use uprof_record::{SessionEnd, SessionHeader};
+use serde::Serialize;
+use uprof_record::{ByteRange, PartialReason, ReadSummary, SessionEnd, SessionHeader};
 
 /// What the recorder knows about the session, beyond the records.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,12 +17,44 @@ pub struct SessionInfo {
     pub pids: Vec<u32>,
     /// Records the kernel dropped, as counted by the recorder.
     pub lost_events: u64,
+    /// Why the recording was read only up to its last complete chunk; `None` when it was read
+    /// whole (or never was a file).
+    pub incomplete: Option<Incomplete>,
+}
+
+/// A recording read only up to its last complete chunk: it is damaged, or did not finish.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Incomplete {
+    /// What happened, in one sentence (as `uprof report` warns).
+    pub why: String,
+    pub reason: PartialReason,
+    /// Records read, all before the damage.
+    pub records_read: u64,
+    /// The bytes from the damage to the end of the file, which gave no records; `None` when
+    /// nothing is damaged (the file just has no end).
+    pub damaged_bytes: Option<ByteRange>,
 }
 
 impl SessionInfo {
-    /// The session a record file describes: its header, and its end if it has one. Without an
-    /// end (a crash), the session ends with its last record, at `last_ts`.
-    pub fn of_recording(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) -> Self {
+    /// A record file read to its end or its first damage (`read`), whose last record is at
+    /// `last_ts`.
+    pub fn of_recording(header: &SessionHeader, read: &ReadSummary, last_ts: u64) -> Self {
+        let completeness = read.completeness();
+        let incomplete = completeness.reason.map(|reason| Incomplete {
+            why: read.warning().unwrap_or_default(),
+            reason,
+            records_read: completeness.records_read,
+            damaged_bytes: completeness.damaged_bytes,
+        });
+        SessionInfo {
+            incomplete,
+            ..Self::of_session(header, read.end.as_ref(), last_ts)
+        }
+    }
+
+    /// A session: its header, and its end if it has one. Without an end (a crash), the session
+    /// ends with its last record, at `last_ts`.
+    pub fn of_session(header: &SessionHeader, end: Option<&SessionEnd>, last_ts: u64) -> Self {
         let end_ts = end.map_or(last_ts, |e| e.end_ts);
         SessionInfo {
             duration_ns: end_ts.saturating_sub(header.start_ts),
@@ -36,6 +69,7 @@ impl SessionInfo {
             command: header.target.command.clone(),
             pids: header.target.pids.clone(),
             lost_events: end.map_or(0, |e| e.lost_events),
+            incomplete: None,
         }
     }
 }
@@ -79,10 +113,10 @@ mod tests {
     /// follow the header's typed fields.
     #[test]
     fn the_analysis_sees_the_headers_tier_and_wakeups() {
-        let info = SessionInfo::of_recording(&header(true), None, 30);
+        let info = SessionInfo::of_session(&header(true), None, 30);
         assert_eq!((info.tier.as_str(), info.duration_ns), ("socket", 20));
         assert!(info.probes.iter().any(|p| p == "tp_btf:sched_waking"));
-        let info = SessionInfo::of_recording(&header(false), None, 30);
+        let info = SessionInfo::of_session(&header(false), None, 30);
         assert_eq!(info.probes, ["syscalls:sys_exit_epoll_wait"]);
     }
 }

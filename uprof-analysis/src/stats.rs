@@ -13,7 +13,14 @@ const EXACT_SAMPLES: usize = 1024;
 
 /// Durations above this (about 9.8 hours) are counted as this long in percentiles (the total
 /// and the maximum stay exact): it bounds a histogram's size, whatever the input.
-const LARGEST_TRACKED_NS: u64 = 1 << 45;
+pub(crate) const LARGEST_TRACKED_NS: u64 = 1 << 45;
+
+/// An empty histogram that holds any [`DurationStats`]'s samples at their precision, with the
+/// same bounds whatever they are (so histograms exported side by side add up directly).
+pub(crate) fn duration_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LARGEST_TRACKED_NS, SIGNIFICANT_DIGITS)
+        .expect("1 ns to LARGEST_TRACKED_NS at 3 digits are valid bounds")
+}
 
 /// Durations in nanoseconds: exact count, total and maximum; percentiles exact up to
 /// [`EXACT_SAMPLES`] samples, then from an HDR histogram.
@@ -83,6 +90,25 @@ impl DurationStats {
 
     pub(crate) fn total(&self) -> u64 {
         self.total
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Adds the samples to `hist` (made by [`duration_histogram`]).
+    pub(crate) fn add_to(&self, hist: &mut Histogram<u64>) {
+        match &self.samples {
+            Samples::Exact(v) => {
+                for &sample in v {
+                    hist.record(sample)
+                        .expect("samples are tracked values, within the bounds");
+                }
+            }
+            Samples::Histogram(h) => hist
+                .add(&**h)
+                .expect("samples are tracked values, within the bounds"),
+        }
     }
 
     pub(crate) fn summary(&self) -> DurationSummary {
@@ -342,6 +368,28 @@ mod tests {
             "{}",
             hist.distinct_values()
         );
+    }
+
+    #[test]
+    fn samples_go_into_a_histogram_exactly_or_within_its_precision() {
+        for n in [3, 3 * EXACT_SAMPLES as u64] {
+            let mut d = DurationStats::new();
+            for i in 0..n {
+                d.record(i * 1_009 + 1);
+            }
+            d.record(u64::MAX);
+            let mut hist = duration_histogram();
+            d.add_to(&mut hist);
+            assert_eq!(hist.len(), n + 1);
+            let s = d.summary();
+            let p50 = hist.value_at_quantile(0.5);
+            assert!(
+                hist.equivalent(p50, s.p50),
+                "{n} samples: {p50} vs {}",
+                s.p50
+            );
+            assert!(hist.max() >= LARGEST_TRACKED_NS, "clamped, not dropped");
+        }
     }
 
     #[test]

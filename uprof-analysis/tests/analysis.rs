@@ -2,12 +2,14 @@
 use serde_json::json;
 use uprof_analysis::synth::Task;
 use uprof_analysis::{
-    Analyzer, EpollReport, FdReport, Report, SessionInfo, TextOptions, ThreadReport, View,
+    Analyzer, EpollReport, FdReport, Incomplete, Report, SessionInfo, TextOptions, ThreadReport,
+    View,
 };
 use uprof_common::{
     EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT,
     EPOLLRDHUP, FdKind, Record, WAIT_ABANDONED, WAIT_UNFINISHED, WaitSyscall,
 };
+use uprof_record::{ByteRange, DamageKind, PartialReason};
 
 const MS: u64 = 1_000_000;
 
@@ -529,8 +531,27 @@ fn json_has_the_documented_fields() {
         command: Some(vec!["srv".into()]),
         pids: vec![80],
         lost_events: 0,
+        incomplete: Some(Incomplete {
+            why: "the recording did not finish".into(),
+            reason: PartialReason::Damaged(DamageKind::OutOfSequence),
+            records_read: 3,
+            damaged_bytes: Some(ByteRange {
+                start: 100,
+                end: 250,
+            }),
+        }),
     };
     let j = analyze_with(records, &info).to_json();
+    assert_eq!(j["complete"], false);
+    assert_eq!(
+        j["incomplete"],
+        json!({
+            "why": "the recording did not finish",
+            "reason": "out_of_sequence",
+            "records_read": 3,
+            "damaged_bytes": {"start": 100, "end": 250}
+        })
+    );
     assert_eq!(j["schema"], "uprof.report/3");
     assert_eq!(
         (j["duration_ns"].as_u64(), j["tier"].as_str()),

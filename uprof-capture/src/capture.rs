@@ -10,6 +10,7 @@ use tokio::{
 };
 use uprof_analysis::{Analyzer, Report, SessionInfo};
 use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
+use uprof_output::Printer;
 use uprof_record::{Output, SessionEnd, SessionHeader, Writer};
 use uprof_trace::{Tier, Tracer, clock, procfs};
 
@@ -17,6 +18,7 @@ use crate::{
     launch::{self, Exit, Held, Launched},
     recorder::{Recorder, Sink},
     session,
+    watch::Watch,
 };
 
 /// How often the file is flushed, lost records are counted and the targets checked.
@@ -54,6 +56,8 @@ pub enum Stop {
     CommandExited(Exit),
     /// Every traced process ended.
     TargetsExited,
+    /// The output written while recording could not be written (its reader went away).
+    OutputClosed,
 }
 
 impl fmt::Display for Stop {
@@ -65,6 +69,7 @@ impl fmt::Display for Stop {
             Stop::DurationReached => f.write_str("duration reached"),
             Stop::CommandExited(exit) => write!(f, "command {exit}"),
             Stop::TargetsExited => f.write_str("target exited"),
+            Stop::OutputClosed => f.write_str("output closed"),
         }
     }
 }
@@ -86,6 +91,9 @@ pub struct Finished {
     pub malformed: u64,
     /// The report, when the records went to the analysis.
     pub report: Option<Report>,
+    /// How writing the output made while recording ended, if there was one (the file is
+    /// finished whatever it says).
+    pub watched: Option<std::io::Result<()>>,
 }
 
 /// A recording in progress. Dropping it ends the recording without finishing the file (which
@@ -104,8 +112,14 @@ impl Capture {
     /// Starts tracing `target` with `tracer`: a command is forked, added to the traced set,
     /// then let run; running processes are traced and described from `/proc`. A record file
     /// gets its header and appears at its path only once this has succeeded; on failure, a
-    /// forked command is killed. Call it inside a tokio runtime.
-    pub fn start(mut tracer: Tracer, target: &Target, destination: Destination) -> Result<Capture> {
+    /// forked command is killed. `watch` gives the output to write while recording, if any,
+    /// once the session's header is known. Call it inside a tokio runtime.
+    pub fn start(
+        mut tracer: Tracer,
+        target: &Target,
+        destination: Destination,
+        watch: impl FnOnce(&SessionHeader) -> Option<Box<dyn Printer>>,
+    ) -> Result<Capture> {
         // SAFETY: the ring buffer owns its fd and keeps it open until the AsyncFd is dropped.
         let ring = unsafe { AsyncFd::register(tracer.take_ring()?) }
             .map_err(|e| anyhow::anyhow!("cannot watch the ring buffer: {e}"))?;
@@ -126,7 +140,7 @@ impl Capture {
             Destination::File(output) => Sink::File(Writer::start(output, &header)?),
             Destination::Live => Sink::Live(Box::new(Analyzer::new())),
         };
-        let mut recorder = Recorder::new(sink);
+        let mut recorder = Recorder::new(sink, watch(&header).map(Watch::new));
         if held.is_none() {
             // Attaching to running processes: describe what they had before tracing began.
             for &pid in &pids {
@@ -194,6 +208,16 @@ impl Capture {
                     if let Sink::File(writer) = &mut self.recorder.sink {
                         writer.flush()?;
                     }
+                    if self.recorder.watch.is_some() {
+                        // What the ring holds is older than the clock read after it.
+                        drain_ring(self.ring.get_mut(), &mut self.recorder)?;
+                    }
+                    if let Some(watch) = &mut self.recorder.watch {
+                        watch.advance(clock::monotonic_ns());
+                        if watch.failed() {
+                            return Ok(Stop::OutputClosed);
+                        }
+                    }
                     progress(Progress {
                         records: self.recorder.records,
                         lost: self.lost_seen,
@@ -222,21 +246,22 @@ impl Capture {
             lost_events: self.lost_seen,
             reason: stop.to_string(),
         };
+        let info = SessionInfo::of_session(&self.header, Some(&end), end_ts);
+        // Written before the file's end, but whatever happens to it the file is finished.
+        let watched = self.recorder.watch.take().map(|watch| watch.finish(&info));
         let report = match self.recorder.sink {
             Sink::File(writer) => {
                 writer.finish(&end)?;
                 None
             }
-            Sink::Live(analyzer) => {
-                let info = SessionInfo::of_recording(&self.header, Some(&end), end_ts);
-                Some(analyzer.finish(&info))
-            }
+            Sink::Live(analyzer) => Some(analyzer.finish(&info)),
         };
         Ok(Finished {
             records: self.recorder.records,
             lost: self.lost_seen,
             malformed: self.recorder.malformed,
             report,
+            watched,
         })
     }
 

@@ -8,6 +8,8 @@ use uprof_common::{EPOLL_CTL_ADD, Record};
 use uprof_record::Writer;
 use uprof_trace::procfs;
 
+use crate::watch::Watch;
+
 /// Where records go.
 pub enum Sink {
     /// A record file (`uprof record -o`).
@@ -18,6 +20,8 @@ pub enum Sink {
 
 pub struct Recorder {
     pub sink: Sink,
+    /// The output written while recording, if there is one.
+    pub watch: Option<Watch>,
     /// Records stored so far.
     pub records: u64,
     /// Kernel records that did not parse (a uprof bug; reported at the end).
@@ -29,9 +33,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(sink: Sink) -> Recorder {
+    pub fn new(sink: Sink, watch: Option<Watch>) -> Recorder {
         Recorder {
             sink,
+            watch,
             records: 0,
             malformed: 0,
             known_fds: HashSet::new(),
@@ -56,6 +61,9 @@ impl Recorder {
 
     fn store(&mut self, bytes: &[u8], record: &Record) -> Result<()> {
         self.records += 1;
+        if let Some(watch) = &mut self.watch {
+            watch.push(record);
+        }
         match &mut self.sink {
             // The writer's errors name the file.
             Sink::File(writer) => Ok(writer.push(bytes)?),
@@ -146,7 +154,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.uprof");
         let writer = Writer::create(&path, &session_header()).unwrap();
-        let mut recorder = Recorder::new(Sink::File(writer));
+        let mut recorder = Recorder::new(Sink::File(writer), None);
 
         recorder.push_kernel(&add(10, efd)).unwrap();
         recorder.push_kernel(&add(20, efd)).unwrap();

@@ -24,6 +24,7 @@ pub enum Command {
     ///   uprof record -p 1234 --duration 10s
     ///   uprof record -o redis.uprof -p $(pidof redis-server)
     ///   uprof record -o demo.uprof -- uprof-demo
+    ///   uprof record -p 1234 --interval 1s
     #[command(verbatim_doc_comment)]
     Record(RecordArgs),
     /// Report on a recording made with `uprof record -o FILE`.
@@ -33,6 +34,8 @@ pub enum Command {
     ///   uprof report redis.uprof --view fds
     ///   uprof report redis.uprof --format json | jq '.threads[].waits.calls'
     ///   uprof report redis.uprof --format perfetto -o redis.pftrace   # open in ui.perfetto.dev
+    ///   uprof report redis.uprof --interval 1s
+    ///   uprof report redis.uprof --format hdrlog -o redis.hlog
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
     /// Compare recordings side by side: wakeups, events per wakeup, epoll_ctl churn, fds
@@ -136,10 +139,15 @@ pub struct OutputArgs {
     /// Which tables to print (table format).
     #[arg(long, value_enum, default_value_t = ViewArg::All)]
     pub view: ViewArg,
-    /// List every thread, epoll instance and fd (table format). By default the tables show the
-    /// busiest ones and add up the rest (a busy server has thousands of short connections).
+    /// List every thread, epoll instance and fd (table format), and every thread of each
+    /// interval. By default the tables show the busiest ones and add up the rest (a busy
+    /// server has thousands of short connections).
     #[arg(long)]
     pub all: bool,
+    /// Per-interval rows per thread (e.g. 1s, 100ms; whole milliseconds), before the report;
+    /// `uprof record` prints them as it records. The hdrlog's interval (default 1s).
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
 }
 
 impl OutputArgs {
@@ -147,7 +155,9 @@ impl OutputArgs {
         self.format.into()
     }
 
-    pub fn options(&self) -> uprof_output::Options {
+    /// The output's options; `start`: the recording's, which intervals are aligned on.
+    /// The output options for a recording that says `source` of itself.
+    pub fn options(&self, source: uprof_output::Source) -> uprof_output::Options {
         let view = match self.view {
             ViewArg::Threads => View::Threads,
             ViewArg::Fds => View::Fds,
@@ -158,7 +168,10 @@ impl OutputArgs {
                 view,
                 all: self.all,
             },
-            ..uprof_output::Options::default()
+            source,
+            intervals: uprof_output::Intervals {
+                width: self.interval,
+            },
         }
     }
 }
@@ -187,6 +200,8 @@ pub enum Format {
     Json,
     /// A Perfetto trace of the loop over time, for ui.perfetto.dev (`uprof report` only).
     Perfetto,
+    /// HdrHistogram interval log of blocked, busy and ready→delivered times per thread.
+    Hdrlog,
 }
 
 /// The formats of `uprof compare`.
@@ -202,6 +217,7 @@ impl From<Format> for uprof_output::Format {
             Format::Table => uprof_output::Format::Table,
             Format::Json => uprof_output::Format::Json,
             Format::Perfetto => uprof_output::Format::Perfetto,
+            Format::Hdrlog => uprof_output::Format::Hdrlog,
         }
     }
 }
@@ -241,6 +257,16 @@ fn parse_buffer_mib(s: &str) -> Result<u32, String> {
         ));
     }
     Ok(mib)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+    if d < Duration::from_millis(1) || d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "`{s}`: an interval is a whole number of milliseconds, at least 1ms"
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_requests(s: &str) -> Result<Option<u64>, String> {

@@ -7,20 +7,19 @@ use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum as _;
 use uprof_analysis::stream::Reconstructor;
 use uprof_analysis::{Analyzer, Report, SessionInfo};
-use uprof_record::{Reader, SessionHeader};
+use uprof_output::Source;
+use uprof_record::Reader;
 
 use crate::cli::{Format, OutputArgs, ReportArgs};
 use crate::say::say;
 
 /// Streams the recording's records through the reconstruction into the chosen printer.
 pub fn run(args: &ReportArgs) -> Result<()> {
+    // The recording is checked before -o is created: a bad input leaves no empty output.
     let mut reader = Reader::open(&args.file)?;
     let output = &args.output_format;
     let out = destination(args)?;
-    let options = uprof_output::Options {
-        source: source(reader.header()),
-        ..output.options()
-    };
+    let options = output.options(Source::of(reader.header()));
     let mut printer = output.format().printer(&options, out);
     let mut stream = Reconstructor::new();
     let mut last_ts = reader.header().start_ts;
@@ -30,10 +29,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     })?;
     if let Some(warning) = summary.warning() {
         say!("uprof: warning: {}: {warning}", args.file.display());
-        printer.recording_incomplete(&warning);
     }
     stream.finish(&mut *printer);
-    let info = SessionInfo::of_recording(reader.header(), summary.end.as_ref(), last_ts);
+    let info = SessionInfo::of_recording(reader.header(), &summary, last_ts);
     printer.finish(&info).context("cannot write the report")
 }
 
@@ -58,16 +56,6 @@ fn destination(args: &ReportArgs) -> Result<Box<dyn Write>> {
     Ok(Box::new(BufWriter::with_capacity(1 << 16, out)))
 }
 
-/// What the recording says of itself, for the outputs that describe their source.
-fn source(header: &SessionHeader) -> uprof_output::Source {
-    uprof_output::Source {
-        kernel_release: header.kernel_release.clone(),
-        tier: header.tier.name().to_owned(),
-        start_ts: header.start_ts,
-        boot_offset_ns: header.boot_offset_ns,
-    }
-}
-
 /// A format's name on the command line.
 fn format_name(format: Format) -> String {
     format
@@ -87,15 +75,16 @@ pub(crate) fn analyze(file: &Path) -> Result<Report> {
     if let Some(warning) = summary.warning() {
         say!("uprof: warning: {}: {warning}", file.display());
     }
-    let info = SessionInfo::of_recording(reader.header(), summary.end.as_ref(), last_ts);
+    let info = SessionInfo::of_recording(reader.header(), &summary, last_ts);
     Ok(analyzer.finish(&info))
 }
 
-/// `uprof record` without `-o` prints the summary of what it recorded at the end: the table
-/// or JSON, not the formats made from the recording's whole event stream.
+/// `uprof record` without `-o` prints the summary of what it recorded at the end (table or
+/// JSON, with `--interval` rows as it goes) or streams the hdrlog: not the formats made from
+/// the recording's whole event stream.
 pub fn check_live(output: &OutputArgs) -> Result<()> {
     match output.format {
-        Format::Table | Format::Json => Ok(()),
+        Format::Table | Format::Json | Format::Hdrlog => Ok(()),
         format => bail!(
             "uprof record prints a table or JSON: for --format {0}, record to a file with -o FILE, \
              then run `uprof report FILE --format {0} -o OUT`",
@@ -106,12 +95,12 @@ pub fn check_live(output: &OutputArgs) -> Result<()> {
 
 /// Prints an analysed report (`uprof record`'s report at the end of a live recording).
 pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
-    check_live(output)?;
     let mut out = std::io::stdout().lock();
-    if output.format == Format::Json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)
-    } else {
-        report.render_text(&mut out, output.options().text)
+    match output.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?),
+        Format::Table => report.render_text(&mut out, output.options(Source::default()).text),
+        // Streamed while recording: no report at the end.
+        Format::Hdrlog | Format::Perfetto => Ok(()),
     }
     .context("cannot write the report")
 }

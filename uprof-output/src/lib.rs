@@ -3,13 +3,17 @@
 //! Each output is a [`Printer`]: a consumer of the reconstructed event stream
 //! ([`uprof_analysis::stream`]) that writes its format as it goes or when the stream ends.
 //! Adding an output is one new module here and one variant of [`Format`].
+mod hdrlog;
+mod intervals;
 mod perfetto;
 mod summary;
 
 use std::io::{self, Write};
+use std::time::Duration;
 
-use uprof_analysis::SessionInfo;
 use uprof_analysis::stream::Consumer;
+use uprof_analysis::{Coverage, SessionInfo};
+use uprof_record::SessionHeader;
 
 pub use uprof_analysis::{TextOptions, View};
 
@@ -22,41 +26,79 @@ pub enum Format {
     Json,
     /// A Perfetto trace (protobuf) of the loop over time (`docs/outputs.md`).
     Perfetto,
+    /// An HdrHistogram interval log: per thread and interval, histograms of blocked, busy and
+    /// ready→delivered times (`docs/outputs.md`).
+    Hdrlog,
 }
 
 /// What the output needs beyond its format: what the user asked, and what the recording says
 /// of itself.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// What the table format prints.
+    /// What the table format prints (`--all` also lists every thread of each interval).
     pub text: TextOptions,
     pub source: Source,
+    /// Per-interval figures.
+    pub intervals: Intervals,
 }
 
-/// What a recording says of itself before its first record (its session header), for the
-/// outputs that describe where they come from.
+/// What a recording says of itself before its first record (its session header): the outputs
+/// written while the stream goes need it from the start.
 #[derive(Clone, Debug, Default)]
 pub struct Source {
     /// `uname -r` of the recording machine.
     pub kernel_release: String,
     /// The tracing tier the recording used.
     pub tier: String,
-    /// `CLOCK_MONOTONIC` ns when recording started (every timestamp is on that clock).
+    /// `CLOCK_MONOTONIC` ns when recording started (every timestamp is on that clock; interval
+    /// 0 starts there).
     pub start_ts: u64,
-    /// `CLOCK_REALTIME - CLOCK_MONOTONIC` at the start, in ns.
+    /// `CLOCK_REALTIME - CLOCK_MONOTONIC` at the start, in ns: for wall-clock times.
     pub boot_offset_ns: i64,
+    /// Which figures the recording can have.
+    pub coverage: Coverage,
 }
+
+impl Source {
+    pub fn of(header: &SessionHeader) -> Self {
+        Source {
+            kernel_release: header.kernel_release.clone(),
+            tier: header.tier.name().to_owned(),
+            start_ts: header.start_ts,
+            boot_offset_ns: header.boot_offset_ns,
+            coverage: Coverage::of(&SessionInfo::of_session(header, None, header.start_ts)),
+        }
+    }
+
+    /// Intervals of `width` from the recording's start.
+    fn timeline(&self, width: Duration) -> uprof_analysis::intervals::Timeline {
+        let width_ns = u64::try_from(width.as_nanos()).unwrap_or(u64::MAX).max(1);
+        uprof_analysis::intervals::Timeline::new(self.start_ts, width_ns)
+    }
+}
+
+/// Per-interval figures (`--interval`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Intervals {
+    /// Length of an interval: `None` gives no interval rows in the table and JSON, and
+    /// [`DEFAULT_INTERVAL`] in the hdrlog.
+    pub width: Option<Duration>,
+}
+
+/// The hdrlog's interval when none is asked for.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One output being produced from a recording's event stream.
 pub trait Printer: Consumer {
-    /// The recording is damaged or unfinished: the stream stops at its last complete chunk.
-    /// `why` says so in one sentence; an output that can carry it says it inside itself.
-    fn recording_incomplete(&mut self, _why: &str) {}
-
     /// The stream has ended: write whatever is left. `session` is what the recording says of
     /// itself, complete now that its end is known. A write error during the stream is returned
     /// here.
     fn finish(self: Box<Self>, session: &SessionInfo) -> io::Result<()>;
+
+    /// Whether writing has failed already (the reader went away): a live producer can stop.
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 impl Format {
@@ -67,10 +109,51 @@ impl Format {
 
     /// A printer of this format writing to `out`.
     pub fn printer<'w>(self, options: &Options, out: Box<dyn Write + 'w>) -> Box<dyn Printer + 'w> {
-        match self {
-            Format::Table => Box::new(summary::SummaryPrinter::table(options.text, out)),
-            Format::Json => Box::new(summary::SummaryPrinter::json(out)),
-            Format::Perfetto => Box::new(perfetto::PerfettoPrinter::new(&options.source, out)),
+        let source = &options.source;
+        match (self, options.intervals.width) {
+            (Format::Table, Some(width)) => Box::new(intervals::IntervalPrinter::table(
+                source,
+                width,
+                options.text,
+                true,
+                out,
+            )),
+            (Format::Json, Some(width)) => {
+                Box::new(intervals::IntervalPrinter::json(source, width, true, out))
+            }
+            (Format::Table, None) => Box::new(summary::SummaryPrinter::table(options.text, out)),
+            (Format::Json, None) => Box::new(summary::SummaryPrinter::json(out)),
+            (Format::Perfetto, _) => Box::new(perfetto::PerfettoPrinter::new(&options.source, out)),
+            (Format::Hdrlog, width) => Box::new(hdrlog::HdrlogPrinter::new(
+                source,
+                width.unwrap_or(DEFAULT_INTERVAL),
+                out,
+            )),
+        }
+    }
+
+    /// What `uprof record` writes while it records, if anything: with an interval, the table's
+    /// interval blocks, or one JSON object per interval and line (JSON Lines); the hdrlog
+    /// whole. The end-of-recording report (table, JSON) is not part of it.
+    pub fn live<'w>(
+        self,
+        options: &Options,
+        out: Box<dyn Write + 'w>,
+    ) -> Option<Box<dyn Printer + 'w>> {
+        let source = &options.source;
+        match (self, options.intervals.width) {
+            (Format::Table, Some(width)) => Some(Box::new(intervals::IntervalPrinter::table(
+                source,
+                width,
+                options.text,
+                false,
+                out,
+            ))),
+            (Format::Json, Some(width)) => Some(Box::new(intervals::IntervalPrinter::json(
+                source, width, false, out,
+            ))),
+            (Format::Hdrlog, _) => Some(self.printer(options, out)),
+            (Format::Table | Format::Json, None) | (Format::Perfetto, _) => None,
         }
     }
 }

@@ -2,13 +2,27 @@
 use std::io::{self, Write};
 
 use uprof_analysis::stream::{Consumer, Event};
-use uprof_analysis::{SessionInfo, Summary, TextOptions};
+use uprof_analysis::{Report, SessionInfo, Summary, TextOptions};
 
 use crate::Printer;
 
-enum Rendering {
+#[derive(Clone, Copy)]
+pub(crate) enum Rendering {
     Table(TextOptions),
     Json,
+}
+
+impl Rendering {
+    /// Writes `report`.
+    pub(crate) fn write(self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Rendering::Table(options) => report.render_text(&mut &mut *out, options),
+            Rendering::Json => {
+                serde_json::to_writer_pretty(&mut *out, &report.to_json())?;
+                writeln!(out)
+            }
+        }
+    }
 }
 
 pub(crate) struct SummaryPrinter<'w> {
@@ -48,14 +62,7 @@ impl Printer for SummaryPrinter<'_> {
             rendering,
             mut out,
         } = *self;
-        let report = summary.finish(session);
-        match rendering {
-            Rendering::Table(options) => report.render_text(&mut out, options)?,
-            Rendering::Json => {
-                serde_json::to_writer_pretty(&mut out, &report.to_json())?;
-                writeln!(out)?;
-            }
-        }
+        rendering.write(&summary.finish(session), &mut out)?;
         out.flush()
     }
 }

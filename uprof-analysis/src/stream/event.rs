@@ -59,9 +59,11 @@ pub struct EntryRef {
     pub key: EntryKey,
 }
 
-/// One event of the stream. Events come in time order (`ts`), except [`Event::Herd`], which is
-/// known only once no further waiter can be woken by its readiness: it comes at most
-/// [`HERD_WINDOW_NS`](crate::stream::HERD_WINDOW_NS) of recording time after its own `ts`, and at the end.
+/// One event of the stream. Events come in time order (`ts`), with two exceptions:
+/// [`Event::Herd`] is known only once no further waiter can be woken by its readiness, so it
+/// comes less than [`HERD_LATENESS_NS`](crate::stream::HERD_LATENESS_NS) of stream time after
+/// its own `ts` (or at the end); and an interrupted wait ([`Outcome::Interrupted`]) is known
+/// only at its thread's next record (or at the end), which may be later.
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
     /// A wait call returned (or never will: see [`Outcome`]).

@@ -46,7 +46,7 @@ mod wakeup;
 
 pub use event::*;
 pub use reorder::REORDER_WINDOW_NS;
-pub use wakeup::HERD_WINDOW_NS;
+pub use wakeup::{HERD_LATENESS_NS, HERD_WINDOW_NS};
 
 use uprof_common::Record;
 
@@ -56,11 +56,22 @@ use reorder::ReorderBuffer;
 /// Receives the events of a stream, in order.
 pub trait Consumer {
     fn event(&mut self, event: &Event<'_>);
+
+    /// The stream has reached `ts` without an event (a live recording went quiet): no event
+    /// older than `ts` follows, but for the exceptions [`Event`] lists. Only
+    /// [`Reconstructor::advance`] calls it.
+    fn advance(&mut self, ts: u64) {
+        let _ = ts;
+    }
 }
 
 impl<C: Consumer + ?Sized> Consumer for &mut C {
     fn event(&mut self, event: &Event<'_>) {
         (**self).event(event);
+    }
+
+    fn advance(&mut self, ts: u64) {
+        (**self).advance(ts);
     }
 }
 
@@ -69,6 +80,11 @@ impl<A: Consumer, B: Consumer> Consumer for (A, B) {
     fn event(&mut self, event: &Event<'_>) {
         self.0.event(event);
         self.1.event(event);
+    }
+
+    fn advance(&mut self, ts: u64) {
+        self.0.advance(ts);
+        self.1.advance(ts);
     }
 }
 
@@ -92,6 +108,17 @@ impl Reconstructor {
     pub fn push(&mut self, rec: &Record, out: &mut (impl Consumer + ?Sized)) {
         let state = &mut self.state;
         self.reorder.push(rec, &mut |r| state.apply(r, out));
+    }
+
+    /// Time has reached `now` (`CLOCK_MONOTONIC` ns) and no record older than it is still to
+    /// come but within [`REORDER_WINDOW_NS`]: passes on what that settles, then tells `out`
+    /// how far the stream has got. For a live recording that goes quiet, whose held records
+    /// would otherwise wait for the next one.
+    pub fn advance(&mut self, now: u64, out: &mut (impl Consumer + ?Sized)) {
+        let state = &mut self.state;
+        let horizon = self.reorder.advance(now, &mut |r| state.apply(r, out));
+        self.state.advance(horizon, out);
+        out.advance(horizon);
     }
 
     /// Processes the records still held back; the last event is [`Event::End`].

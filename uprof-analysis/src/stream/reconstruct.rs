@@ -86,6 +86,8 @@ impl State {
     pub(crate) fn apply(&mut self, rec: &Record, out: &mut (impl Consumer + ?Sized)) {
         let h = *rec.header();
         self.last_ts = self.last_ts.max(h.ts);
+        self.origins
+            .settle(h.ts, |herd| out.event(&Event::Herd(herd)));
         if !self.open.is_empty() {
             let own_events = matches!(rec, Record::WaitEvents(_));
             self.close_waits(
@@ -131,6 +133,16 @@ impl State {
             Record::Socket(s) => self.learn_socket(s.header.pid, s.fd, s.ino, h.ts, out),
             Record::Wake(w) => self.wake(w, out),
         }
+    }
+
+    /// No record older than `horizon` is still to come: closes the waits and herds that
+    /// settles.
+    pub(crate) fn advance(&mut self, horizon: u64, out: &mut (impl Consumer + ?Sized)) {
+        if !self.open.is_empty() {
+            self.close_waits(|w| w.exit_ts < horizon, out);
+        }
+        self.origins
+            .settle(horizon, |herd| out.event(&Event::Herd(herd)));
     }
 
     /// The end of the records: everything still held is passed on.
@@ -735,8 +747,6 @@ impl State {
                 ready_ts: m.ts,
             }),
         }));
-        self.origins
-            .settle(ts, |herd| out.event(&Event::Herd(herd)));
     }
 
     fn interest(&mut self, i: &Interest, out: &mut (impl Consumer + ?Sized)) {

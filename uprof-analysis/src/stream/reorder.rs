@@ -148,6 +148,15 @@ impl ReorderBuffer {
         while self.release_first(|ts| ts < horizon, emit) {}
     }
 
+    /// Time has reached `now` with no record: releases what is older than the window before
+    /// it, as a record at `now` would; returns that horizon.
+    pub(crate) fn advance(&mut self, now: u64, emit: &mut impl FnMut(&Record)) -> u64 {
+        self.newest = self.newest.max(now);
+        let horizon = self.newest.saturating_sub(self.window);
+        while self.release_first(|ts| ts < horizon, emit) {}
+        horizon
+    }
+
     /// Releases everything still held, in order.
     pub(crate) fn flush(&mut self, emit: &mut impl FnMut(&Record)) {
         while self.release_first(|_| true, emit) {}
@@ -285,6 +294,23 @@ mod tests {
         expected.sort_by_key(|&(ts, l)| (ts, l));
         assert_eq!(all, expected.iter().map(|&(_, l)| l).collect::<Vec<_>>());
         assert_eq!(late, 0);
+    }
+
+    #[test]
+    fn advancing_time_releases_what_is_older_than_the_window() {
+        let mut buf = ReorderBuffer::new(10);
+        let mut out = Vec::new();
+        for (ts, l) in [(5, 1), (14, 2), (20, 3)] {
+            buf.push(&rec(ts, l), &mut |r| out.push(label(r)));
+        }
+        assert_eq!(out, vec![1], "20 - 10 releases ts < 10 only");
+        assert_eq!(buf.advance(25, &mut |r| out.push(label(r))), 15);
+        assert_eq!(out, vec![1, 2]);
+        assert_eq!(
+            buf.advance(3, &mut |_| unreachable!()),
+            15,
+            "time never goes back"
+        );
     }
 
     #[test]

@@ -12,6 +12,10 @@ use super::event::{EntryRef, EpollId, Herd, OriginId, ThreadRef};
 /// microseconds, so a second is generous even on an emulated machine.
 pub const HERD_WINDOW_NS: u64 = 1_000_000_000;
 
+/// How much stream time may pass between a herd's first wake-up and its [`Herd`] event:
+/// origins are settled at most once per [`HERD_WINDOW_NS`], each once it is that old.
+pub const HERD_LATENESS_NS: u64 = 2 * HERD_WINDOW_NS;
+
 /// Longest gap between two callbacks of one wake-up of a file's wait queue: the kernel makes
 /// them back to back, under the queue's lock, so microseconds apart even on an emulated machine.
 const WALK_GAP_NS: u64 = 1_000_000;

@@ -12,9 +12,6 @@ use crate::errno;
 use crate::report::*;
 use crate::stream::EntryKey;
 
-/// The probe whose presence means wake-ups were recorded.
-const WAKE_PROBE: &str = "tp_btf:sched_waking";
-
 /// What the session's tier and probes let the report say.
 #[derive(Clone, Copy)]
 struct Coverage<'a> {
@@ -25,10 +22,11 @@ struct Coverage<'a> {
 }
 
 pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
+    let covered = crate::Coverage::of(info);
     let coverage = Coverage {
         tier: &info.tier,
-        readiness: info.tier == CALLBACK_TIER || info.tier == SOCKET_TIER,
-        wakeups: info.probes.iter().any(|p| p == WAKE_PROBE),
+        readiness: covered.readiness,
+        wakeups: covered.wakeups,
     };
     let herds = coverage.wakeups.then_some(HerdReport {
         events: summary.herds,
@@ -83,6 +81,8 @@ pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
         tier: info.tier.clone(),
         command: info.command.clone(),
         pids,
+        complete: info.incomplete.is_none(),
+        incomplete: info.incomplete.clone(),
         threads,
         epolls,
         idle_epolls,

@@ -170,7 +170,7 @@ fn or_dash(s: &str) -> &str {
 
 /// Nanoseconds in the largest unit that keeps the value at least 1, with three significant
 /// digits: `850ns`, `12.3µs`, `1.50ms`, `2.00s`.
-pub(crate) fn duration(ns: u64) -> String {
+pub fn duration(ns: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "µs")];
     let Some(&(scale, unit)) = UNITS.iter().find(|(scale, _)| ns >= *scale) else {
         return format!("{ns}ns");

@@ -6,12 +6,14 @@ mod ready;
 mod signals;
 mod status;
 
+use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use tokio::time::interval_at;
 use uprof_analysis::terminal_safe;
 use uprof_capture::{Capture, Destination, Target};
+use uprof_output::Source;
 use uprof_record::Output;
 use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, procfs};
 
@@ -70,7 +72,17 @@ async fn record(args: RecordArgs) -> Result<()> {
         Ok(tracer) => tracer,
         Err(stop) => bail!("{stop} while the eBPF programs were loading: nothing was recorded"),
     };
-    let mut capture = Capture::start(tracer, &target, destination)?;
+    // `--interval` rows or a streamed hdrlog go to stdout while recording, as bcc tools print.
+    let output = &args.output_format;
+    let mut watching = false;
+    let mut capture = Capture::start(tracer, &target, destination, |header| {
+        let options = output.options(Source::of(header));
+        let live = output.format().live(&options, Box::new(std::io::stdout()));
+        watching = live.is_some();
+        live
+    })?;
+    // The status line would land in the middle of those rows on the same terminal.
+    let show_status = !(watching && std::io::stdout().is_terminal());
     say!("{}", start_line(&capture));
     if args.verbose {
         for line in reasons(capture.tracer()) {
@@ -81,7 +93,7 @@ async fn record(args: RecordArgs) -> Result<()> {
         ready.signal();
     }
 
-    let mut status = StatusLine::new();
+    let mut status = StatusLine::new(show_status);
     let started = Instant::now();
     let stop = capture
         .run(signals.next_or_after(args.duration), |progress| {
@@ -123,6 +135,9 @@ async fn record(args: RecordArgs) -> Result<()> {
             path.display()
         );
     }
+    if let Some(watched) = finished.watched {
+        watched.context("cannot write the output made while recording")?;
+    }
     match &finished.report {
         Some(report) => report::print(report, &args.output_format),
         None => Ok(()),
@@ -154,7 +169,7 @@ async fn load(
 ) -> Result<Result<Tracer, uprof_capture::Stop>> {
     let started = Instant::now();
     let mut loading = tokio::task::spawn_blocking(move || Tracer::load(&options));
-    let mut status = StatusLine::new();
+    let mut status = StatusLine::new(true);
     let mut tick = interval_at(
         tokio::time::Instant::now() + LOADING_QUIET,
         Duration::from_millis(100),

@@ -10,9 +10,10 @@ pub struct StatusLine {
 }
 
 impl StatusLine {
-    pub fn new() -> StatusLine {
+    /// A status line on stderr if it is a terminal and the line is `wanted` there.
+    pub fn new(wanted: bool) -> StatusLine {
         StatusLine {
-            enabled: std::io::stderr().is_terminal(),
+            enabled: wanted && std::io::stderr().is_terminal(),
             shown: false,
         }
     }

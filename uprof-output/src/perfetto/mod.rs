@@ -31,7 +31,6 @@ pub(crate) struct PerfettoPrinter<'w> {
     tracks: Tracks,
     masks: Masks,
     source: Source,
-    incomplete: Option<String>,
     end: End,
     /// Tracks whose registration slices end now (scratch).
     ended: Vec<u64>,
@@ -48,7 +47,6 @@ impl<'w> PerfettoPrinter<'w> {
             tracks,
             masks: Masks::default(),
             source: source.clone(),
-            incomplete: None,
             end: End {
                 ts: source.start_ts,
                 ..End::default()
@@ -331,12 +329,13 @@ impl<'w> PerfettoPrinter<'w> {
             );
             e.arg(Arg::MalformedRecords, Value::Uint(end.malformed_records));
         });
-        if let Some(why) = self.incomplete.clone() {
+        if let Some(incomplete) = &session.incomplete {
+            let why = &incomplete.why;
             self.w.event(end.ts, Type::Instant, tracks::SESSION, |e| {
                 e.name(Name::Incomplete.iid());
-                e.arg(Arg::Why, Value::Str(&why));
+                e.arg(Arg::Why, Value::Str(why));
             });
-            let name = session_name(&self.source, Some(&why));
+            let name = session_name(&self.source, Some(why));
             self.tracks.session(&mut self.w, end.ts, name);
         }
     }
@@ -407,10 +406,6 @@ impl Consumer for PerfettoPrinter<'_> {
 }
 
 impl Printer for PerfettoPrinter<'_> {
-    fn recording_incomplete(&mut self, why: &str) {
-        self.incomplete = Some(why.to_owned());
-    }
-
     fn finish(mut self: Box<Self>, session: &SessionInfo) -> io::Result<()> {
         self.describe_session(session);
         self.w.finish()

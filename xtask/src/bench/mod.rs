@@ -3,15 +3,18 @@
 //! Each benchmark is one module: `overhead` (CPU added to a traced redis-server, next to
 //! strace and perf trace), `bystander` (CPU uprof costs a process it does not trace),
 //! `callback` (the callback tier against the syscall tier, inside a stock kernel under qemu),
-//! `pipeline` (records per second uprof stores without loss), `report` (records per second
-//! `uprof report` reads, and turns into each export, on the pipeline's and on synthetic
-//! recordings: `synthetic`) and `rss` (uprof's memory during a long recording). They share
+//! `pipeline` (records per second uprof stores without loss, and what `--interval` adds),
+//! `report` (records per second `uprof report` reads, on the pipeline's recording), `export`
+//! (records per second each export format writes, and its memory: hdrlog on the pipeline's
+//! recording, Perfetto on synthetic recordings of a busy server from `synthetic`) and `rss`
+//! (uprof's memory during a long recording). They share
 //! `procs` (spawning and measuring processes), `uprof` (driving the binary), `redis`, `load`
 //! (an epoll_wait generator) and the interleaved rounds of `overhead`. Figures are ratios or
 //! rates measured within one run, since the machine they run on is small and shared.
 
 mod bystander;
 mod callback;
+mod export;
 mod load;
 mod overhead;
 mod pipeline;
@@ -54,11 +57,12 @@ enum Which {
     Callback(callback::Args),
     /// Wait records per second uprof records without losing any.
     Pipeline,
-    /// Records per second `uprof report --format json` reads and `--format perfetto` exports
-    /// (on a fresh pipeline recording), then `export`.
+    /// Records per second `uprof report --format json` reads and `--format perfetto` exports,
+    /// on a fresh pipeline recording.
     Report,
-    /// Records per second and peak RSS of `uprof report --format perfetto` on synthetic
-    /// recordings of a busy server (1 GiB; 256 MiB with --quick).
+    /// Records per second and peak RSS of the exports: `--format hdrlog` on a fresh pipeline
+    /// recording (whole and first half), `--format perfetto` on synthetic recordings of a busy
+    /// server (1 GiB; 256 MiB with --quick).
     Export,
     /// Peak RSS of `uprof record` during a long recording of a busy redis-server.
     Rss,
@@ -176,12 +180,12 @@ pub fn main(args: Args) -> Result<()> {
         Which::Bystander => bystander::run(&bench)?,
         Which::Callback(callback) => callback::run(&bench, &callback, args.quick)?,
         Which::Pipeline => pipeline::run(&bench)?.0,
-        Which::Report => {
-            let mut targets = report::run(&bench, &pipeline::record_big(&bench)?)?;
+        Which::Report => report::run(&bench, &pipeline::record_big(&bench)?)?,
+        Which::Export => {
+            let mut targets = export::run(&bench, &pipeline::record_big(&bench)?)?;
             targets.extend(report::run_exports(&bench)?);
             targets
         }
-        Which::Export => report::run_exports(&bench)?,
         Which::Rss => rss::run(&bench)?,
         Which::All => {
             let mut targets = overhead::run(&bench)?;
@@ -189,6 +193,7 @@ pub fn main(args: Args) -> Result<()> {
             let (pipeline, recording) = pipeline::run(&bench)?;
             targets.extend(pipeline);
             targets.extend(report::run(&bench, &recording)?);
+            targets.extend(export::run(&bench, &recording)?);
             targets.extend(report::run_exports(&bench)?);
             targets.extend(rss::run(&bench)?);
             targets
