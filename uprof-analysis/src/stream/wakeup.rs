@@ -4,6 +4,8 @@
 //! instance from inside the callback that queued the ready fd, in the same task, so the cause
 //! of a wake-up by task T of a waiter on instance E is the latest readiness of E reported in T
 //! at or before the wake-up (and after the wait began); see [`super::interest::Instance`].
+use std::collections::hash_map::Entry;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::event::{EntryRef, EpollId, Herd, OriginId, ThreadRef};
@@ -32,9 +34,28 @@ pub(crate) struct Origins {
     /// Per waker task: its current callback walk.
     walks: FxHashMap<u32, Walk>,
     /// Origins that woke someone, until they settle.
-    woken: FxHashMap<OriginId, Herd>,
+    woken: FxHashMap<OriginId, Woken>,
     /// When [`Origins::settle`] next looks at `woken`.
     next_settle: u64,
+}
+
+/// Whom an origin woke: the first waiter is kept without allocating (most origins wake one).
+enum Woken {
+    One {
+        ts: u64,
+        thread: ThreadRef,
+        entry: EntryRef,
+    },
+    Several(Herd),
+}
+
+impl Woken {
+    fn ts(&self) -> u64 {
+        match self {
+            Woken::One { ts, .. } => *ts,
+            Woken::Several(h) => h.ts,
+        }
+    }
 }
 
 /// The callbacks one task is making for one file's wake-up.
@@ -90,14 +111,29 @@ impl Origins {
 
     /// `origin` woke `thread` at `ts` through `entry`'s readiness.
     pub(crate) fn woke(&mut self, origin: OriginId, thread: ThreadRef, entry: EntryRef, ts: u64) {
-        let herd = self.woken.entry(origin).or_insert_with(|| Herd {
-            ts,
-            origin,
-            woken: Vec::new(),
-            entries: Vec::new(),
-        });
-        herd.woken.push(thread);
-        herd.entries.push(entry);
+        match self.woken.entry(origin) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Woken::One { ts, thread, entry });
+            }
+            Entry::Occupied(mut occupied) => match occupied.get_mut() {
+                &mut Woken::One {
+                    ts: first_ts,
+                    thread: first,
+                    entry: first_entry,
+                } => {
+                    occupied.insert(Woken::Several(Herd {
+                        ts: first_ts,
+                        origin,
+                        woken: vec![first, thread],
+                        entries: vec![first_entry, entry],
+                    }));
+                }
+                Woken::Several(herd) => {
+                    herd.woken.push(thread);
+                    herd.entries.push(entry);
+                }
+            },
+        }
     }
 
     /// Closes the origins older than the window before `now` (all with `now` = `u64::MAX`) and
@@ -109,9 +145,11 @@ impl Origins {
         self.next_settle = now.saturating_add(HERD_WINDOW_NS);
         let mut settled: Vec<Herd> = self
             .woken
-            .extract_if(|_, h| h.ts.saturating_add(HERD_WINDOW_NS) <= now)
-            .map(|(_, h)| h)
-            .filter(|h| h.woken.len() >= 2)
+            .extract_if(|_, w| w.ts().saturating_add(HERD_WINDOW_NS) <= now)
+            .filter_map(|(_, w)| match w {
+                Woken::Several(h) => Some(h),
+                Woken::One { .. } => None,
+            })
             .collect();
         settled.sort_by_key(|h| (h.ts, h.origin));
         for h in &settled {
