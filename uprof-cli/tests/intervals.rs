@@ -41,24 +41,9 @@ fn calls_by_tid(intervals: &[Value]) -> BTreeMap<u64, u64> {
     calls
 }
 
-/// The Python of the venv holding the `hdrhistogram` package, or `None` outside CI.
+/// The venv's Python with PyPI `hdrhistogram`'s log reader.
 fn python_with_hdrh() -> Option<PathBuf> {
-    let venv = std::env::var_os("UPROF_VENV").unwrap_or("/usr/local/lib/uprof-venv".into());
-    let python = Path::new(&venv).join("bin/python");
-    let works = Command::new(&python)
-        .args(["-c", "import hdrh.log"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if works {
-        return Some(python);
-    }
-    let why = format!(
-        "{} cannot import hdrh (PyPI hdrhistogram): run scripts/setup.sh",
-        python.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("skipped: {why}");
-    None
+    support::python::with("hdrh.log", "hdrhistogram")
 }
 
 /// Reads an hdrlog with PyPI `hdrhistogram`'s log reader: per tag, each interval's start

@@ -20,29 +20,12 @@ use uprof_common::{
 use uprof_common::{ProbeKind, Tier};
 use uprof_record::{ProbeInfo, SessionEnd, SessionHeader, Target, Writer};
 
-/// The venv scripts/setup.sh makes (`UPROF_VENV` overrides it).
+/// The venv's Python with Perfetto's official schema.
 fn venv_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("UPROF_VENV")
-        .map_or_else(|| PathBuf::from("/usr/local/lib/uprof-venv"), PathBuf::from);
-    let python = venv.join("bin/python");
-    let usable = python.exists()
-        && Command::new(&python)
-            .args([
-                "-c",
-                "import perfetto.protos.perfetto.trace.perfetto_trace_pb2",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-    if usable {
-        return Some(python);
-    }
-    let why = format!(
-        "{} cannot import Perfetto's schema (perfetto_trace_pb2): run scripts/setup.sh",
-        python.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("\n*** SKIPPED: {why} ***\n");
-    None
+    support::python::with(
+        "perfetto.protos.perfetto.trace.perfetto_trace_pb2",
+        "perfetto",
+    )
 }
 
 /// What the trace holds, as perfetto_summary.py reads it with the official schema.

@@ -7,6 +7,7 @@
 pub mod leftovers;
 pub mod privilege;
 pub mod pty;
+pub mod python;
 pub mod ready;
 pub mod real;
 
