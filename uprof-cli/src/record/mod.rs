@@ -88,7 +88,7 @@ async fn record(args: RecordArgs) -> Result<()> {
                 0 => "0 lost".to_owned(),
                 lost => format!("\x1b[1;31m{lost} lost\x1b[0m"),
             };
-            status.show(format_args!(
+            status.show(format!(
                 "uprof: recording {:.1}s, {} records, {lost} (Ctrl-C to stop)",
                 started.elapsed().as_secs_f64(),
                 progress.records
@@ -183,7 +183,7 @@ pub(crate) async fn load(
         tokio::select! {
             loaded = &mut loading => break Ok(Ok(loaded.context("loading the programs failed")??)),
             stop = signals.next() => break Ok(Err(stop)),
-            _ = tick.tick() => status.show(format_args!(
+            _ = tick.tick() => status.show(format!(
                 "uprof: loading eBPF programs… {:.1}s",
                 started.elapsed().as_secs_f64()
             )),
