@@ -238,3 +238,166 @@ impl Printer for Feed {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uprof_analysis::stream::Reconstructor;
+    use uprof_analysis::synth::Task;
+    use uprof_common::{EPOLL_CTL_ADD, EPOLLIN, Record};
+
+    use super::*;
+
+    const START: u64 = 1_000_000_000;
+    const MS: u64 = 1_000_000;
+
+    fn source() -> Source {
+        Source {
+            start_ts: START,
+            tier: "socket".into(),
+            coverage: Coverage {
+                readiness: true,
+                wakeups: true,
+            },
+            ..Source::default()
+        }
+    }
+
+    /// The snapshots a stream of `records` gives, ending with time advanced to `until`.
+    fn snapshots(records: &[Record], until: u64) -> Vec<Snapshot> {
+        let (mut feed, screen) = Feed::new(&source());
+        let mut stream = Reconstructor::new();
+        for r in records {
+            stream.push(r, &mut feed);
+        }
+        stream.advance(until, &mut feed);
+        screen.try_iter().collect()
+    }
+
+    /// One second of a loop: `waits` waits of thread 10 on epoll 3, each returning fd 5 (a
+    /// socket, ready 2 ms before), and a worker thread waiting on its own instance.
+    fn second(waits: u64) -> Vec<Record> {
+        let main = Task::new(10, 10);
+        let worker = Task::new(10, 11);
+        let waker = Task::new(40, 41);
+        let mut records = vec![
+            main.task_info(START, "server"),
+            worker.task_info(START, "worker"),
+            main.socket(START, 5, 77),
+            main.epoll_ctl(START, 3, EPOLL_CTL_ADD, 5, 5, 0),
+            main.fd_info(START, 5, FdKind::Socket),
+        ];
+        let step = 1_000 * MS / waits;
+        for i in 0..waits {
+            let exit = START + i * step + step / 2;
+            records.push(waker.sock_ready(exit - 2 * MS, 77));
+            records.push(main.epoll_wait(exit - 3 * MS, exit, 3, 1));
+            records.extend(main.events(exit, &[(EPOLLIN, 5)]));
+        }
+        records.push(worker.epoll_wait(START + 100 * MS, START + 400 * MS, 8, 0));
+        records
+    }
+
+    #[test]
+    fn a_closed_second_gives_rates_per_thread_and_fd() {
+        let shots = snapshots(&second(100), START + 2_000 * MS);
+        let first = &shots[0];
+        assert_eq!((first.start_ns, first.duration_ns), (0, 1_000 * MS));
+        let server = &first.threads[0];
+        assert_eq!(server.figures.comm.as_deref(), Some("server"));
+        assert_eq!(server.waits_per_s, 100.0);
+        assert_eq!(server.events_per_s, 100.0);
+        assert_eq!(server.herds, Some(0));
+        let worker = &first.threads[1];
+        assert_eq!((worker.figures.tid, worker.waits_per_s), (11, 1.0));
+        assert_eq!(first.fds.len(), 1);
+        let fd = &first.fds[0];
+        assert_eq!(
+            (fd.pid, fd.epfd, fd.fd, fd.kind),
+            (10, 3, Some(5), FdKind::Socket)
+        );
+        assert_eq!(fd.deliveries_per_s, 100.0);
+        let rd = fd.ready_to_delivered_ns.unwrap();
+        assert_eq!((rd.count, rd.p99), (100, 2 * MS));
+    }
+
+    #[test]
+    fn idle_seconds_still_come_and_herds_and_lost_records_count_since_the_start() {
+        let mut records = second(10);
+        let waiters = [Task::new(10, 10), Task::new(20, 20)];
+        let sender = Task::new(40, 41);
+        let at = START + 1_500 * MS;
+        records.push(waiters[1].socket(START, 5, 77));
+        records.push(waiters[1].epoll_ctl(START, 3, EPOLL_CTL_ADD, 5, 5, 0));
+        records.push(sender.sock_ready(at, 77));
+        for (i, w) in waiters.into_iter().enumerate() {
+            records.push(w.wake(at + 100 + i as u64, at - MS, 3, sender));
+            records.push(w.woken_epoll_wait(at - MS, at + 1_000, 3, 1, 400));
+            records.extend(w.events(at + 1_000, &[(EPOLLIN, 5)]));
+        }
+        records.push(sender.lost(at + 2 * MS, 7));
+        // Records up to 1.5 s, then nothing until 6 s: the herd is known 2 s after it started.
+        let shots = snapshots(&records, START + 6_000 * MS);
+        assert!(shots.len() >= 2, "{shots:#?}");
+        let last = shots.last().unwrap();
+        assert_eq!((last.herds, last.lost), (1, 7));
+        assert!(last.threads.is_empty(), "an idle second: {last:#?}");
+        let herd_second = &shots[1];
+        assert_eq!(herd_second.lost, 7);
+        assert_eq!(herd_second.threads.len(), 2);
+    }
+
+    #[test]
+    fn the_screen_shows_the_rows_and_follows_the_choices() {
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+
+        use view::{Action, Choices, Status};
+
+        let shots = snapshots(&second(100), START + 2_000 * MS);
+        let status = Status {
+            target: "pid 10".into(),
+            tier: "socket".into(),
+            records: 412,
+            records_per_s: 206.0,
+            file: None,
+        };
+        let text = |choices: &Choices| {
+            let mut terminal = Terminal::new(TestBackend::new(120, 24)).unwrap();
+            terminal
+                .draw(|f| view::draw(f, &status, Some(&shots[0]), choices))
+                .unwrap();
+            let buffer = terminal.backend().buffer();
+            (0..buffer.area.height)
+                .map(|y| {
+                    (0..buffer.area.width)
+                        .map(|x| buffer[(x, y)].symbol())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut choices = Choices::default();
+        let screen = text(&choices);
+        assert!(
+            screen.contains("uprof top: pid 10  socket tier"),
+            "{screen}"
+        );
+        assert!(screen.contains("412 records (206/s)"), "{screen}");
+        let row = |name: &str| {
+            let mut rows = screen.lines().filter(|l| l.starts_with('│'));
+            rows.find(|l| l.contains(name)).map(str::to_owned)
+        };
+        let server = row("server").unwrap_or_else(|| panic!("{screen}"));
+        assert!(server.contains(" 100 "), "{server}");
+        let socket = row("socket ").unwrap_or_else(|| panic!("{screen}"));
+        assert!(socket.contains("2.00ms"), "{socket}");
+        // Waits/s first puts the server above the worker; scrolling hides the first row.
+        choices.apply(Action::NextOrder);
+        choices.apply(Action::Scroll(1));
+        let scrolled = text(&choices);
+        assert!(scrolled.contains("(now: waits/s)"), "{scrolled}");
+        assert!(!scrolled.contains("server"), "{scrolled}");
+        assert!(scrolled.contains("worker"), "{scrolled}");
+        assert!(scrolled.contains("threads (1 of 2)"), "{scrolled}");
+    }
+}
