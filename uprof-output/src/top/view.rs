@@ -129,7 +129,7 @@ impl ThreadOrder {
         let key = |r: &ThreadRow| -> f64 {
             let f = &r.figures;
             match self {
-                ThreadOrder::Busiest => return 0.0,
+                ThreadOrder::Busiest => 0.0,
                 ThreadOrder::Waits => r.waits_per_s,
                 ThreadOrder::Utilization => f.utilization,
                 ThreadOrder::BlockedP99 => p99_ns(&f.blocked_ns),
