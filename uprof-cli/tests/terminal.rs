@@ -183,27 +183,34 @@ fn the_status_line_is_for_terminals_only() {
     let piped = run(&mut record());
     let piped = String::from_utf8_lossy(&piped.stderr).into_owned();
 
-    let (mut master, slave) = support::pty::open();
-    let mut cmd = record();
-    support::pty::attach(&mut cmd, &slave);
-    let mut child = cmd.spawn().unwrap();
-    drop(slave);
-    let mut screen = String::new();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
+    let on_terminal = |cmd: &mut Command| {
+        let (mut master, slave) = support::pty::open();
+        support::pty::attach(cmd, &slave);
+        let mut child = cmd.spawn().unwrap();
+        drop(slave);
+        let mut screen = String::new();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
+            screen.push_str(&master.read_available());
+            sleep(Duration::from_millis(100));
+        }
         screen.push_str(&master.read_available());
-        sleep(Duration::from_millis(100));
-    }
-    screen.push_str(&master.read_available());
-    let status = child.wait().unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status}: {screen}");
+        screen
+    };
+    let screen = on_terminal(&mut record());
+    // Interval rows on the same terminal: no status line in their midst.
+    let with_rows = on_terminal(record().args(["--interval", "500ms"]));
     target.kill().unwrap();
     target.wait().unwrap();
-    assert!(status.success(), "{status}: {screen}");
     assert!(screen.contains("uprof: recording "), "{screen}");
     assert!(
         screen.contains("uprof: stopped (duration reached)"),
         "{screen}"
     );
+    assert!(with_rows.contains("no thread active"), "{with_rows}");
+    assert!(!with_rows.contains("uprof: recording "), "{with_rows}");
     assert!(!piped.contains("uprof: recording "), "{piped}");
     assert!(
         piped.contains("uprof: stopped (duration reached)"),
