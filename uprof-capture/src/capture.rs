@@ -8,7 +8,7 @@ use tokio::{
     io::unix::AsyncFd,
     time::{MissedTickBehavior, interval},
 };
-use uprof_analysis::{Analyzer, Report, SessionInfo};
+use uprof_analysis::{Report, SessionInfo};
 use uprof_common::{Header, Lost, Record, WAIT_UNFINISHED, Wait, WaitSyscall};
 use uprof_output::Printer;
 use uprof_record::{Output, SessionEnd, SessionHeader, Writer};
@@ -16,9 +16,9 @@ use uprof_trace::{Tier, Tracer, clock, procfs};
 
 use crate::{
     launch::{self, Exit, Held, Launched},
-    recorder::{Recorder, Sink},
+    recorder::Recorder,
     session,
-    watch::Watch,
+    watch::{Ended, Live},
 };
 
 /// How often the file is flushed, lost records are counted and the targets checked.
@@ -39,6 +39,8 @@ pub enum Destination {
     File(Output),
     /// The analysis, for a report at the end.
     Live,
+    /// Nowhere: only the output made while recording sees the records (`uprof top`).
+    Nowhere,
 }
 
 /// Why a recording stopped.
@@ -136,11 +138,13 @@ impl Capture {
             tracer.trace(pid)?;
         }
         let header = session::header(&tracer, command, &pids);
-        let sink = match destination {
-            Destination::File(output) => Sink::File(Writer::start(output, &header)?),
-            Destination::Live => Sink::Live(Box::new(Analyzer::new())),
+        let (file, summary) = match destination {
+            Destination::File(output) => (Some(Writer::start(output, &header)?), false),
+            Destination::Live => (None, true),
+            Destination::Nowhere => (None, false),
         };
-        let mut recorder = Recorder::new(sink, watch(&header).map(Watch::new));
+        // Without -o, the summary and the output made while recording share a reconstruction.
+        let mut recorder = Recorder::new(file, Live::new(summary, watch(&header)));
         if held.is_none() {
             // Attaching to running processes: describe what they had before tracing began.
             for &pid in &pids {
@@ -155,7 +159,7 @@ impl Capture {
             }
         }
         let launched = held.map(Held::release).transpose()?;
-        if let Sink::File(writer) = &mut recorder.sink
+        if let Some(writer) = &mut recorder.file
             && let Err(e) = writer.publish()
         {
             if let Some(launched) = launched {
@@ -205,17 +209,17 @@ impl Capture {
                 _ = drain.tick() => drain_ring(self.ring.get_mut(), &mut self.recorder)?,
                 _ = tick.tick() => {
                     self.note_lost()?;
-                    if let Sink::File(writer) = &mut self.recorder.sink {
+                    if let Some(writer) = &mut self.recorder.file {
                         writer.flush()?;
                     }
-                    if self.recorder.watch.is_some() {
+                    if self.recorder.live.as_ref().is_some_and(Live::watched) {
                         // What the ring holds is older than the clock read after it.
                         drain_ring(self.ring.get_mut(), &mut self.recorder)?;
-                    }
-                    if let Some(watch) = &mut self.recorder.watch {
-                        watch.advance(clock::monotonic_ns());
-                        if watch.failed() {
-                            return Ok(Stop::OutputClosed);
+                        if let Some(live) = &mut self.recorder.live {
+                            live.advance(clock::monotonic_ns());
+                            if live.failed() {
+                                return Ok(Stop::OutputClosed);
+                            }
                         }
                     }
                     progress(Progress {
@@ -248,14 +252,16 @@ impl Capture {
         };
         let info = SessionInfo::of_session(&self.header, Some(&end), end_ts);
         // Written before the file's end, but whatever happens to it the file is finished.
-        let watched = self.recorder.watch.take().map(|watch| watch.finish(&info));
-        let report = match self.recorder.sink {
-            Sink::File(writer) => {
-                writer.finish(&end)?;
-                None
-            }
-            Sink::Live(analyzer) => Some(analyzer.finish(&info)),
+        let Ended { report, watched } = match self.recorder.live.take() {
+            Some(live) => live.finish(&info),
+            None => Ended {
+                report: None,
+                watched: None,
+            },
         };
+        if let Some(writer) = self.recorder.file.take() {
+            writer.finish(&end)?;
+        }
         Ok(Finished {
             records: self.recorder.records,
             lost: self.lost_seen,

@@ -4,8 +4,9 @@
 //! followed processes dropped when they exit, lost-record counts), and the end of the session
 //! (waits still blocked stored as unfinished, the file's `END` chunk).
 //!
-//! An output made while recording (`--interval` rows, a streamed hdrlog) watches the records
-//! as they are stored, through a reconstruction of its own.
+//! An output made while recording (`--interval` rows, a streamed hdrlog, `uprof top`) watches
+//! the records as they are stored; without a file it shares its reconstruction with the
+//! end-of-recording analysis.
 //!
 //! The `uprof` binary loads the [`uprof_trace::Tracer`], opens the output, decides when to
 //! stop (signals, `--duration`) and talks to the terminal; [`Capture`] does the rest.

@@ -1,27 +1,20 @@
-//! Where records go during a recording: a record file, or straight into the analysis when no
-//! file was asked for. Also adds what user space learns along the way (fd kinds).
+//! Where records go during a recording: a record file, and the reconstruction made while
+//! recording (the analysis when no file was asked for, an output made while recording). Also
+//! adds what user space learns along the way (fd kinds).
 use std::collections::HashSet;
 
 use anyhow::Result;
-use uprof_analysis::Analyzer;
 use uprof_common::{EPOLL_CTL_ADD, Record};
 use uprof_record::Writer;
 use uprof_trace::procfs;
 
-use crate::watch::Watch;
-
-/// Where records go.
-pub enum Sink {
-    /// A record file (`uprof record -o`).
-    File(Writer),
-    /// The analysis, for a report at the end.
-    Live(Box<Analyzer>),
-}
+use crate::watch::Live;
 
 pub struct Recorder {
-    pub sink: Sink,
-    /// The output written while recording, if there is one.
-    pub watch: Option<Watch>,
+    /// The record file (`uprof record -o`), if there is one.
+    pub file: Option<Writer>,
+    /// The reconstruction made while recording, if anything needs one.
+    pub live: Option<Live>,
     /// Records stored so far.
     pub records: u64,
     /// Kernel records that did not parse (a uprof bug; reported at the end).
@@ -33,10 +26,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(sink: Sink, watch: Option<Watch>) -> Recorder {
+    pub fn new(file: Option<Writer>, live: Option<Live>) -> Recorder {
         Recorder {
-            sink,
-            watch,
+            file,
+            live,
             records: 0,
             malformed: 0,
             known_fds: HashSet::new(),
@@ -61,17 +54,14 @@ impl Recorder {
 
     fn store(&mut self, bytes: &[u8], record: &Record) -> Result<()> {
         self.records += 1;
-        if let Some(watch) = &mut self.watch {
-            watch.push(record);
+        if let Some(live) = &mut self.live {
+            live.push(record);
         }
-        match &mut self.sink {
+        if let Some(writer) = &mut self.file {
             // The writer's errors name the file.
-            Sink::File(writer) => Ok(writer.push(bytes)?),
-            Sink::Live(analyzer) => {
-                analyzer.push(record);
-                Ok(())
-            }
+            writer.push(bytes)?;
         }
+        Ok(())
     }
 
     /// Learns from a kernel record what the kernel side does not say.
@@ -154,7 +144,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.uprof");
         let writer = Writer::create(&path, &session_header()).unwrap();
-        let mut recorder = Recorder::new(Sink::File(writer), None);
+        let mut recorder = Recorder::new(Some(writer), None);
 
         recorder.push_kernel(&add(10, efd)).unwrap();
         recorder.push_kernel(&add(20, efd)).unwrap();
@@ -175,10 +165,7 @@ mod tests {
 
         assert_eq!((recorder.records, recorder.malformed), (7, 1));
         assert_eq!(recorder.exited, [me]);
-        let Sink::File(writer) = recorder.sink else {
-            unreachable!()
-        };
-        drop(writer);
+        drop(recorder.file.take());
         let mut seen = Vec::new();
         Reader::open(&path)
             .unwrap()

@@ -49,19 +49,41 @@ pub enum Command {
     /// What this kernel lets uprof do: BTF, lockdown, tracefs, which program types load and
     /// attach, and the probe tier `uprof record` will use.
     Doctor,
+    /// A live view of processes' event loops, refreshed every second: per-thread waits,
+    /// utilization, blocked and busy p99, the busiest fds, herds, lost records. q quits.
+    ///
+    /// Examples:
+    ///   uprof top -p $(pidof redis-server)
+    ///   uprof top -p 1234 -o redis.uprof      # and keep the recording
+    ///   uprof top -- ./server --port 8080
+    #[command(verbatim_doc_comment)]
+    Top(TopArgs),
+    /// Shell completions for uprof, on stdout.
+    ///
+    /// Examples:
+    ///   uprof completions bash > /etc/bash_completion.d/uprof
+    ///   uprof completions zsh > "${fpath[1]}/_uprof"
+    ///   uprof completions fish > ~/.config/fish/completions/uprof.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::manual::Shell,
+    },
+    /// The manual pages of uprof and its subcommands (roff): uprof(1) on stdout, or every page
+    /// into a directory.
+    ///
+    /// Examples:
+    ///   uprof man | man -l -
+    ///   uprof man record | man -l -
+    ///   uprof man --dir /usr/local/share/man/man1
+    #[command(verbatim_doc_comment)]
+    Man(crate::manual::ManArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// Processes to trace, comma-separated; their future children are traced too. A thread id
-    /// stands for its process (uprof says so), and an id given twice is traced once.
-    #[arg(
-        short,
-        long,
-        value_delimiter = ',',
-        required_unless_present = "command"
-    )]
-    pub pid: Vec<u32>,
+    #[command(flatten)]
+    pub tracing: TracingArgs,
     /// Write the recording to FILE instead of printing a report at the end. FILE is created
     /// with mode 0600 under a temporary name and takes its place (replacing a file, or a
     /// symbolic link, never following it) only once tracing has started: an existing FILE is
@@ -72,6 +94,44 @@ pub struct RecordArgs {
     /// Ctrl-C or the target exits.
     #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Say why this tier and these syscall hooks were chosen, and why a probe did not attach.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// For scripts: once tracing has started, write `ready` and a newline to the inherited
+    /// file descriptor FD (3 or more) and close it, instead of making scripts wait for a message.
+    #[arg(long, value_name = "FD")]
+    pub ready_fd: Option<i32>,
+    #[command(flatten)]
+    pub output_format: OutputArgs,
+    /// Command to start and trace from its first instruction (with its children).
+    #[arg(last = true, value_name = "CMD", conflicts_with = "pid")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub tracing: TracingArgs,
+    /// Also keep the recording in FILE (as `uprof record -o FILE` writes it).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Command to start and watch from its first instruction (with its children).
+    #[arg(last = true, value_name = "CMD", conflicts_with = "pid")]
+    pub command: Vec<String>,
+}
+
+/// What to trace and how: `uprof record` and `uprof top` alike.
+#[derive(Args, Debug)]
+pub struct TracingArgs {
+    /// Processes to trace, comma-separated; their future children are traced too. A thread id
+    /// stands for its process (uprof says so), and an id given twice is traced once.
+    #[arg(
+        short,
+        long,
+        value_delimiter = ',',
+        required_unless_present = "command"
+    )]
+    pub pid: Vec<u32>,
     /// Ring buffer size in MiB (a power of two): raise it if records are lost.
     #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = parse_buffer_mib)]
     pub buffer_mib: u32,
@@ -89,18 +149,6 @@ pub struct RecordArgs {
     /// on the machine is slower; fentry only touches the hooked syscalls.
     #[arg(long, value_enum, value_name = "HOOKS")]
     pub syscall_hooks: Option<SyscallHooksArg>,
-    /// Say why this tier and these syscall hooks were chosen, and why a probe did not attach.
-    #[arg(short, long)]
-    pub verbose: bool,
-    /// For scripts: once tracing has started, write `ready` and a newline to the inherited
-    /// file descriptor FD (3 or more) and close it, instead of making scripts wait for a message.
-    #[arg(long, value_name = "FD")]
-    pub ready_fd: Option<i32>,
-    #[command(flatten)]
-    pub output_format: OutputArgs,
-    /// Command to start and trace from its first instruction (with its children).
-    #[arg(last = true, value_name = "CMD", conflicts_with = "pid")]
-    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -2,9 +2,11 @@
 mod cli;
 mod compare;
 mod doctor;
+mod manual;
 mod record;
 mod report;
 mod say;
+mod top;
 
 use std::process::ExitCode;
 
@@ -17,6 +19,9 @@ fn main() -> ExitCode {
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Doctor => doctor::run(),
+        cli::Command::Top(args) => top::run(args),
+        cli::Command::Completions { shell } => manual::completions(shell),
+        cli::Command::Man(args) => manual::man(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,12 +8,6 @@ pub fn line(args: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
 
-/// Writes `text` to stderr without a newline (a status line); a failure is ignored.
-pub fn partial(args: fmt::Arguments<'_>) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_fmt(args).and_then(|()| stderr.flush());
-}
-
 /// `say!("...", args)`: one line on stderr, like `eprintln!` without its panic.
 macro_rules! say {
     ($($arg:tt)*) => {

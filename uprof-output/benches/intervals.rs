@@ -1,6 +1,7 @@
-//! Nanoseconds per record that the interval outputs cost on top of the reconstruction, on the
-//! records of `cargo xtask bench pipeline`'s generator (each an `epoll_wait` with a zero
-//! timeout, from two threads): what `uprof record --interval` adds per record it stores.
+//! Nanoseconds per record that the interval outputs and `uprof top`'s figures cost on top of
+//! the reconstruction, on the records of `cargo xtask bench pipeline`'s generator (each an
+//! `epoll_wait` with a zero timeout, from two threads): what `uprof record --interval` and
+//! `uprof top` add per record they store.
 //!
 //! `cargo bench -p uprof-output --bench intervals [-- RECORDS]` (default: 20 million).
 use std::hint::black_box;
@@ -10,7 +11,8 @@ use uprof_analysis::stream::{Consumer, Event, Reconstructor};
 use uprof_analysis::synth::Task;
 use uprof_analysis::{Coverage, SessionInfo};
 use uprof_common::Record;
-use uprof_output::{Format, Intervals, Options, Source};
+use uprof_output::top::Feed;
+use uprof_output::{Format, Intervals, Options, Printer, Source};
 
 /// The generator's pace on two threads: a call every 2 µs in each.
 const CALL_NS: u64 = 2_000;
@@ -57,7 +59,7 @@ fn main() {
         (thread_cpu() - start).as_secs_f64() * 1e9 / records as f64
     };
     // The machine is shared: the fastest of a few interleaved rounds, in CPU time.
-    let mut best = [f64::MAX; 3];
+    let mut best = [f64::MAX; 4];
     for _ in 0..ROUNDS {
         best[0] = best[0].min(time(&mut |s, r| s.push(r, &mut Nothing)));
         for (i, format) in [(1, Format::Table), (2, Format::Hdrlog)] {
@@ -65,12 +67,20 @@ fn main() {
             best[i] = best[i].min(time(&mut |s, r| s.push(r, &mut *printer)));
             printer.finish(&SessionInfo::default()).unwrap();
         }
+        // The screen's end of the channel stays open, as uprof top keeps it.
+        let (mut feed, _screen) = Feed::new(&options.source);
+        best[3] = best[3].min(time(&mut |s, r| s.push(r, &mut feed)));
+        Box::new(feed).finish(&SessionInfo::default()).unwrap();
     }
     println!(
         "{records} records, best of {ROUNDS} rounds: the reconstruction alone {:.1} ns/record",
         best[0]
     );
-    for (label, ns) in [("table rows", best[1]), ("hdrlog", best[2])] {
+    for (label, ns) in [
+        ("table rows", best[1]),
+        ("hdrlog", best[2]),
+        ("top", best[3]),
+    ] {
         println!("  + {label:<10} {ns:.1} ns/record: {:+.1} ns", ns - best[0]);
     }
 }

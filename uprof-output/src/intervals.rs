@@ -275,7 +275,7 @@ fn thread_row(t: &IntervalThread) -> String {
     row
 }
 
-fn p50(d: &DurationSummary) -> String {
+pub(crate) fn p50(d: &DurationSummary) -> String {
     if d.count == 0 {
         "-".to_owned()
     } else {
@@ -283,7 +283,7 @@ fn p50(d: &DurationSummary) -> String {
     }
 }
 
-fn p99(d: &DurationSummary) -> String {
+pub(crate) fn p99(d: &DurationSummary) -> String {
     if d.count == 0 {
         "-".to_owned()
     } else {
@@ -301,7 +301,7 @@ fn seconds(ns: u64) -> String {
 }
 
 /// `HH:MM:SS.mmm` in local time of the `CLOCK_MONOTONIC` time `ts`.
-fn clock_time(ts: u64, realtime_offset_ns: i64) -> String {
+pub(crate) fn clock_time(ts: u64, realtime_offset_ns: i64) -> String {
     let ns = i128::from(ts) + i128::from(realtime_offset_ns);
     let (secs, ms) = (
         ns.div_euclid(1_000_000_000),

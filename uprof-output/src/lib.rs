@@ -7,6 +7,7 @@ mod hdrlog;
 mod intervals;
 mod perfetto;
 mod summary;
+pub mod top;
 
 use std::io::{self, Write};
 use std::time::Duration;

@@ -16,17 +16,22 @@
 //! over as one empty [`Window`].
 //!
 //! [`IntervalRows`] turns windows into the figures `uprof report --interval` prints.
+//! [`Windows::with_fds`] also adds up, per fd entry, what the waits delivered (a live view's
+//! busiest fds).
 //!
 //! Memory: the open interval's samples (exact up to a thousand per thread and metric, then an
 //! HDR histogram) and each thread's name; closed intervals are not kept.
 mod rows;
 
-pub use rows::{IntervalReport, IntervalRows, IntervalThread};
+pub use rows::{IntervalReport, IntervalRows, IntervalThread, sort_by_activity};
 
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 
 use crate::stats::{DurationStats, duration_histogram};
-use crate::stream::{Event, Outcome, ThreadChange, ThreadId, ThreadRef, Wait};
+use crate::stream::{
+    EntryId, EntryRef, EpollRef, Event, Outcome, ThreadChange, ThreadId, ThreadRef, Wait,
+};
 
 /// Intervals of `width_ns` from the recording's start, `CLOCK_MONOTONIC` ns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +156,33 @@ impl ThreadWindow {
     }
 }
 
+/// What the waits delivered to one fd entry in one interval ([`Windows::with_fds`]).
+pub struct FdWindow {
+    pub entry: EntryRef,
+    /// The instance the entry belongs to.
+    pub epoll: EpollRef,
+    /// Events returned for it.
+    pub deliveries: u64,
+    ready_to_delivered: DurationStats,
+}
+
+impl FdWindow {
+    fn new(entry: EntryRef, epoll: EpollRef) -> Self {
+        Self {
+            entry,
+            epoll,
+            deliveries: 0,
+            ready_to_delivered: DurationStats::new(),
+        }
+    }
+
+    /// From its readiness to the return of the wait that delivered it, per delivery whose
+    /// readiness was observed (callback and socket tiers).
+    pub fn ready_to_delivered(&self) -> crate::DurationSummary {
+        self.ready_to_delivered.summary()
+    }
+}
+
 /// An empty histogram at the precision of the analysis, bounded to the durations it tracks
 /// (about 9.8 hours; longer ones count as that long), for [`ThreadWindow::add_to`].
 pub fn empty_histogram() -> Histogram<u64> {
@@ -169,6 +201,9 @@ pub struct Window<'a> {
     pub attributed_wakeups: bool,
     /// The active threads, in no particular order; empty for a run of idle intervals.
     pub threads: &'a [ThreadWindow],
+    /// The fd entries waits delivered to, in no particular order (only with
+    /// [`Windows::with_fds`]).
+    pub fds: &'a [FdWindow],
     names: &'a [Option<String>],
 }
 
@@ -194,6 +229,9 @@ pub struct Windows {
     attributed_wakeups: bool,
     /// Names, by [`ThreadId`].
     names: Vec<Option<String>>,
+    /// Per fd entry figures of the open interval, when asked for: slot in `fds` by entry.
+    fd_slots: Option<FxHashMap<EntryId, u32>>,
+    fds: Vec<FdWindow>,
     ended: bool,
 }
 
@@ -208,7 +246,17 @@ impl Windows {
             threads: Vec::new(),
             attributed_wakeups: false,
             names: Vec::new(),
+            fd_slots: None,
+            fds: Vec::new(),
             ended: false,
+        }
+    }
+
+    /// Also adds up, per fd entry, what the waits delivered ([`Window::fds`]).
+    pub fn with_fds(timeline: Timeline) -> Self {
+        Self {
+            fd_slots: Some(FxHashMap::default()),
+            ..Self::new(timeline)
         }
     }
 
@@ -224,7 +272,12 @@ impl Windows {
         }
         self.reach(event.ts(), closed);
         match event {
-            Event::Wait(w) => self.thread(w.thread).wait(w),
+            Event::Wait(w) => {
+                self.thread(w.thread).wait(w);
+                if let (Some(slots), Some(epoll)) = (&mut self.fd_slots, w.epoll) {
+                    deliveries(slots, &mut self.fds, epoll, w);
+                }
+            }
             Event::Wake(w) => {
                 self.thread(w.thread).wakeups += 1;
                 self.attributed_wakeups |= w.cause.is_some();
@@ -342,6 +395,7 @@ impl Windows {
                 end_ts,
                 attributed_wakeups: false,
                 threads: &[],
+                fds: &[],
                 names: &self.names,
             });
         }
@@ -355,11 +409,37 @@ impl Windows {
             end_ts,
             attributed_wakeups: self.attributed_wakeups,
             threads: &self.threads,
+            fds: &self.fds,
             names: &self.names,
         });
         for t in self.threads.drain(..) {
             self.slots[t.thread.id.0 as usize] = None;
         }
+        self.fds.clear();
+        if let Some(slots) = &mut self.fd_slots {
+            slots.clear();
+        }
         self.attributed_wakeups = false;
+    }
+}
+
+/// Adds what wait `w` on `epoll` delivered to the figures of its fd entries.
+fn deliveries(
+    slots: &mut FxHashMap<EntryId, u32>,
+    fds: &mut Vec<FdWindow>,
+    epoll: EpollRef,
+    w: &Wait,
+) {
+    for d in w.delivered {
+        let slot = *slots.entry(d.entry.id).or_insert_with(|| {
+            fds.push(FdWindow::new(d.entry, epoll));
+            (fds.len() - 1) as u32
+        });
+        let fd = &mut fds[slot as usize];
+        fd.deliveries += 1;
+        if let Some(ready_ts) = d.ready_ts {
+            fd.ready_to_delivered
+                .record(w.exit_ts.saturating_sub(ready_ts));
+        }
     }
 }

@@ -46,7 +46,8 @@ pub struct IntervalThread {
 }
 
 impl IntervalThread {
-    fn new(t: &ThreadWindow, comm: Option<&str>, coverage: Coverage) -> Self {
+    /// The figures of `t`, named `comm`, as far as `coverage` has them.
+    pub fn new(t: &ThreadWindow, comm: Option<&str>, coverage: Coverage) -> Self {
         let blocked = t.summary(Metric::Blocked);
         let busy = t.summary(Metric::Busy);
         let all = busy.total.saturating_add(blocked.total);
@@ -209,7 +210,7 @@ impl Consumer for IntervalRows {
 }
 
 /// Busiest first: by busy time, then calls, then `(pid, tid)`.
-fn sort_by_activity(threads: &mut [IntervalThread]) {
+pub fn sort_by_activity(threads: &mut [IntervalThread]) {
     threads.sort_by(|a, b| {
         (b.busy_ns.total, b.calls)
             .cmp(&(a.busy_ns.total, a.calls))

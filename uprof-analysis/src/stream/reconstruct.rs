@@ -12,7 +12,7 @@ use super::Consumer;
 use super::event::*;
 use super::fds::Process;
 use super::interest::{EntryIds, Instance, Registration};
-use super::threads::{Resolved, Threads};
+use super::threads::{LastEpoll, Resolved, ThreadState, Threads};
 use super::wakeup::Origins;
 
 /// Interest lists and sockets of a process when it forked: copied into the child if the child
@@ -65,6 +65,9 @@ pub(crate) struct State {
     processes: FxHashMap<u32, Process>,
     /// Every epoll instance seen, by [`EpollId`].
     epolls: Vec<Instance>,
+    /// Changes to the processes' epoll fds (an instance created, or its fd closed or
+    /// replaced): what a thread's [`LastEpoll`] is valid for.
+    epoll_changes: u64,
     entry_ids: EntryIds,
     /// Fork children not seen yet, by tid.
     forks: FxHashMap<u32, ForkSnapshot>,
@@ -273,6 +276,7 @@ impl State {
         self.epolls
             .push(Instance::new(id, pid, epfd, process.generation(epfd)));
         process.epolls.insert(epfd, id);
+        self.epoll_changes += 1;
         id
     }
 
@@ -296,7 +300,9 @@ impl State {
     ) {
         let process = self.processes.entry(pid).or_default();
         // An epoll fd closed: that instance ends.
-        process.epolls.remove(&fd);
+        if process.epolls.remove(&fd).is_some() {
+            self.epoll_changes += 1;
+        }
         if let Some(ino) = process.sockets.remove(&fd)
             && let Some(refs) = self.sockets.get_mut(&ino)
         {
@@ -331,24 +337,51 @@ impl State {
             self.malformed += 1;
             return;
         };
-        let epoll = (syscall.is_epoll() && w.epfd >= 0).then(|| {
-            let id = self.epoll(w.header.pid, w.epfd);
-            self.epolls[id.0 as usize].at
-        });
-        let thread = self.thread(&w.header, out);
+        let on_epoll = syscall.is_epoll() && w.epfd >= 0;
         let outcome = outcome(w);
         let exit_ts = w.header.ts;
-        let state = self
+        let changes = self.epoll_changes;
+        // Most waits: a thread already known in this process, on the instance of its previous
+        // wait, no instance having come or gone since. One lookup.
+        let known = self
             .threads
             .get_mut(w.header.tid)
-            .expect("the thread was just resolved");
-        let busy_before_ns = if outcome.finished() {
-            let busy = state.last_exit.map(|prev| w.enter_ts.saturating_sub(prev));
-            state.last_exit = Some(exit_ts);
-            busy
-        } else {
-            state.last_exit = None;
-            None
+            .filter(|t| t.pid == Some(w.header.pid))
+            .and_then(|t| {
+                let epoll = match t.last_epoll {
+                    _ if !on_epoll => None,
+                    Some(last) if last.epfd == w.epfd && last.changes == changes => Some(last.at),
+                    _ => return None,
+                };
+                let thread = ThreadRef {
+                    id: t.id,
+                    pid: w.header.pid,
+                    tid: w.header.tid,
+                };
+                Some((thread, epoll, tick(t, outcome, w.enter_ts, exit_ts)))
+            });
+        let (thread, epoll, busy_before_ns) = match known {
+            Some(known) => known,
+            None => {
+                let epoll = on_epoll.then(|| {
+                    let id = self.epoll(w.header.pid, w.epfd);
+                    self.epolls[id.0 as usize].at
+                });
+                let thread = self.thread(&w.header, out);
+                let changes = self.epoll_changes;
+                let state = self
+                    .threads
+                    .get_mut(w.header.tid)
+                    .expect("the thread was just resolved");
+                if let Some(at) = epoll {
+                    state.last_epoll = Some(LastEpoll {
+                        epfd: w.epfd,
+                        changes,
+                        at,
+                    });
+                }
+                (thread, epoll, tick(state, outcome, w.enter_ts, exit_ts))
+            }
         };
         let wait = Wait {
             thread,
@@ -769,6 +802,19 @@ impl State {
             events: i.events,
             data: i.data,
         }));
+    }
+}
+
+/// The work before a wait of `thread` that entered at `enter_ts` and ended at `exit_ts` with
+/// `outcome` (the tick since its previous finished wait), and the start of the next tick.
+fn tick(thread: &mut ThreadState, outcome: Outcome, enter_ts: u64, exit_ts: u64) -> Option<u64> {
+    if outcome.finished() {
+        let busy = thread.last_exit.map(|prev| enter_ts.saturating_sub(prev));
+        thread.last_exit = Some(exit_ts);
+        busy
+    } else {
+        thread.last_exit = None;
+        None
     }
 }
 

@@ -42,6 +42,18 @@ impl Run {
         self.keys.push_back(key);
         self.records.push_back(*rec);
     }
+
+    /// Passes the first record to `emit` and removes it; starts loading one further on.
+    fn release(&mut self, emit: &mut impl FnMut(&Record)) {
+        if let Some(rec) = self.records.front() {
+            emit(rec);
+        }
+        self.keys.pop_front();
+        self.records.pop_front();
+        if let Some(ahead) = self.records.get(PREFETCH_AHEAD) {
+            prefetch(ahead);
+        }
+    }
 }
 
 /// How far ahead of the record released to start loading records of the same run: they were
@@ -144,7 +156,23 @@ impl ReorderBuffer {
             }
             None => self.strays.push(Reverse(Stray { key, record: *rec })),
         }
-        let horizon = self.newest.saturating_sub(self.window);
+        self.release_before(self.newest.saturating_sub(self.window), emit);
+    }
+
+    /// Releases, in order, the records stamped before `horizon`.
+    fn release_before(&mut self, horizon: u64, emit: &mut impl FnMut(&Record)) {
+        // Records from one ring buffer mostly come in order: one run, no strays. Its records
+        // are released from its front without comparing runs.
+        if let ([run], true) = (self.runs.as_mut_slice(), self.strays.is_empty()) {
+            while run.first().0 < horizon {
+                self.released = run.first().0;
+                run.release(emit);
+            }
+            if run.keys.is_empty() {
+                self.spare.extend(self.runs.pop());
+            }
+            return;
+        }
         while self.release_first(|ts| ts < horizon, emit) {}
     }
 
@@ -153,7 +181,7 @@ impl ReorderBuffer {
     pub(crate) fn advance(&mut self, now: u64, emit: &mut impl FnMut(&Record)) -> u64 {
         self.newest = self.newest.max(now);
         let horizon = self.newest.saturating_sub(self.window);
-        while self.release_first(|ts| ts < horizon, emit) {}
+        self.release_before(horizon, emit);
         horizon
     }
 
@@ -199,15 +227,8 @@ impl ReorderBuffer {
         if !ready(ts) {
             return false;
         }
-        if let Some(rec) = run.records.front() {
-            self.released = ts;
-            emit(rec);
-        }
-        run.keys.pop_front();
-        run.records.pop_front();
-        if let Some(ahead) = run.records.get(PREFETCH_AHEAD) {
-            prefetch(ahead);
-        }
+        self.released = ts;
+        run.release(emit);
         if run.keys.is_empty() {
             let run = self.runs.remove(i);
             self.spare.push(run);

@@ -2,7 +2,7 @@
 //! each thread between its records.
 use rustc_hash::FxHashMap;
 
-use super::event::{ThreadId, ThreadRef};
+use super::event::{EpollRef, ThreadId, ThreadRef};
 
 /// One thread incarnation.
 pub(crate) struct ThreadState {
@@ -13,6 +13,18 @@ pub(crate) struct ThreadState {
     pub(crate) exited: bool,
     /// Return time of the previous finished wait: the start of the current tick's work.
     pub(crate) last_exit: Option<u64>,
+    /// The instance of the thread's last epoll wait: the next wait on the same epfd skips the
+    /// process and instance lookups while no instance has come or gone.
+    pub(crate) last_epoll: Option<LastEpoll>,
+}
+
+/// An epoll fd resolved to its instance, valid while the reconstruction's count of changes
+/// to the processes' epoll fds is still `changes`.
+#[derive(Clone, Copy)]
+pub(crate) struct LastEpoll {
+    pub(crate) epfd: i32,
+    pub(crate) changes: u64,
+    pub(crate) at: EpollRef,
 }
 
 /// Thread ids to incarnations.
@@ -50,6 +62,7 @@ impl Threads {
             pid,
             exited: false,
             last_exit: None,
+            last_epoll: None,
         };
         self.by_tid.insert(tid, state);
         id

@@ -3,7 +3,7 @@
 //! output path first, then the programs load (the slow part), then the capture starts; the
 //! output file takes its place only once tracing has started.
 mod ready;
-mod signals;
+pub(crate) mod signals;
 mod status;
 
 use std::io::IsTerminal as _;
@@ -18,7 +18,7 @@ use uprof_record::Output;
 use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, procfs};
 
 use crate::{
-    cli::{RecordArgs, SyscallHooksArg, TierArg},
+    cli::{RecordArgs, SyscallHooksArg, TierArg, TracingArgs},
     report,
     say::say,
 };
@@ -50,25 +50,12 @@ async fn record(args: RecordArgs) -> Result<()> {
     }
     let mut signals = Signals::install()?;
     let ready = args.ready_fd.map(Ready::take).transpose()?;
-    let target = if args.command.is_empty() {
-        let (pids, threads) = uprof_capture::processes(&args.pid)?;
-        for thread in threads {
-            say!(
-                "uprof: {} is a thread of process {} ({}): tracing the process",
-                thread.tid,
-                thread.pid,
-                terminal_safe(&procfs::comm(thread.pid))
-            );
-        }
-        Target::Pids(pids)
-    } else {
-        Target::Command(args.command.clone())
-    };
+    let target = target(&args.tracing, &args.command)?;
     let destination = match &args.output {
         Some(path) => Destination::File(Output::create(path)?),
         None => Destination::Live,
     };
-    let tracer = match load(tracer_options(&args), &mut signals).await? {
+    let tracer = match load(tracer_options(&args.tracing), &mut signals).await? {
         Ok(tracer) => tracer,
         Err(stop) => bail!("{stop} while the eBPF programs were loading: nothing was recorded"),
     };
@@ -101,7 +88,7 @@ async fn record(args: RecordArgs) -> Result<()> {
                 0 => "0 lost".to_owned(),
                 lost => format!("\x1b[1;31m{lost} lost\x1b[0m"),
             };
-            status.show(format_args!(
+            status.show(format!(
                 "uprof: recording {:.1}s, {} records, {lost} (Ctrl-C to stop)",
                 started.elapsed().as_secs_f64(),
                 progress.records
@@ -144,7 +131,25 @@ async fn record(args: RecordArgs) -> Result<()> {
     }
 }
 
-fn tracer_options(args: &RecordArgs) -> TracerOptions {
+/// What `-p` or the command after `--` asks to trace (a thread id given is said to stand for
+/// its process).
+pub(crate) fn target(args: &TracingArgs, command: &[String]) -> Result<Target> {
+    if !command.is_empty() {
+        return Ok(Target::Command(command.to_vec()));
+    }
+    let (pids, threads) = uprof_capture::processes(&args.pid)?;
+    for thread in threads {
+        say!(
+            "uprof: {} is a thread of process {} ({}): tracing the process",
+            thread.tid,
+            thread.pid,
+            terminal_safe(&procfs::comm(thread.pid))
+        );
+    }
+    Ok(Target::Pids(pids))
+}
+
+pub(crate) fn tracer_options(args: &TracingArgs) -> TracerOptions {
     TracerOptions {
         buffer_bytes: args.buffer_mib << 20,
         tier: args.tier.map(|t| match t {
@@ -163,7 +168,7 @@ fn tracer_options(args: &RecordArgs) -> TracerOptions {
 /// Loads the programs on a thread of their own (it takes seconds on a slow machine), showing
 /// that it is in progress on a terminal once it takes longer than [`LOADING_QUIET`]. A signal
 /// stops the wait: its [`uprof_capture::Stop`] is returned instead.
-async fn load(
+pub(crate) async fn load(
     options: TracerOptions,
     signals: &mut Signals,
 ) -> Result<Result<Tracer, uprof_capture::Stop>> {
@@ -178,7 +183,7 @@ async fn load(
         tokio::select! {
             loaded = &mut loading => break Ok(Ok(loaded.context("loading the programs failed")??)),
             stop = signals.next() => break Ok(Err(stop)),
-            _ = tick.tick() => status.show(format_args!(
+            _ = tick.tick() => status.show(format!(
                 "uprof: loading eBPF programs… {:.1}s",
                 started.elapsed().as_secs_f64()
             )),
@@ -192,21 +197,7 @@ async fn load(
 /// reasons behind the tier and the hooks are for `--verbose` and `uprof doctor`.
 fn start_line(capture: &Capture) -> String {
     let tracer = capture.tracer();
-    let pids = capture.pids();
-    let mut who = match pids {
-        [pid] => format!("pid {pid}"),
-        _ => format!(
-            "pids {}",
-            pids.iter()
-                .take(PIDS_SHOWN)
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    };
-    if pids.len() > PIDS_SHOWN {
-        who.push_str(&format!(" and {} more", pids.len() - PIDS_SHOWN));
-    }
+    let who = who(capture.pids());
     let probes = tracer.probes();
     let attached = probes.iter().filter(|p| p.attached).count();
     let short_of_best = attached < probes.len()
@@ -223,6 +214,25 @@ fn start_line(capture: &Capture) -> String {
             ""
         },
     )
+}
+
+/// The traced processes, for people: `pid 1234`, `pids 1,2,3,4 and 2 more`.
+pub(crate) fn who(pids: &[u32]) -> String {
+    let mut who = match pids {
+        [pid] => format!("pid {pid}"),
+        _ => format!(
+            "pids {}",
+            pids.iter()
+                .take(PIDS_SHOWN)
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    if pids.len() > PIDS_SHOWN {
+        who.push_str(&format!(" and {} more", pids.len() - PIDS_SHOWN));
+    }
+    who
 }
 
 /// What `--verbose` adds after the start line: why this tier and these hooks, and why each

@@ -1,35 +1,33 @@
-//! The one-line status shown on a terminal while the programs load and while recording; on
-//! anything else (a pipe, a file) nothing is shown.
-use std::io::IsTerminal as _;
+//! The one-line status shown on a terminal while the programs load and while recording: an
+//! indicatif spinner on stderr. On anything else (a pipe, a file) indicatif draws nothing.
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::say;
+/// Redraws at most this often; uprof updates the line every 100 ms.
+const REFRESH_HZ: u8 = 10;
 
-pub struct StatusLine {
-    enabled: bool,
-    shown: bool,
-}
+pub struct StatusLine(ProgressBar);
 
 impl StatusLine {
     /// A status line on stderr if it is a terminal and the line is `wanted` there.
     pub fn new(wanted: bool) -> StatusLine {
-        StatusLine {
-            enabled: wanted && std::io::stderr().is_terminal(),
-            shown: false,
-        }
+        let bar = if wanted {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(REFRESH_HZ))
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}").expect("a valid indicatif template"),
+        );
+        StatusLine(bar)
     }
 
-    /// Replaces the line with `text` (one line, no newline).
-    pub fn show(&mut self, text: std::fmt::Arguments<'_>) {
-        if self.enabled {
-            say::partial(format_args!("\r\x1b[K{text}"));
-            self.shown = true;
-        }
+    /// Replaces the line with `text` (one line).
+    pub fn show(&mut self, text: String) {
+        self.0.set_message(text);
     }
 
+    /// Removes the line, so that what follows starts on a clean line.
     pub fn clear(&mut self) {
-        if self.shown {
-            say::partial(format_args!("\r\x1b[K"));
-            self.shown = false;
-        }
+        self.0.finish_and_clear();
     }
 }
