@@ -28,8 +28,8 @@ pub use compare::{
     COMPARE_SCHEMA, Comparison, LoopFigures, LoopThread, Percentiles, Rate, Recording,
 };
 pub use report::{
-    CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, HerdReport, Report, SCHEMA,
-    SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
+    CALLBACK_TIER, EpollReport, FdCtlReport, FdGroupReport, FdReadiness, FdReport, HerdReport,
+    Report, SCHEMA, SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
 };
 pub use session::{Incomplete, SessionInfo};
 pub use stats::{Bucket, CountSummary, DurationSummary};

@@ -4,12 +4,14 @@
 //! under `CI=true`.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod leftovers;
 pub mod privilege;
 pub mod pty;
 pub mod python;
 pub mod ready;
 pub mod real;
+pub mod synthetic;
 
 pub use privilege::may_load_ebpf;
 
