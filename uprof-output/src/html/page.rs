@@ -44,7 +44,7 @@ dl.facts dt{color:#666}dl.facts dd{margin:0;font-weight:600}
 .banner.incomplete{background:#fdecea;border:2px solid #d93025;color:#a50e0e}
 .banner.lost{background:#fef7e0;border:2px solid #f9ab00;color:#7a4a00}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:14px 0}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:180px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;flex:1 1 200px;max-width:340px}
 .card .big{font-size:22px;font-weight:700}.card .sub{color:#666;font-size:12px}
 .note{color:#555;font-size:13px;margin:4px 0 8px}
 .plots{display:flex;flex-wrap:wrap;gap:18px}.plots figure{margin:0}
@@ -57,7 +57,7 @@ svg.strip .bg{fill:#f0f0f0}
 .strips .label{font-family:ui-monospace,monospace;font-size:12px;text-align:right}
 .scale{display:inline-block;width:160px;height:10px;vertical-align:middle;background:linear-gradient(90deg,hsl(55,90%,85%),hsl(27,90%,60%),hsl(0,90%,35%))}
 table{border-collapse:collapse;background:#fff;font-size:13px;margin:4px 0}
-th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+th,td{padding:3px 6px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th{background:#f1f3f4;font-weight:600}td.l,th.l{text-align:left}
 tr.more td{color:#666;font-style:italic;text-align:left}
 footer{margin-top:30px;color:#666;font-size:12px}
@@ -112,11 +112,22 @@ fn thread_label(t: &ThreadReport) -> String {
     format!("{} {}", t.comm.as_deref().unwrap_or("?"), t.tid)
 }
 
+/// A command as a shell would take it: an empty word or one with blanks or quotes quoted.
+fn shell_words(command: &[String]) -> String {
+    let word = |w: &String| {
+        if !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c)) {
+            return w.clone();
+        }
+        format!("'{}'", w.replace('\'', "'\\''"))
+    };
+    command.iter().map(word).collect::<Vec<_>>().join(" ")
+}
+
 /// What the recording says of itself: the header's facts.
 fn facts(s: &mut String, c: &Collected) {
     let r = &c.report;
     let target = match &r.command {
-        Some(command) => command.join(" "),
+        Some(command) => shell_words(command),
         None => format!(
             "pid {}",
             r.pids
@@ -684,7 +695,7 @@ pub(super) fn report(c: &Collected) -> String {
     let r = &c.report;
     let mut s = String::with_capacity(64 << 10);
     let title = match &r.command {
-        Some(command) => format!("uprof: {}", command.join(" ")),
+        Some(command) => format!("uprof: {}", shell_words(command)),
         None => "uprof report".to_owned(),
     };
     open(&mut s, &title);
@@ -696,8 +707,12 @@ pub(super) fn report(c: &Collected) -> String {
 
     let _ = write!(
         &mut s,
-        r#"<h2 id="latency">Latency percentiles</h2><p class="note">The {} busiest loop threads (most wait calls). Lines that rise steeply at the right have rare long outliers; a high busy line means long ticks that delay every fd of the loop.</p>"#,
-        threads.len()
+        r#"<h2 id="latency">Latency percentiles</h2><p class="note">{}. Read a line left to right: the median, then rarer and rarer samples, the maximum last; a line that rises steeply at the right has rare long outliers. A high busy line means long ticks, which delay every fd of the loop; a high ready→delivered line means fds wait long for the loop.</p>"#,
+        match threads.len() {
+            1 => "The loop thread".to_owned(),
+            n if n < r.threads.len() => format!("The {n} busiest loop threads (most wait calls)"),
+            n => format!("The {n} loop threads"),
+        }
     );
     let lines = lines(c, &threads, None, 0);
     let entries: Vec<(String, &str)> = lines
@@ -873,4 +888,28 @@ fn compare_table(s: &mut String, recordings: &[(&str, &Collected)], comparison: 
         let _ = write!(s, "<td>{}</td>", esc(&text));
     }
     s.push_str("</tr></table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_and_control_characters_are_escaped() {
+        assert_eq!(
+            esc("<i>a&\"b'</i>"),
+            "&lt;i&gt;a&amp;&quot;b&#39;&lt;/i&gt;"
+        );
+        assert_eq!(esc("a\u{1b}[2J"), "a\\u{1b}[2J");
+    }
+
+    #[test]
+    fn commands_are_shown_as_a_shell_takes_them() {
+        let words = |w: &[&str]| shell_words(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            words(&["redis-server", "--save", ""]),
+            "redis-server --save ''"
+        );
+        assert_eq!(words(&["sh", "-c", "echo it's"]), "sh -c 'echo it'\\''s'");
+    }
 }

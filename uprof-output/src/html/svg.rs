@@ -31,8 +31,8 @@ const TOP: f64 = 12.0;
 const BOTTOM: f64 = 42.0;
 /// Points per decade of the percentile axis.
 const STEPS: u32 = 24;
-/// The percentile axis ends at 99.9999%.
-const MAX_NINES: f64 = 6.0;
+/// The percentile axis ends at 99.999% (the maximum of more samples is drawn there).
+const MAX_NINES: f64 = 5.0;
 
 /// The percentiles marked on each line, with their names in the summary.
 const MARKS: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)];
