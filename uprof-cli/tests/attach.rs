@@ -12,17 +12,16 @@ use std::{
 };
 
 use support::{
-    SERIAL, assert_report_matches, line_starting, may_load_ebpf,
+    assert_report_matches, ebpf_turn, line_starting,
     ready::{READY_FD, Ready},
     report_json, run, testprog, uprof,
 };
 
 #[test]
 fn attach_to_running_process_sees_exactly_its_work() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("attach.uprof");
 
@@ -88,10 +87,9 @@ fn record_json(ids: &str) -> (serde_json::Value, String) {
 
 #[test]
 fn a_thread_id_traces_its_process_and_says_so() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     // The traced process is this one: a thread of it waits in a loop.
     let me = std::process::id();
     let stop = Arc::new(AtomicBool::new(false));
@@ -136,10 +134,9 @@ fn a_thread_id_traces_its_process_and_says_so() {
 
 #[test]
 fn a_pid_given_twice_is_traced_once() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let mut target = Command::new("sleep").arg("60").spawn().unwrap();
     let pid = target.id();
     let (report, _) = record_json(&format!("{pid},{pid}"));

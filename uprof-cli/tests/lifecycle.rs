@@ -13,7 +13,7 @@ use std::{
 };
 
 use support::{
-    SERIAL, leftovers, may_load_ebpf, privilege,
+    ebpf_turn, leftovers, may_load_ebpf, privilege,
     ready::{READY_FD, Ready},
     report_json, run, testprog, uprof,
 };
@@ -29,10 +29,9 @@ fn calls_of_all_threads(report: &serde_json::Value) -> u64 {
 
 #[test]
 fn ctrl_c_leaves_a_complete_file() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("interrupted.uprof");
     let mut demo = Command::new(testprog("uprof-demo"))
@@ -83,10 +82,9 @@ fn ctrl_c_leaves_a_complete_file() {
 
 #[test]
 fn duration_ends_recording_and_a_truncated_copy_still_reads() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.uprof");
     let out = run(uprof()
@@ -292,10 +290,9 @@ fn a_missing_record_file_names_its_cause_once() {
 
 #[test]
 fn a_failure_after_the_fork_leaves_no_child_no_program_and_the_old_file() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     leftovers::adopt_orphans();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("earlier.uprof");
@@ -336,10 +333,9 @@ fn a_failure_after_the_fork_leaves_no_child_no_program_and_the_old_file() {
 
 #[test]
 fn a_command_that_cannot_run_leaves_an_existing_file_as_it_was() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     leftovers::adopt_orphans();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("earlier.uprof");
@@ -364,10 +360,9 @@ fn a_command_that_cannot_run_leaves_an_existing_file_as_it_was() {
 
 #[test]
 fn a_symlink_at_the_output_is_replaced_and_its_target_left_alone() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let victim = dir.path().join("victim");
     fs::write(&victim, "another user's file").unwrap();
@@ -435,10 +430,9 @@ fn a_ready_fd_that_is_not_open_is_one_line() {
 
 #[test]
 fn a_signal_while_the_programs_load_stops_uprof_cleanly() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     leftovers::adopt_orphans();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("earlier.uprof");
@@ -472,10 +466,9 @@ fn a_signal_while_the_programs_load_stops_uprof_cleanly() {
 
 #[test]
 fn a_hang_up_ends_the_recording_with_a_complete_file() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hangup.uprof");
     // A target that outlives the test however slow the machine is.
@@ -521,10 +514,9 @@ fn a_hang_up_ends_the_recording_with_a_complete_file() {
 
 #[test]
 fn the_start_line_fits_a_terminal_line_and_verbose_says_why() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     for verbose in [false, true] {
         let mut cmd = uprof();
         cmd.args(["record", "--format", "json"]);

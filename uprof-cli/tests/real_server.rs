@@ -16,12 +16,12 @@ use std::{
 };
 
 use support::{
-    SERIAL, line_starting,
+    line_starting,
     real::{
         Reaped, Strays, ThreadWaits, Traced, children_of, idle_threads_in_epoll, parse_per_thread,
         spawn, wait_for,
     },
-    run, testprog,
+    run, serial, testprog,
 };
 
 #[test]
@@ -29,7 +29,7 @@ fn redis_wait_counts_equal_perf_stat() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("redis.sock");
 
@@ -76,7 +76,7 @@ fn nginx_workers_wait_counts_equal_perf_stat_per_thread() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().display();
     let addr = free_loopback_addr();
@@ -194,7 +194,7 @@ fn node_wait_counts_equal_perf_stat_per_thread() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("echo-threads.js");
     std::fs::write(&script, NODE_ECHO_THREADS).unwrap();
@@ -240,7 +240,7 @@ fn tokio_wait_counts_equal_perf_stat_per_thread() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // It starts its workers before it prints `listening on ADDR`.
     let mut server = spawn(

@@ -94,7 +94,7 @@ fn traced_with(
     let finished = record.finish()?;
     Ok(Traced {
         done: Done::parse(&finished.stdout)?,
-        stopped: Stopped::of(&finished)?,
+        stopped: Stopped::of(out)?,
         uprof_cpu: finished.cpu.saturating_sub(start_up),
     })
 }

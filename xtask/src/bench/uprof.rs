@@ -1,6 +1,6 @@
 //! Driving the `uprof` binary under measurement: building it, attaching `uprof record` to a
-//! process, waiting for its start signal (`--ready-fd`), and reading the counts of its
-//! `stopped` line.
+//! process, waiting for its start signal (`--ready-fd`), and reading the counts the
+//! recording stored.
 
 use std::fs::File;
 use std::io::Read as _;
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::procs::{Finished, Spawned};
+use super::procs::Spawned;
 
 /// Builds `uprof` (release) with the cargo running this xtask and returns its path.
 pub fn build() -> Result<PathBuf> {
@@ -194,7 +194,7 @@ pub fn wait_attached(record: &mut Spawned, ready: Ready) -> Result<()> {
     ready.wait(record, Duration::from_secs(30))
 }
 
-/// What a recording stored, from uprof's `uprof: stopped (...): N records, M lost` line.
+/// What a recording stored: the counts of its `END` chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stopped {
     pub records: u64,
@@ -202,28 +202,21 @@ pub struct Stopped {
 }
 
 impl Stopped {
-    /// The counts of a finished `uprof record`.
-    pub fn of(finished: &Finished) -> Result<Stopped> {
-        finished
-            .stderr
-            .iter()
-            .find_map(|line| parse_stopped(line))
-            .with_context(|| {
-                format!(
-                    "no `stopped` line from uprof: {}",
-                    finished.stderr.join("\n")
-                )
-            })
+    /// The counts of the finished recording at `file`.
+    pub fn of(file: &Path) -> Result<Stopped> {
+        let mut reader = uprof_record::Reader::open(file)?;
+        let summary = reader.for_each_record(|_| {})?;
+        let end = summary.end.with_context(|| {
+            format!(
+                "{} has no END chunk: uprof did not finish it",
+                file.display()
+            )
+        })?;
+        Ok(Stopped {
+            records: end.records,
+            lost: end.lost_events,
+        })
     }
-}
-
-fn parse_stopped(line: &str) -> Option<Stopped> {
-    let counts = line.strip_prefix("uprof: stopped (")?.rsplit_once("): ")?.1;
-    let (records, lost) = counts.split_once(" records, ")?;
-    Some(Stopped {
-        records: records.parse().ok()?,
-        lost: lost.strip_suffix(" lost")?.parse().ok()?,
-    })
 }
 
 #[cfg(test)]
@@ -250,32 +243,5 @@ mod tests {
             ]
         );
         assert_eq!(all.label(), "callback tp -w");
-    }
-
-    #[test]
-    fn stopped_line_gives_records_and_lost() {
-        let line = "uprof: stopped (command exited with status 0): 3141592 records, 27 lost";
-        let stopped = parse_stopped(line).unwrap();
-        assert_eq!(
-            stopped,
-            Stopped {
-                records: 3_141_592,
-                lost: 27
-            }
-        );
-    }
-
-    #[test]
-    fn other_lines_are_not_stopped_lines() {
-        assert_eq!(
-            parse_stopped(
-                "uprof: tracing pid 12 (callback tier, syscalls by fentry, 40/40 probes)"
-            ),
-            None
-        );
-        assert_eq!(
-            parse_stopped("uprof: stopped (interrupted): many records, 0 lost"),
-            None
-        );
     }
 }
