@@ -12,9 +12,8 @@ use std::{
 };
 
 use support::{
-    assert_report_matches, ebpf_turn, line_starting,
-    ready::{READY_FD, Ready},
-    report_json, run, testprog, uprof,
+    assert_report_matches, ebpf_turn, line_starting, ready::record_pids, report_json, run,
+    testprog, uprof,
 };
 
 #[test]
@@ -42,17 +41,7 @@ fn attach_to_running_process_sees_exactly_its_work() {
         .unwrap();
     assert_eq!(pid as u32, target.id());
 
-    let mut cmd = uprof();
-    cmd.args([
-        "record",
-        "--ready-fd",
-        READY_FD,
-        "-p",
-        &pid.to_string(),
-        "-o",
-    ])
-    .arg(&file);
-    let mut ready = Ready::give_to(&mut cmd);
+    let (mut cmd, mut ready) = record_pids(&[pid as u32], &file);
     let mut recorder = cmd.spawn().unwrap();
     assert!(ready.wait(), "uprof record ended before tracing");
 

@@ -14,9 +14,10 @@ use std::{
 
 use support::{
     ebpf_turn, leftovers, may_load_ebpf, privilege,
-    ready::{READY_FD, Ready},
+    ready::{Ready, record_pids},
     report_json, run, testprog, uprof,
 };
+use uprof_testprogs::attach::READY_FD;
 
 fn calls_of_all_threads(report: &serde_json::Value) -> u64 {
     report["threads"]
@@ -39,18 +40,8 @@ fn ctrl_c_leaves_a_complete_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut cmd = uprof();
-    cmd.args([
-        "record",
-        "--ready-fd",
-        READY_FD,
-        "-p",
-        &demo.id().to_string(),
-        "-o",
-    ])
-    .arg(&file)
-    .stderr(Stdio::piped());
-    let mut ready = Ready::give_to(&mut cmd);
+    let (mut cmd, mut ready) = record_pids(&[demo.id()], &file);
+    cmd.stderr(Stdio::piped());
     let mut recorder = cmd.spawn().unwrap();
     let mut stderr = BufReader::new(recorder.stderr.take().unwrap());
     assert!(ready.wait(), "uprof record ended before tracing");
@@ -443,7 +434,7 @@ fn a_signal_while_the_programs_load_stops_uprof_cleanly() {
         (libc::SIGHUP, "hung up"),
     ] {
         let mut cmd = uprof();
-        cmd.args(["record", "--ready-fd", READY_FD, "-o"])
+        cmd.args(["record", "--ready-fd", &READY_FD.to_string(), "-o"])
             .arg(&file)
             .args(["--", "/bin/sleep", "30"]);
         let mut ready = Ready::give_to(&mut cmd);
@@ -475,18 +466,8 @@ fn a_hang_up_ends_the_recording_with_a_complete_file() {
     let mut target = Command::new("sleep").arg("60").spawn().unwrap();
     // uprof on a terminal of its own, as in an SSH session: it leads the terminal's session.
     let (mut master, slave) = support::pty::open();
-    let mut cmd = uprof();
-    cmd.args([
-        "record",
-        "--ready-fd",
-        READY_FD,
-        "-p",
-        &target.id().to_string(),
-        "-o",
-    ])
-    .arg(&file);
+    let (mut cmd, mut ready) = record_pids(&[target.id()], &file);
     support::pty::attach(&mut cmd, &slave);
-    let mut ready = Ready::give_to(&mut cmd);
     let started = Instant::now();
     let mut recorder = cmd.spawn().unwrap();
     drop(slave);

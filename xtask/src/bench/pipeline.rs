@@ -66,7 +66,7 @@ fn record_command(
 ) -> Result<Command> {
     let generator = load.command()?;
     let mut cmd = Command::new(&bench.uprof);
-    cmd.args(["record", "--ready-fd", uprof::READY_FD, "-o"])
+    cmd.args(["record", "--ready-fd", &uprof::READY_FD.to_string(), "-o"])
         .arg(out)
         .args(extra)
         .arg("--")
