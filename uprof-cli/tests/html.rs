@@ -561,7 +561,7 @@ fn demo_page_in_chromium_says_what_the_json_says() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.uprof");
     {
-        let _serial = support::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = support::serial();
         run(uprof()
             .arg("record")
             .arg("-o")
