@@ -471,10 +471,11 @@ fn readiness_cells(s: &mut String, prefix: &str, r: Option<&FdReadiness>, shown:
     }
 }
 
-/// The busiest epoll instances: each with its fds added up by kind and its notable fds.
-fn fds(s: &mut String, r: &Report, readiness: bool) {
+/// The busiest epoll instances: each with its fds added up by kind and its notable fds, under
+/// `heading` (the page's section, or a recording's on a comparison's page).
+fn fds(s: &mut String, r: &Report, readiness: bool, heading: &str) {
     let shown = r.busiest_epolls();
-    let _ = write!(s, r#"<h2 id="fds">Top fds</h2>"#);
+    s.push_str(heading);
     if r.epolls.is_empty() {
         s.push_str(r#"<p class="note">No epoll instance was used while recording.</p>"#);
         return;
@@ -733,7 +734,12 @@ pub(super) fn report(c: &Collected) -> String {
     s.push_str("</div>");
 
     thread_table(&mut s, c);
-    fds(&mut s, r, c.coverage.readiness);
+    fds(
+        &mut s,
+        r,
+        c.coverage.readiness,
+        r#"<h2 id="fds">Top fds</h2>"#,
+    );
     close(&mut s);
     s
 }
@@ -797,7 +803,12 @@ pub(super) fn comparison(recordings: &[(&str, &Collected)], comparison: &Compari
         let _ = write!(s, r#"<section data-recording="{}">"#, esc(name));
         let _ = write!(s, "<h2>{}</h2>", esc(name));
         facts(&mut s, c);
-        fds(&mut s, &c.report, c.coverage.readiness);
+        fds(
+            &mut s,
+            &c.report,
+            c.coverage.readiness,
+            &format!("<h3>Top fds of {}</h3>", esc(name)),
+        );
         s.push_str("</section>");
     }
     close(&mut s);
