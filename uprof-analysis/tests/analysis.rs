@@ -649,7 +649,7 @@ fn busy_server(connections: u64, helpers: u32) -> Vec<Record> {
     let mut records = vec![
         t.task_info(0, "server"),
         t.epoll_create(0, 3),
-        t.fd_info(1, 4, FdKind::Socket),
+        t.fd_info(1, 4, FdKind::Listener),
         t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 4, 4, 0),
     ];
     for i in 0..connections {
@@ -715,6 +715,53 @@ fn the_table_of_a_busy_server_shows_the_busiest_rows_and_adds_up_the_rest() {
         "{}",
         all.lines().count()
     );
+}
+
+/// A server with few, long and busy connections (redis under redis-benchmark): its listening
+/// socket delivered far less than any of them, yet it is the row a reader looks for.
+#[test]
+fn a_listening_socket_has_its_own_row_however_little_it_delivered() {
+    let t = Task::new(80, 80);
+    let mut records = vec![
+        t.task_info(0, "redis-server"),
+        t.epoll_create(0, 3),
+        t.fd_info(1, 4, FdKind::Listener),
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 4, 4, 0),
+    ];
+    let mut ts = 10;
+    for c in 0..50 {
+        let fd = 5 + c;
+        records.push(t.epoll_wait(ts, ts + 10, 3, 1));
+        records.extend(t.events(ts + 10, &[(EPOLLIN, 4)]));
+        records.push(t.fd_info(ts + 20, fd, FdKind::Socket));
+        records.push(t.epoll_ctl(ts + 20, 3, EPOLL_CTL_ADD, fd, fd as u64, 0));
+        ts += 100;
+    }
+    for _ in 0..200 {
+        for c in 0..50 {
+            records.push(t.epoll_wait(ts, ts + 10, 3, 1));
+            records.extend(t.events(ts + 10, &[(EPOLLIN, 5 + c)]));
+            ts += 100;
+        }
+    }
+    let report = analyze(records);
+    let mut out = Vec::new();
+    report
+        .render_text(
+            &mut out,
+            TextOptions {
+                view: View::Fds,
+                all: false,
+            },
+        )
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("… 38 more fds"), "{text}");
+    let listener = text
+        .lines()
+        .find(|l| l.contains("listener"))
+        .unwrap_or_else(|| panic!("no listener row:\n{text}"));
+    assert!(listener.trim_start().starts_with("4 "), "{listener}");
 }
 
 #[test]

@@ -195,7 +195,7 @@ fn synthetic_trace_says_what_the_json_report_says() {
 
     // The listening socket on each instance: registered until its close, one herd marker
     // naming both threads.
-    let sockets = named(&summary, "fd 5 (socket)");
+    let sockets = named(&summary, "fd 5 (listener)");
     assert_eq!(sockets.len(), 2, "one track per instance");
     for fd in &sockets {
         assert_eq!(count(fd, "slices", "registered"), 1, "{fd:#}");

@@ -117,6 +117,8 @@ wire_enum! {
         Epoll = 6 => "epoll",
         File = 7 => "file",
         Other = 8 => "other",
+        /// A socket that listens (accepts connections).
+        Listener = 9 => "listener",
     }
 }
 
@@ -126,7 +128,13 @@ impl FdKind {
         Self::from_raw(v).unwrap_or(Self::Unknown)
     }
 
-    /// Classifies the target of a `/proc/PID/fd/N` link.
+    /// A socket, listening or not.
+    pub fn is_socket(self) -> bool {
+        matches!(self, Self::Socket | Self::Listener)
+    }
+
+    /// Classifies the target of a `/proc/PID/fd/N` link (a socket as [`FdKind::Socket`]: the
+    /// link does not say whether it listens).
     pub fn from_link(link: &[u8]) -> Self {
         let starts = |p: &[u8]| link.starts_with(p);
         if starts(b"socket:") {

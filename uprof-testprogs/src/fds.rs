@@ -120,7 +120,8 @@ fn tcp_socket() -> io::Result<Fd> {
 
 /// A TCP socket listening on an ephemeral loopback port: `(listener, port)`.
 pub fn tcp_listener() -> io::Result<(Fd, u16)> {
-    let listener = tcp_socket()?;
+    let mut listener = tcp_socket()?;
+    listener.kind = FdKind::Listener;
     let mut addr = loopback(0);
     let mut len = SOCKADDR_IN_LEN;
     // SAFETY: `addr` is a live sockaddr_in of `len` bytes for bind and getsockname.
@@ -176,7 +177,8 @@ pub struct UnixAddr {
 
 /// A Unix stream socket listening on a fresh abstract address (no file), and that address.
 pub fn unix_listener() -> io::Result<(Fd, UnixAddr)> {
-    let listener = unix_stream_socket()?;
+    let mut listener = unix_stream_socket()?;
+    listener.kind = FdKind::Listener;
     // SAFETY: sockaddr_un is plain data; all zeroes is a valid (empty) address.
     let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;

@@ -164,6 +164,8 @@ pub struct FdReport {
 #[serde(rename_all = "lowercase")]
 pub enum FdKind {
     Socket,
+    /// A listening socket.
+    Listener,
     Pipe,
     EventFd,
     TimerFd,
@@ -177,6 +179,7 @@ impl FdKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Socket => "socket",
+            Self::Listener => "listener",
             Self::Pipe => "pipe",
             Self::EventFd => "eventfd",
             Self::TimerFd => "timerfd",

@@ -1,6 +1,13 @@
 //! What `/proc` says about a traced process: used to describe what existed before tracing
 //! began (threads, fds, epoll interest lists) and to learn fd kinds cheaply.
-use std::{fs, os::unix::ffi::OsStrExt, path::PathBuf};
+use std::{
+    fs,
+    os::{
+        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
+    path::PathBuf,
+};
 
 use anyhow::{Context as _, Result, bail};
 use uprof_common::{COMM_LEN, FdInfo, FdKind, Header, Interest, Kind, Record, Socket, TaskComm};
@@ -70,10 +77,41 @@ pub fn is_alive(pid: u32) -> bool {
     }
 }
 
-/// The kind of `fd` in process `pid`, or `None` when the fd is gone.
+/// The kind of `fd` in process `pid`, or `None` when the fd is gone. A socket that listens is
+/// an [`FdKind::Listener`] when it can be asked (see [`listens`]), else an [`FdKind::Socket`].
 pub fn fd_kind(pid: u32, fd: i32) -> Option<FdKind> {
     let link = fs::read_link(proc_path(pid).join("fd").join(fd.to_string())).ok()?;
-    Some(FdKind::from_link(link.as_os_str().as_bytes()))
+    Some(match FdKind::from_link(link.as_os_str().as_bytes()) {
+        FdKind::Socket if listens(pid, fd) == Some(true) => FdKind::Listener,
+        kind => kind,
+    })
+}
+
+/// Whether socket `fd` of `pid` listens, as `SO_ACCEPTCONN` on a duplicate of it says
+/// (`pidfd_getfd`: Linux 5.6 and the right to ptrace `pid`); `None` when it cannot be asked.
+/// The duplicate is closed at once: the target's socket and its epoll entries are unaffected.
+fn listens(pid: u32, fd: i32) -> Option<bool> {
+    // SAFETY: pidfd_open takes a pid and flags; a new descriptor or -1 comes back.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a descriptor just created and owned by nobody else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(i32::try_from(pidfd).ok().filter(|&f| f >= 0)?) };
+    // SAFETY: pidfd_getfd takes a pidfd, the target's fd number and flags.
+    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    // SAFETY: as above.
+    let dup = unsafe { OwnedFd::from_raw_fd(i32::try_from(dup).ok().filter(|&f| f >= 0)?) };
+    let mut accepting: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid int and its length for an int option.
+    let ok = unsafe {
+        libc::getsockopt(
+            dup.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&raw mut accepting).cast(),
+            &mut len,
+        )
+    } == 0;
+    ok.then_some(accepting != 0)
 }
 
 /// The inode number of socket `fd` of `pid` (`socket:[ino]`), if it is one.
@@ -252,5 +290,16 @@ mod tests {
         );
         unsafe { libc::close(efd) };
         unsafe { libc::close(epfd) };
+    }
+
+    #[test]
+    fn a_listening_socket_is_a_listener_and_its_connections_are_sockets() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let me = std::process::id();
+        assert_eq!(fd_kind(me, listener.as_raw_fd()), Some(FdKind::Listener));
+        assert_eq!(fd_kind(me, client.as_raw_fd()), Some(FdKind::Socket));
+        assert_eq!(fd_kind(me, accepted.as_raw_fd()), Some(FdKind::Socket));
     }
 }

@@ -732,7 +732,10 @@ impl State {
         ts: u64,
         out: &mut (impl Consumer + ?Sized),
     ) {
-        self.learn_kind(pid, fd, FdKind::Socket, ts, out);
+        // A listener stays one: the socket tier only learns that the fd is a socket.
+        if !self.processes.entry(pid).or_default().kind(fd).is_socket() {
+            self.learn_kind(pid, fd, FdKind::Socket, ts, out);
+        }
         let process = self.processes.entry(pid).or_default();
         if let Some(old) = process.sockets.insert(fd, ino)
             && let Some(refs) = self.sockets.get_mut(&old)

@@ -160,20 +160,21 @@ fn epoll_report(
         EntryKey::Fd { fd, generation } => kinds.get(&(pid, fd, generation)).copied(),
         EntryKey::Unmapped { .. } => None,
     };
-    let mut groups: BTreeMap<(&'static str, bool), Group> = BTreeMap::new();
+    let mut groups: BTreeMap<(&'static str, bool), (FdKind, Group)> = BTreeMap::new();
     for entry in &entries {
         if let Some(kind) =
             kind_of(entry).or(matches!(entry.key, EntryKey::Fd { .. }).then_some(FdKind::Unknown))
         {
             groups
                 .entry((kind.name(), entry.closed))
-                .or_default()
+                .or_insert_with(|| (kind, Group::default()))
+                .1
                 .add(entry);
         }
     }
     let mut by_kind: Vec<FdGroupReport> = groups
         .into_iter()
-        .map(|((kind, closed), g)| g.report(kind, closed, coverage))
+        .map(|((_, closed), (kind, g))| g.report(kind, closed, coverage))
         .collect();
     by_kind.sort_by(|a, b| b.delivered.cmp(&a.delivered).then(b.fds.cmp(&a.fds)));
     let mut fds: Vec<FdReport> = entries
@@ -218,10 +219,10 @@ impl Group {
         self.pending += u64::from(entry.ready.pending);
     }
 
-    fn report(self, kind: &'static str, closed: bool, coverage: Coverage) -> FdGroupReport {
-        let covered = kind == FdKind::Socket.name() || self.ready.reports > 0;
+    fn report(self, kind: FdKind, closed: bool, coverage: Coverage) -> FdGroupReport {
+        let covered = kind.is_socket() || self.ready.reports > 0;
         FdGroupReport {
-            kind,
+            kind: kind.name(),
             closed,
             fds: self.fds,
             delivered: self.delivered,
@@ -240,7 +241,7 @@ fn fd_report(entry: EntryTotals, kind: FdKind, coverage: Coverage) -> FdReport {
         EntryKey::Fd { fd, generation } => (fd, generation, None),
         EntryKey::Unmapped { data } => (-1, 0, Some(data)),
     };
-    let socket = kind == FdKind::Socket || entry.ready.reports > 0;
+    let socket = kind.is_socket() || entry.ready.reports > 0;
     FdReport {
         readiness: data
             .is_none()

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use super::{busiest, percentiles, table, terminal_safe, write_table};
 use crate::report::{EpollReport, FdGroupReport, FdReadiness, FdReport, Report, SOCKET_TIER};
 use crate::summary::{CtlCounts, MaskCounts};
+use uprof_common::FdKind;
 
 /// Instances shown by default: the busiest (by waits, deliveries and `epoll_ctl` calls).
 const EPOLL_ROWS: usize = 10;
@@ -19,6 +20,8 @@ const BY_LATENCY: usize = 4;
 const BY_CTL_ERRORS: usize = 4;
 /// Unmapped entries (events whose `data` matched no interest entry) shown at most.
 const UNMAPPED_ROWS: usize = 4;
+/// Listening sockets shown at most (the most delivered), whatever they delivered.
+const LISTENER_ROWS: usize = 8;
 
 pub(super) fn write(report: &Report, out: &mut impl Write, all: bool) -> io::Result<()> {
     let epolls = &report.epolls;
@@ -149,12 +152,19 @@ impl EpollReport {
 }
 
 /// The fds most worth a row of their own, in table order: unmapped entries, then the most
-/// delivered, the slowest from ready to delivered, and those with the most `epoll_ctl` errors.
+/// delivered, the slowest from ready to delivered, those with the most `epoll_ctl` errors, and
+/// every listening socket.
 fn busiest_fds(fds: &[FdReport], delivered: u64) -> Vec<usize> {
     let unmapped: Vec<usize> = (0..fds.len()).filter(|&i| fds[i].data.is_some()).collect();
     let unmapped = busiest(&unmapped, UNMAPPED_ROWS, |&i| fds[i].delivered)
         .into_iter()
         .map(|j| unmapped[j]);
+    let listeners: Vec<usize> = (0..fds.len())
+        .filter(|&i| fds[i].kind == FdKind::Listener.name())
+        .collect();
+    let listeners = busiest(&listeners, LISTENER_ROWS, |&i| fds[i].delivered)
+        .into_iter()
+        .map(|j| listeners[j]);
     let p99 = |f: &FdReport| {
         f.readiness
             .as_ref()
@@ -177,6 +187,8 @@ fn busiest_fds(fds: &[FdReport], delivered: u64) -> Vec<usize> {
                 .into_iter()
                 .filter(|&i| errors(&fds[i]) > 0),
         )
+        // Where the connections come from, however few they delivered.
+        .chain(listeners)
         .collect();
     chosen.sort_unstable();
     chosen.dedup();

@@ -30,7 +30,7 @@ pub fn server_records() -> Vec<Record> {
         main.epoll_create(2 * us, 3),
         worker.epoll_create(2 * us, 4),
         main.epoll_ctl(3 * us, 3, EPOLL_CTL_ADD, LISTEN, LISTEN as u64, 0),
-        main.fd_info(3 * us, LISTEN, FdKind::Socket),
+        main.fd_info(3 * us, LISTEN, FdKind::Listener),
         worker.epoll_ctl(3 * us, 4, EPOLL_CTL_ADD, LISTEN, LISTEN as u64, 0),
         main.epoll_ctl(4 * us, 3, EPOLL_CTL_ADD, PIPE, PIPE as u64, 0),
         main.fd_info(4 * us, PIPE, FdKind::Pipe),

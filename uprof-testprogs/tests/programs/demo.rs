@@ -34,7 +34,7 @@ fn demo_reports_its_event_loop() {
     let main_fds = &report.epolls[0].fds;
     let kinds: Vec<FdKind> = main_fds.iter().map(|f| f.kind).collect();
     use FdKind::*;
-    assert_eq!(kinds, [Socket, Socket, Pipe, EventFd, TimerFd]);
+    assert_eq!(kinds, [Listener, Socket, Pipe, EventFd, TimerFd]);
     assert_eq!(
         main_fds[0].delivered, 1,
         "the listener reports its one connection"

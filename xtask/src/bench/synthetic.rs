@@ -72,7 +72,7 @@ pub fn write(path: &Path, bytes: u64) -> Result<u64> {
         out.push(t.task_info(ts, if i == 0 { "server" } else { "worker" }))?;
         out.push(t.epoll_create(ts, EPFD + i))?;
         out.push(t.epoll_ctl(ts, EPFD + i, EPOLL_CTL_ADD, LISTEN_FD, 0, 0))?;
-        out.push(t.fd_info(ts, LISTEN_FD, FdKind::Socket))?;
+        out.push(t.fd_info(ts, LISTEN_FD, FdKind::Listener))?;
         out.push(t.epoll_ctl(ts, EPFD + i, EPOLL_CTL_ADD, CONN_FD + i, 1, 0))?;
         out.push(t.fd_info(ts, CONN_FD + i, FdKind::Socket))?;
     }
