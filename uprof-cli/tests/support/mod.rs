@@ -6,6 +6,7 @@
 
 pub mod leftovers;
 pub mod privilege;
+pub mod prometheus;
 pub mod pty;
 pub mod python;
 pub mod ready;
