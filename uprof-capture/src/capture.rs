@@ -181,14 +181,15 @@ impl Capture {
 
     /// Also traces `pid`, a running process (found by `uprof agent`'s selection), described
     /// from `/proc` as the targets are at the start; a process traced already (a child of a
-    /// traced one, followed from its fork) stays as it is.
-    pub fn follow(&mut self, pid: u32) -> Result<()> {
+    /// traced one, followed from its fork) stays as it is. Whether it was not traced before.
+    pub fn follow(&mut self, pid: u32) -> Result<bool> {
         if self.header.target.pids.contains(&pid) || self.tracer.is_traced(pid)? {
-            return Ok(());
+            return Ok(false);
         }
         self.tracer.trace(pid)?;
         self.header.target.pids.push(pid);
-        describe(&mut self.tracer, &mut self.recorder, pid)
+        describe(&mut self.tracer, &mut self.recorder, pid)?;
+        Ok(true)
     }
 
     /// The traced processes (the started command's, for a command).

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use uprof_analysis::terminal_safe;
 use uprof_capture::{Capture, Destination, Selection, Stop, Target};
 use uprof_metrics::{Info, Metrics};
+use uprof_trace::procfs;
 
 use crate::{
     cli::AgentArgs,
@@ -105,8 +106,13 @@ async fn agent(args: AgentArgs) -> Result<()> {
         for pid in selected {
             if !capture.pids().contains(&pid) {
                 // It may have exited since it was listed: that is no reason to stop.
-                if let Err(e) = capture.follow(pid) {
-                    say!("uprof: warning: cannot trace pid {pid}: {e:#}");
+                match capture.follow(pid) {
+                    Ok(false) => {}
+                    Ok(true) => say!(
+                        "uprof: tracing pid {pid} ({})",
+                        terminal_safe(&procfs::comm(pid))
+                    ),
+                    Err(e) => say!("uprof: warning: cannot trace pid {pid}: {e:#}"),
                 }
             }
         }

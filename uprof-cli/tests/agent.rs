@@ -284,3 +284,94 @@ fn a_port_in_use_is_one_clear_error() {
         format!("uprof: error: cannot listen on {addr}: the port is in use by another program\n")
     );
 }
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap()
+}
+
+/// Processes that start and exit one after another under `--comm`: each is picked up within the
+/// rescan period and its figures are exactly its own; each one's series go once the staleness
+/// period has passed after its exit; the agent's memory does not grow with the churn.
+#[test]
+fn processes_that_come_and_go_under_comm_are_picked_up_and_dropped() {
+    if !may_load_ebpf() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut agent = start_uprof(&[
+        "agent".into(),
+        "--comm".into(),
+        "epoll-scenario".into(),
+        "--pid-labels".into(),
+        "--stale-after".into(),
+        "2s".into(),
+        "--listen".into(),
+        listen.clone(),
+    ]);
+    let mut log = BufReader::new(agent.0.stderr.take().unwrap());
+    let metrics = || get(&listen, "/metrics").unwrap().1;
+    let timeouts = |body: &str, pid: u32| {
+        let prefix = format!(
+            r#"uprof_wait_duration_seconds_count{{process="epoll-scenario",thread="epoll-scenario",pid="{pid}",tid="{pid}",syscall="epoll_wait",outcome="timeout"}} "#
+        );
+        body.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|v| v.parse::<u64>().unwrap())
+    };
+    let mut rss = Vec::new();
+    let mut exited = Vec::new();
+    for round in 0..10u64 {
+        let waits = 5 + round;
+        let scenario = Scenario::start(&["timeouts", &waits.to_string()]);
+        let pid = scenario.pid;
+        line_starting(
+            &mut log,
+            &format!("uprof: tracing pid {pid} (epoll-scenario)"),
+        );
+        let said = scenario.run();
+        let ended = std::time::Instant::now();
+        assert_eq!(said["threads"][0]["timeouts"], waits);
+        support::real::wait_for("the figures of a process that came and went", || {
+            let seen = timeouts(&metrics(), pid);
+            assert!(
+                seen.is_none_or(|seen| seen <= waits),
+                "pid {pid}: {seen:?} timeouts, said {waits}"
+            );
+            seen == Some(waits) || {
+                assert!(ended.elapsed().as_secs() < 2, "pid {pid}: {seen:?}");
+                false
+            }
+        });
+        exited.push((pid, ended));
+        // Those that exited more than the staleness period (and the 1 s sweep) ago are gone.
+        let body = metrics();
+        for &(old, ended) in &exited {
+            if ended.elapsed().as_millis() > 3_200 {
+                assert_eq!(
+                    timeouts(&body, old),
+                    None,
+                    "pid {old} outlived its staleness"
+                );
+            }
+        }
+        rss.push(rss_kib(agent.pid()));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    let body = metrics();
+    assert!(body.contains("\nuprof_label_sets 0\n"), "{body}");
+    // The first rounds fill the allocator's pools; later ones must not grow past them.
+    let (early, late) = (rss[2], *rss.last().unwrap());
+    assert!(
+        late <= early + 1024,
+        "agent RSS grew from {early} KiB to {late} KiB: {rss:?}"
+    );
+    let status = agent.end_with(libc::SIGTERM, "uprof agent");
+    assert!(status.success(), "uprof agent exited with {status}");
+}
