@@ -375,3 +375,61 @@ fn processes_that_come_and_go_under_comm_are_picked_up_and_dropped() {
     let status = agent.end_with(libc::SIGTERM, "uprof agent");
     assert!(status.success(), "uprof agent exited with {status}");
 }
+
+/// Where cgroup v2 is mounted.
+fn cgroup2_root() -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    mounts
+        .lines()
+        .find_map(|l| {
+            let mut fields = l.split(' ');
+            let path = fields.nth(1)?;
+            (fields.next()? == "cgroup2").then(|| path.into())
+        })
+        .expect("no cgroup v2 hierarchy is mounted")
+}
+
+/// A process moved into a cgroup is picked up through `--cgroup`; removing the cgroup while
+/// the agent watches it is a warning, not a crash.
+#[test]
+fn a_cgroups_processes_are_traced_and_its_removal_is_survived() {
+    if !may_load_ebpf() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = cgroup2_root();
+    let cgroup = root.join(format!("uprof-agent-test-{}", std::process::id()));
+    std::fs::create_dir(&cgroup).unwrap();
+    let scenario = Scenario::start(&["timeouts", "4"]);
+    std::fs::write(cgroup.join("cgroup.procs"), scenario.pid.to_string()).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut agent = start_uprof(&[
+        "agent".into(),
+        "--cgroup".into(),
+        cgroup.to_string_lossy().into_owned(),
+        "--pid-labels".into(),
+        "--listen".into(),
+        listen.clone(),
+    ]);
+    let mut log = BufReader::new(agent.0.stderr.take().unwrap());
+    line_starting(&mut log, "uprof: agent serving");
+    let pid = scenario.pid;
+    let said = scenario.run();
+    let expected = format!(
+        r#"uprof_wait_duration_seconds_count{{process="epoll-scenario",thread="epoll-scenario",pid="{pid}",tid="{pid}",syscall="epoll_wait",outcome="timeout"}} {}"#,
+        said["threads"][0]["timeouts"]
+    );
+    support::real::wait_for("the cgroup's process's figures", || {
+        get(&listen, "/metrics")
+            .unwrap()
+            .1
+            .lines()
+            .any(|l| l == expected)
+    });
+    std::fs::remove_dir(&cgroup).unwrap();
+    let warning = line_starting(&mut log, "uprof: warning: cgroup ");
+    assert!(warning.contains("cannot be read any more"), "{warning}");
+    assert_eq!(get(&listen, "/metrics").unwrap().0, 200);
+    let status = agent.end_with(libc::SIGTERM, "uprof agent");
+    assert!(status.success(), "uprof agent exited with {status}");
+}
