@@ -170,6 +170,47 @@ fn assert_prometheus_matches(prom: &Prometheus, said: &Value) {
     );
 }
 
+/// Every query of the Grafana dashboard in docs/ parses and runs in Prometheus, with its
+/// variables at "all"; the loop utilisation gives a value in [0, 1] for the scenarios.
+fn assert_dashboard_queries_run(prom: &Prometheus) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/grafana/uprof-dashboard.json"
+    );
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$process", ".*")
+                .replace("$instance", ".*");
+            let result = prom.query(&expr);
+            if panel["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Loop utilisation")
+            {
+                // A loop seen in one scrape only has no rate (NaN): the long timeouts
+                // scenario spans several.
+                let rates: Vec<f64> = result
+                    .iter()
+                    .map(|(_, v)| *v)
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                assert!(!rates.is_empty(), "{expr} gave {result:?}");
+                for v in rates {
+                    assert!((0.0..=1.0).contains(&v), "{expr} gave {v}");
+                }
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries >= 10, "{queries} queries in the dashboard");
+}
+
 #[test]
 fn prometheus_sees_exactly_the_programs_own_counts() {
     if !may_load_ebpf() {
@@ -185,7 +226,8 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
         &["poll"],
         &["fd-reuse"],
         &["threads"],
-        &["timeouts", "7"],
+        // About 3 s of 1 ms timeouts: scraped several times while it runs.
+        &["timeouts", "2500"],
     ]
     .iter()
     .map(|args| Scenario::start(args))
@@ -218,6 +260,7 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
     for said in &said {
         assert_prometheus_matches(&prom, said);
     }
+    assert_dashboard_queries_run(&prom);
 
     let status = agent.end_with(libc::SIGINT, "uprof agent");
     assert!(status.success(), "uprof agent exited with {status}");

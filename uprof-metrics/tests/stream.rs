@@ -204,3 +204,57 @@ fn with_ids_a_reused_tid_starts_from_zero() {
         Some(2.0)
     );
 }
+
+/// The metric families `/metrics` declares (from its `# TYPE` lines).
+fn families(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect()
+}
+
+/// docs/metrics.md describes every family and nothing else; the Grafana dashboard uses only
+/// families that exist.
+#[test]
+fn the_docs_and_the_dashboard_name_the_families_there_are() {
+    let text = metrics_of(Config::default(), &a_loop(Task::new(100, 100), S), 5 * S).encode();
+    let families = families(&text);
+    assert!(families.len() >= 13, "{families:?}");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let doc = std::fs::read_to_string(format!("{root}/docs/metrics.md")).unwrap();
+    let table: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `uprof_"))
+        .map(|l| l.split('`').next().unwrap())
+        .collect();
+    let mut documented: Vec<String> = table.iter().map(|n| format!("uprof_{n}")).collect();
+    // The doc names counters with their `_total` suffix and infos with `_info`, as scraped.
+    for name in &mut documented {
+        for suffix in ["_total", "_info"] {
+            if let Some(family) = name.strip_suffix(suffix) {
+                *name = family.to_owned();
+            }
+        }
+    }
+    let mut declared = families.clone();
+    declared.sort();
+    documented.sort();
+    assert_eq!(documented, declared);
+    let dashboard =
+        std::fs::read_to_string(format!("{root}/docs/grafana/uprof-dashboard.json")).unwrap();
+    for used in dashboard.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        if let Some(rest) = used.strip_prefix("uprof_") {
+            let known = families.iter().any(|f| {
+                used == f
+                    || rest.is_empty()
+                    || ["_total", "_bucket", "_count", "_sum", "_info"]
+                        .iter()
+                        .any(|s| used.strip_suffix(s) == Some(f.as_str()))
+            });
+            assert!(
+                known,
+                "the dashboard uses {used}, which /metrics does not have"
+            );
+        }
+    }
+}
