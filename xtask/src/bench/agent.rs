@@ -125,18 +125,22 @@ fn traced(bench: &Bench, rate: u64, seconds: f64, tracer: Tracer) -> Result<Cost
     let listen = format!("127.0.0.1:{}", free_port()?);
     let out = bench.scratch("agent-baseline.uprof");
     let mut cmd = Command::new(&bench.uprof);
-    if agent {
-        cmd.args([
-            "agent",
-            "--ready-fd",
-            READY_FD,
-            "-p",
-            &pid,
-            "--listen",
-            &listen,
-        ]);
-    } else {
-        cmd = uprof::record_pid(&bench.uprof, load.pid(), &out);
+    match tracer {
+        Tracer::Agent(buffer) => {
+            cmd.args([
+                "agent",
+                "--ready-fd",
+                READY_FD,
+                "-p",
+                &pid,
+                "--listen",
+                &listen,
+            ]);
+            if let Some(mib) = buffer {
+                cmd.args(["--buffer-mib", &mib.to_string()]);
+            }
+        }
+        Tracer::Record => cmd = uprof::record_pid(&bench.uprof, load.pid(), &out),
     }
     cmd.stdout(Stdio::null());
     println!("   traced: {}", describe(&cmd));
