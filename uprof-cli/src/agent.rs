@@ -119,11 +119,7 @@ async fn agent(args: AgentArgs) -> Result<()> {
     };
     server.abort();
     let finished = capture.finish(stop)?;
-    say!(
-        "uprof: agent stopped ({stop}): {} records, {} lost; every probe detached",
-        finished.records,
-        finished.lost
-    );
+    record::say_stopped(stop, &finished, None);
     Ok(())
 }
 

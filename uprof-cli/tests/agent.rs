@@ -12,9 +12,9 @@ use std::{
 
 use serde_json::Value;
 use support::{
-    SERIAL, WAIT_SYSCALLS, leftovers, line_starting, may_load_ebpf,
+    WAIT_SYSCALLS, ebpf_turn, leftovers, line_starting,
     prometheus::{Prometheus, free_port, get},
-    ready::{READY_FD, Ready},
+    ready::Ready,
     real::{Reaped, signal, wait_exit},
     testprog, uprof,
 };
@@ -53,7 +53,7 @@ impl Scenario {
 fn start_uprof(args: &[String]) -> Reaped {
     let mut cmd = uprof();
     cmd.args(args)
-        .args(["--ready-fd", READY_FD])
+        .args(["--ready-fd", &uprof_testprogs::attach::READY_FD.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut ready = Ready::give_to(&mut cmd);
@@ -213,10 +213,9 @@ fn assert_dashboard_queries_run(prom: &Prometheus) {
 
 #[test]
 fn prometheus_sees_exactly_the_programs_own_counts() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     leftovers::adopt_orphans();
     let dir = tempfile::tempdir().unwrap();
     let scenarios: Vec<Scenario> = [
@@ -271,10 +270,9 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
 
 #[test]
 fn record_metrics_serves_the_recordings_figures_while_it_records() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let first = Scenario::start(&["timeouts", "9"]);
     // Keeps the recording going while the first one's figures are read.
     let second = Scenario::start(&["timeouts", "1"]);
@@ -343,10 +341,9 @@ fn rss_kib(pid: u32) -> u64 {
 /// period has passed after its exit; the agent's memory does not grow with the churn.
 #[test]
 fn processes_that_come_and_go_under_comm_are_picked_up_and_dropped() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let listen = format!("127.0.0.1:{}", free_port());
     let mut agent = start_uprof(&[
         "agent".into(),
@@ -436,10 +433,9 @@ fn cgroup2_root() -> std::path::PathBuf {
 /// the agent watches it is a warning, not a crash.
 #[test]
 fn a_cgroups_processes_are_traced_and_its_removal_is_survived() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let root = cgroup2_root();
     let cgroup = root.join(format!("uprof-agent-test-{}", std::process::id()));
     std::fs::create_dir(&cgroup).unwrap();

@@ -12,17 +12,15 @@ use std::{
 };
 
 use support::{
-    SERIAL, assert_report_matches, line_starting, may_load_ebpf,
-    ready::{READY_FD, Ready},
-    report_json, run, testprog, uprof,
+    assert_report_matches, ebpf_turn, line_starting, ready::record_pids, report_json, run,
+    testprog, uprof,
 };
 
 #[test]
 fn attach_to_running_process_sees_exactly_its_work() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("attach.uprof");
 
@@ -43,17 +41,7 @@ fn attach_to_running_process_sees_exactly_its_work() {
         .unwrap();
     assert_eq!(pid as u32, target.id());
 
-    let mut cmd = uprof();
-    cmd.args([
-        "record",
-        "--ready-fd",
-        READY_FD,
-        "-p",
-        &pid.to_string(),
-        "-o",
-    ])
-    .arg(&file);
-    let mut ready = Ready::give_to(&mut cmd);
+    let (mut cmd, mut ready) = record_pids(&[pid as u32], &file);
     let mut recorder = cmd.spawn().unwrap();
     assert!(ready.wait(), "uprof record ended before tracing");
 
@@ -88,10 +76,9 @@ fn record_json(ids: &str) -> (serde_json::Value, String) {
 
 #[test]
 fn a_thread_id_traces_its_process_and_says_so() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     // The traced process is this one: a thread of it waits in a loop.
     let me = std::process::id();
     let stop = Arc::new(AtomicBool::new(false));
@@ -136,10 +123,9 @@ fn a_thread_id_traces_its_process_and_says_so() {
 
 #[test]
 fn a_pid_given_twice_is_traced_once() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let mut target = Command::new("sleep").arg("60").spawn().unwrap();
     let pid = target.id();
     let (report, _) = record_json(&format!("{pid},{pid}"));

@@ -4,7 +4,7 @@ mod support;
 
 use std::fs;
 
-use support::{SERIAL, run, trace_scenario, uprof};
+use support::{run, serial, trace_scenario, uprof};
 use uprof_common::arch::SYSCALL_FUNCTION_PREFIX;
 
 /// The value after `label` on the line that starts with it.
@@ -16,7 +16,7 @@ fn field<'a>(text: &'a str, label: &str) -> &'a str {
 }
 
 fn doctor() -> String {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     String::from_utf8(run(uprof().arg("doctor")).stdout).expect("doctor prints UTF-8")
 }
 

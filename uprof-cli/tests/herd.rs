@@ -91,7 +91,7 @@ fn no_wakeups_leaves_the_wakeup_figures_out() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = support::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = support::serial();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("herd.uprof");
     support::run(

@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{SERIAL, record_scenario, report_json, run, testprog, uprof};
+use support::{record_scenario, report_json, run, serial, testprog, uprof};
 
 const INTERVAL_NS: u64 = 500_000_000;
 
 /// Records the demo with live JSON interval rows; returns them (one object per line).
 fn record_demo(file: &Path) -> Vec<Value> {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let out = run(uprof()
         .args(["record", "--interval", "500ms", "--format", "json", "-o"])
         .arg(file)

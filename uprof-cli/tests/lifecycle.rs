@@ -13,10 +13,11 @@ use std::{
 };
 
 use support::{
-    SERIAL, leftovers, may_load_ebpf, privilege,
-    ready::{READY_FD, Ready},
+    ebpf_turn, leftovers, may_load_ebpf, privilege,
+    ready::{Ready, record_pids},
     report_json, run, testprog, uprof,
 };
+use uprof_testprogs::attach::READY_FD;
 
 fn calls_of_all_threads(report: &serde_json::Value) -> u64 {
     report["threads"]
@@ -29,10 +30,9 @@ fn calls_of_all_threads(report: &serde_json::Value) -> u64 {
 
 #[test]
 fn ctrl_c_leaves_a_complete_file() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("interrupted.uprof");
     let mut demo = Command::new(testprog("uprof-demo"))
@@ -40,18 +40,8 @@ fn ctrl_c_leaves_a_complete_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut cmd = uprof();
-    cmd.args([
-        "record",
-        "--ready-fd",
-        READY_FD,
-        "-p",
-        &demo.id().to_string(),
-        "-o",
-    ])
-    .arg(&file)
-    .stderr(Stdio::piped());
-    let mut ready = Ready::give_to(&mut cmd);
+    let (mut cmd, mut ready) = record_pids(&[demo.id()], &file);
+    cmd.stderr(Stdio::piped());
     let mut recorder = cmd.spawn().unwrap();
     let mut stderr = BufReader::new(recorder.stderr.take().unwrap());
     assert!(ready.wait(), "uprof record ended before tracing");
@@ -83,10 +73,9 @@ fn ctrl_c_leaves_a_complete_file() {
 
 #[test]
 fn duration_ends_recording_and_a_truncated_copy_still_reads() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.uprof");
     let out = run(uprof()
@@ -292,10 +281,9 @@ fn a_missing_record_file_names_its_cause_once() {
 
 #[test]
 fn a_failure_after_the_fork_leaves_no_child_no_program_and_the_old_file() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     leftovers::adopt_orphans();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("earlier.uprof");
@@ -336,10 +324,9 @@ fn a_failure_after_the_fork_leaves_no_child_no_program_and_the_old_file() {
 
 #[test]
 fn a_command_that_cannot_run_leaves_an_existing_file_as_it_was() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     leftovers::adopt_orphans();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("earlier.uprof");
@@ -364,10 +351,9 @@ fn a_command_that_cannot_run_leaves_an_existing_file_as_it_was() {
 
 #[test]
 fn a_symlink_at_the_output_is_replaced_and_its_target_left_alone() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let victim = dir.path().join("victim");
     fs::write(&victim, "another user's file").unwrap();
@@ -435,10 +421,9 @@ fn a_ready_fd_that_is_not_open_is_one_line() {
 
 #[test]
 fn a_signal_while_the_programs_load_stops_uprof_cleanly() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     leftovers::adopt_orphans();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("earlier.uprof");
@@ -449,7 +434,7 @@ fn a_signal_while_the_programs_load_stops_uprof_cleanly() {
         (libc::SIGHUP, "hung up"),
     ] {
         let mut cmd = uprof();
-        cmd.args(["record", "--ready-fd", READY_FD, "-o"])
+        cmd.args(["record", "--ready-fd", &READY_FD.to_string(), "-o"])
             .arg(&file)
             .args(["--", "/bin/sleep", "30"]);
         let mut ready = Ready::give_to(&mut cmd);
@@ -472,28 +457,17 @@ fn a_signal_while_the_programs_load_stops_uprof_cleanly() {
 
 #[test]
 fn a_hang_up_ends_the_recording_with_a_complete_file() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hangup.uprof");
     // A target that outlives the test however slow the machine is.
     let mut target = Command::new("sleep").arg("60").spawn().unwrap();
     // uprof on a terminal of its own, as in an SSH session: it leads the terminal's session.
     let (mut master, slave) = support::pty::open();
-    let mut cmd = uprof();
-    cmd.args([
-        "record",
-        "--ready-fd",
-        READY_FD,
-        "-p",
-        &target.id().to_string(),
-        "-o",
-    ])
-    .arg(&file);
+    let (mut cmd, mut ready) = record_pids(&[target.id()], &file);
     support::pty::attach(&mut cmd, &slave);
-    let mut ready = Ready::give_to(&mut cmd);
     let started = Instant::now();
     let mut recorder = cmd.spawn().unwrap();
     drop(slave);
@@ -521,10 +495,9 @@ fn a_hang_up_ends_the_recording_with_a_complete_file() {
 
 #[test]
 fn the_start_line_fits_a_terminal_line_and_verbose_says_why() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     for verbose in [false, true] {
         let mut cmd = uprof();
         cmd.args(["record", "--format", "json"]);

@@ -378,7 +378,7 @@ fn demo_trace_says_what_the_json_report_says() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.uprof");
     {
-        let _serial = support::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = support::serial();
         run(uprof()
             .arg("record")
             .arg("-o")

@@ -8,7 +8,7 @@ mod support;
 use std::process::{Command, Output, Stdio};
 
 use support::{
-    SERIAL, may_load_ebpf,
+    ebpf_turn,
     privilege::{CAP_BPF, CAP_DAC_READ_SEARCH, CAP_PERFMON, CAP_SYS_PTRACE, as_unprivileged},
     testprog, uprof,
 };
@@ -81,10 +81,9 @@ fn field<'a>(text: &'a str, label: &str) -> Option<&'a str> {
 
 #[test]
 fn without_tracefs_access_uprof_says_so_and_doctor_does_not_predict_a_tier() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     if tracefs_readable_by_anyone() || perf_events_refused(&[CAP_BPF, CAP_PERFMON]) {
         // Nothing to tell apart here: the next test covers what these capabilities allow.
         return;
@@ -123,10 +122,9 @@ fn without_tracefs_access_uprof_says_so_and_doctor_does_not_predict_a_tier() {
 
 #[test]
 fn the_documented_capabilities_record_the_tier_doctor_predicts() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let caps = [CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH];
     let doctor = uprof_with(&caps, &["doctor"]);
     let scenario = testprog("epoll-scenario");
@@ -165,10 +163,9 @@ fn the_documented_capabilities_record_the_tier_doctor_predicts() {
 
 #[test]
 fn another_users_process_needs_cap_sys_ptrace() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     // Runs as root: another user than `nobody`.
     let mut demo = Command::new(testprog("uprof-demo"))
         .args(["--duration-ms", "10000"])

@@ -8,14 +8,14 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{SERIAL, assert_report_matches, report_json, run, testprog, uprof};
+use support::{assert_report_matches, report_json, run, serial, testprog, uprof};
 
 /// Waits the scenario makes (each after planting a delay).
 const WAITS: u64 = 5;
 
 /// Records `epoll-scenario planted-latency` with extra `uprof record` arguments.
 fn record_planted(uprof_args: &[&str]) -> (Value, Value) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("planted.uprof");
     let out = run(uprof()
@@ -205,7 +205,7 @@ fn forced_callback_tier_loads_or_fails_with_the_kernels_reason() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let out = uprof()
         .args(["record", "--tier", "callback", "--format", "json", "--"])
         .arg(testprog("epoll-scenario"))
@@ -232,7 +232,7 @@ fn forced_socket_tier_loads_or_fails_with_the_kernels_reason() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("socket.uprof");
     let out = uprof()

@@ -12,16 +12,16 @@ use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     process::{Command, Stdio},
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use support::{
-    SERIAL, line_starting,
+    line_starting,
     real::{
         Reaped, Strays, ThreadWaits, Traced, children_of, idle_threads_in_epoll, parse_per_thread,
         spawn, wait_for,
     },
-    run, testprog,
+    run, serial, testprog,
 };
 
 #[test]
@@ -29,7 +29,7 @@ fn redis_wait_counts_equal_perf_stat() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("redis.sock");
 
@@ -66,6 +66,88 @@ fn redis_wait_counts_equal_perf_stat() {
     );
 }
 
+/// `cargo xtask soak`: a redis-server kept busy for `UPROF_SOAK_SECONDS` (an hour by default)
+/// under one `uprof record` with the default ring buffer: uprof's memory stays flat, no record
+/// is lost, and its wait counts equal perf's at the end.
+#[test]
+#[ignore = "an hour long: `cargo xtask soak` runs it"]
+fn redis_soak_keeps_memory_flat_loses_nothing_and_counts_equal_perf_stat() {
+    let seconds: u64 = std::env::var("UPROF_SOAK_SECONDS").map_or(3600, |s| {
+        s.parse()
+            .expect("UPROF_SOAK_SECONDS is a number of seconds")
+    });
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("redis.sock");
+    let mut redis = spawn(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .stdout(Stdio::null()),
+        "redis-server is part of redis-server, which scripts/setup.sh installs",
+    );
+    wait_for("redis-server's socket", || socket.exists());
+    let traced = Traced::attach(dir.path(), &[redis.pid()]);
+    // Looping (`-l`) until killed, reconnecting its clients at each round.
+    let load = spawn(
+        Command::new("redis-benchmark")
+            .arg("-s")
+            .arg(&socket)
+            .args([
+                "-q",
+                "-t",
+                "ping_mbulk,set,get",
+                "-n",
+                "100000",
+                "-c",
+                "20",
+                "-l",
+            ])
+            .stdout(Stdio::null()),
+        "redis-benchmark is part of redis-tools, which scripts/setup.sh installs",
+    );
+    let started = Instant::now();
+    let mut rss_kib = Vec::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        rss_kib.push(traced.uprof_rss_kib());
+        thread::sleep(Duration::from_secs(1));
+    }
+    drop(load);
+    redis.end_with(libc::SIGTERM, "redis-server");
+    let threads = traced.finish();
+    let waits: u64 = threads.iter().map(|t| t.calls()).sum();
+    let tenth = rss_kib.len().div_ceil(10);
+    let peak = |part: &[u64]| part.iter().copied().max().unwrap_or(0);
+    let (first, last) = (
+        peak(&rss_kib[..tenth]),
+        peak(&rss_kib[rss_kib.len() - tenth..]),
+    );
+    println!(
+        "soak: {seconds} s, {waits} waits ({:.0}/s), 0 lost, counts equal perf stat's; \
+         uprof VmRSS: peak {} KiB in the first tenth, {} KiB in the last, {} KiB overall",
+        waits as f64 / seconds as f64,
+        first,
+        last,
+        peak(&rss_kib)
+    );
+    // Flat: the last tenth's peak within 10 % (and 4 MiB of allocator slack) of the first's.
+    assert!(
+        last <= first + first / 10 + 4096,
+        "uprof's RSS grew from {first} KiB to {last} KiB over the soak"
+    );
+}
+
 const NGINX_WORKERS: usize = 4;
 
 /// nginx with several worker processes sharing one listening socket (no `reuseport`, so
@@ -76,7 +158,7 @@ fn nginx_workers_wait_counts_equal_perf_stat_per_thread() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().display();
     let addr = free_loopback_addr();
@@ -194,7 +276,7 @@ fn node_wait_counts_equal_perf_stat_per_thread() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("echo-threads.js");
     std::fs::write(&script, NODE_ECHO_THREADS).unwrap();
@@ -240,7 +322,7 @@ fn tokio_wait_counts_equal_perf_stat_per_thread() {
     if !support::may_load_ebpf() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // It starts its workers before it prints `listening on ADDR`.
     let mut server = spawn(

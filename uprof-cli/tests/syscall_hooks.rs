@@ -10,7 +10,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{SERIAL, assert_report_matches, report_json, testprog, uprof};
+use support::{assert_report_matches, report_json, serial, testprog, uprof};
 use uprof_common::arch::SYSCALL_FUNCTION_PREFIX;
 
 /// The probe `kind:__x64_sys_<syscall>`.
@@ -27,7 +27,7 @@ const SCENARIOS: [&[&str]; 3] = [&["syscalls"], &["fd-reuse"], &["poll"]];
 /// Records each of `scenarios` with `--syscall-hooks <hooks>`: per scenario, what it said it
 /// did and the report; or uprof's error message.
 fn record_with(hooks: &str, scenarios: &[&[&str]]) -> Result<Vec<(Value, Value)>, String> {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hooks.uprof");
     let mut runs = Vec::new();

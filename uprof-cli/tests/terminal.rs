@@ -11,7 +11,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{SERIAL, leftovers, may_load_ebpf, run, testprog, uprof};
+use support::{ebpf_turn, leftovers, may_load_ebpf, run, serial, testprog, uprof};
 
 /// Whether a component the test needs is there; under `CI=true` its absence fails the test.
 fn have(program: &str, args: &[&str]) -> bool {
@@ -168,10 +168,9 @@ fn top_refuses_a_pipe_in_one_line() {
 /// The status line shows on a terminal, and never on a pipe.
 #[test]
 fn the_status_line_is_for_terminals_only() {
-    if !may_load_ebpf() {
+    let Some(_serial) = ebpf_turn() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let mut target = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = target.id().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -346,7 +345,7 @@ fn top_shows_the_demo_and_leaves_a_clean_terminal() {
     if !may_load_ebpf() || !have("tmux", &["-V"]) {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     leftovers::adopt_orphans();
     let tmux = Tmux::start();
     let uprof = env!("CARGO_BIN_EXE_uprof");

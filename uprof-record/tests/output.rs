@@ -106,3 +106,15 @@ fn a_missing_directory_is_refused_before_anything_is_written() {
     );
     assert_eq!(names(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn a_character_device_is_written_in_place_and_finishes() {
+    let path = Path::new("/dev/null");
+    let mut writer = Writer::start(Output::create(path).unwrap(), &session_header()).unwrap();
+    one_of_each_kind(2)
+        .iter()
+        .for_each(|r| writer.push(r).unwrap());
+    writer.publish().unwrap();
+    writer.finish(&session_end(2)).unwrap();
+    assert!(fs::metadata(path).unwrap().file_type().is_char_device());
+}

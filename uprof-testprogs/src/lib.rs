@@ -14,6 +14,7 @@ compile_error!(
     "uprof-testprogs makes x86_64 syscalls (epoll_wait, poll, select) other architectures lack"
 );
 
+pub mod attach;
 pub mod books;
 pub mod caller;
 pub mod demo;

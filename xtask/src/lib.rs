@@ -5,5 +5,6 @@ pub mod fuzz;
 pub mod loops;
 pub mod perfetto_proto;
 pub mod release;
+pub mod soak;
 pub mod vm;
 pub mod vm_test;

@@ -24,6 +24,8 @@ enum Command {
     Loops(xtask::loops::Args),
     /// Regenerate the Rust code of uprof's Perfetto trace schema (needs protoc).
     PerfettoProto(xtask::perfetto_proto::Args),
+    /// Record a busy redis-server for an hour: RSS flat, nothing lost, counts equal perf's.
+    Soak(xtask::soak::Args),
     /// Boot stock Debian kernels under qemu (TCG) and run a payload inside each.
     Vm(xtask::vm::Args),
     /// Run uprof's integration tests inside each stock kernel of `vm`.
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         Command::Fuzz(args) => xtask::fuzz::main(args),
         Command::Loops(args) => xtask::loops::main(args),
         Command::PerfettoProto(args) => xtask::perfetto_proto::main(args),
+        Command::Soak(args) => xtask::soak::main(args),
         Command::Vm(args) => xtask::vm::main(args),
         Command::VmTest(args) => xtask::vm_test::main(args),
     }

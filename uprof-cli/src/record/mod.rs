@@ -7,12 +7,13 @@ pub(crate) mod signals;
 mod status;
 
 use std::io::IsTerminal as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use tokio::time::interval_at;
 use uprof_analysis::terminal_safe;
-use uprof_capture::{Capture, Destination, Target};
+use uprof_capture::{Capture, Destination, Finished, Stop, Target};
 use uprof_metrics::{Info, Metrics};
 use uprof_output::{Both, Printer, Source};
 use uprof_record::Output;
@@ -126,30 +127,7 @@ async fn record(args: RecordArgs) -> Result<()> {
     }
     let stop = stop?;
     let finished = capture.finish(stop)?;
-    if finished.malformed > 0 {
-        say!(
-            "uprof: warning: {} malformed records from the kernel were skipped",
-            finished.malformed
-        );
-    }
-    say!(
-        "uprof: stopped ({stop}): {} records, {} lost",
-        finished.records,
-        finished.lost
-    );
-    if finished.lost > 0 {
-        say!(
-            "uprof: warning: {} records were lost because the ring buffer was full; raise --buffer-mib",
-            finished.lost
-        );
-    }
-    if let Some(path) = &args.output {
-        say!(
-            "uprof: wrote {}; see it with `uprof report {}`",
-            path.display(),
-            path.display()
-        );
-    }
+    say_stopped(stop, &finished, args.output.as_deref());
     if let Some(watched) = finished.watched {
         watched.context("cannot write the output made while recording")?;
     }
@@ -282,4 +260,32 @@ fn reasons(tracer: &Tracer) -> Vec<String> {
         )
     }));
     lines
+}
+
+/// What a finished capture stored and where, with a warning for anything it could not store.
+pub(crate) fn say_stopped(stop: Stop, finished: &Finished, output: Option<&Path>) {
+    if finished.malformed > 0 {
+        say!(
+            "uprof: warning: {} malformed records from the kernel were skipped",
+            finished.malformed
+        );
+    }
+    say!(
+        "uprof: stopped ({stop}): {} records, {} lost",
+        finished.records,
+        finished.lost
+    );
+    if finished.lost > 0 {
+        say!(
+            "uprof: warning: {} records were lost because the ring buffer was full; raise --buffer-mib",
+            finished.lost
+        );
+    }
+    if let Some(path) = output {
+        say!(
+            "uprof: wrote {}; see it with `uprof report {}`",
+            path.display(),
+            path.display()
+        );
+    }
 }

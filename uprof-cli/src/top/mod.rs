@@ -22,7 +22,6 @@ use uprof_record::Output;
 
 use crate::cli::TopArgs;
 use crate::record::{self, signals::Signals};
-use crate::say::say;
 
 pub fn run(args: TopArgs) -> Result<()> {
     if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
@@ -84,18 +83,7 @@ async fn top(args: TopArgs) -> Result<()> {
     drop(screen);
     let stop = stop?;
     let finished = capture.finish(stop)?;
-    say!(
-        "uprof: stopped ({stop}): {} records, {} lost",
-        finished.records,
-        finished.lost
-    );
-    if let Some(path) = &args.output {
-        say!(
-            "uprof: wrote {}; see it with `uprof report {}`",
-            path.display(),
-            path.display()
-        );
-    }
+    record::say_stopped(stop, &finished, args.output.as_deref());
     Ok(())
 }
 

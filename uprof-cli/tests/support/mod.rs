@@ -19,14 +19,27 @@ use std::{
     io::BufRead,
     path::{Path, PathBuf},
     process::{Command, Output},
-    sync::Mutex,
+    sync::{Mutex, MutexGuard},
 };
 
 use serde_json::Value;
 
 /// One traced run at a time: the machine has two cores, and timing-sensitive scenarios (EINTR,
 /// blocked threads) should not compete with each other.
-pub static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// This test's turn to trace (see [`SERIAL`]); a test that failed while tracing does not stop
+/// the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For a test that loads uprof's programs itself: its turn to trace, or `None` when this process
+/// may not load them (then the test returns at once: `let Some(_serial) = ebpf_turn() else
+/// { return; };`); see [`may_load_ebpf`].
+pub fn ebpf_turn() -> Option<MutexGuard<'static, ()>> {
+    may_load_ebpf().then(serial)
+}
 
 pub fn uprof() -> Command {
     Command::new(env!("CARGO_BIN_EXE_uprof"))
@@ -80,7 +93,7 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// Records `epoll-scenario <args>` to `file`; returns what the scenario says it did.
 pub fn record_scenario(file: &Path, args: &[&str]) -> Value {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let out = run(uprof()
         .arg("record")
         .arg("-o")

@@ -19,11 +19,7 @@ use std::{
 
 use serde_json::Value;
 
-use super::{
-    WAIT_SYSCALLS,
-    ready::{READY_FD, Ready},
-    report_json, uprof,
-};
+use super::{WAIT_SYSCALLS, ready::record_pids, report_json};
 
 /// How long any step of a real-server test may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -324,18 +320,8 @@ impl Recorder {
     /// Starts uprof on `pids` and returns once it traces them.
     pub fn start(dir: &Path, pids: &[u32]) -> Recorder {
         let file = dir.join("record.uprof");
-        let mut cmd = uprof();
-        cmd.args([
-            "record",
-            "--ready-fd",
-            READY_FD,
-            "-p",
-            &pid_list(pids),
-            "-o",
-        ])
-        .arg(&file)
-        .stderr(Stdio::piped());
-        let mut ready = Ready::give_to(&mut cmd);
+        let (mut cmd, mut ready) = record_pids(pids, &file);
+        cmd.stderr(Stdio::piped());
         let mut child = Reaped(cmd.spawn().unwrap());
         let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
         if !ready.wait() {
@@ -414,6 +400,17 @@ impl Traced {
         let recorder = Recorder::start(dir, pids);
         thaw(pids);
         Traced { perf, recorder }
+    }
+
+    /// The resident set of the `uprof record` process now, in KiB (`VmRSS`).
+    pub fn uprof_rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.recorder.child.pid()))
+            .expect("uprof record is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+            .expect("a VmRSS line in /proc/PID/status")
     }
 
     /// Once the targets have exited (and been reaped): asserts that uprof's wait calls equal

@@ -325,16 +325,25 @@ fn draw_threads(frame: &mut Frame, area: Rect, snapshot: &Snapshot, choices: &Ch
             Row::new(cells)
         })
         .collect();
-    let shown = body.len();
-    let table = Table::new(body, widths)
+    let titled = title(
+        "threads",
+        body.len(),
+        rows.len(),
+        choices.focus == Focus::Threads,
+    );
+    frame.render_widget(table(header, widths, body, titled), area);
+}
+
+/// A bordered table with a bold header row.
+fn table<'a>(
+    header: Vec<&'a str>,
+    widths: Vec<Constraint>,
+    body: Vec<Row<'a>>,
+    title: Line<'a>,
+) -> Table<'a> {
+    Table::new(body, widths)
         .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
-        .block(Block::bordered().title(title(
-            "threads",
-            shown,
-            rows.len(),
-            choices.focus == Focus::Threads,
-        )));
-    frame.render_widget(table, area);
+        .block(Block::bordered().title(title))
 }
 
 fn draw_fds(frame: &mut Frame, area: Rect, snapshot: &Snapshot, choices: &Choices) {
@@ -373,14 +382,6 @@ fn draw_fds(frame: &mut Frame, area: Rect, snapshot: &Snapshot, choices: &Choice
             Row::new(cells)
         })
         .collect();
-    let shown = body.len();
-    let table = Table::new(body, widths)
-        .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
-        .block(Block::bordered().title(title(
-            "fds",
-            shown,
-            rows.len(),
-            choices.focus == Focus::Fds,
-        )));
-    frame.render_widget(table, area);
+    let titled = title("fds", body.len(), rows.len(), choices.focus == Focus::Fds);
+    frame.render_widget(table(header, widths, body, titled), area);
 }

@@ -130,7 +130,7 @@ fn traced(bench: &Bench, rate: u64, seconds: f64, tracer: Tracer) -> Result<Cost
             cmd.args([
                 "agent",
                 "--ready-fd",
-                READY_FD,
+                &READY_FD.to_string(),
                 "-p",
                 &pid,
                 "--listen",
@@ -146,7 +146,7 @@ fn traced(bench: &Bench, rate: u64, seconds: f64, tracer: Tracer) -> Result<Cost
     println!("   traced: {}", describe(&cmd));
     let ready = Ready::give_to(&mut cmd)?;
     let mut traced = Spawned::start(&mut cmd)?;
-    ready.wait(&mut traced, Duration::from_secs(30))?;
+    uprof::wait_attached(&mut traced, ready)?;
     let (cpu0, start) = (procs::cpu_time(traced.pid())?, Instant::now());
     let mut samples = Vec::new();
     let mut counted = None;
@@ -229,7 +229,7 @@ fn scrape(bench: &Bench) -> Result<(f64, f64, usize)> {
     cmd.args([
         "agent",
         "--ready-fd",
-        READY_FD,
+        &READY_FD.to_string(),
         "--pid-labels",
         "--listen",
         &listen,
@@ -239,7 +239,7 @@ fn scrape(bench: &Bench) -> Result<(f64, f64, usize)> {
     println!("   traced: {}", describe(&cmd));
     let ready = Ready::give_to(&mut cmd)?;
     let mut agent = Spawned::start(&mut cmd)?;
-    ready.wait(&mut agent, Duration::from_secs(30))?;
+    uprof::wait_attached(&mut agent, ready)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let wanted = format!("\nuprof_label_sets {LABEL_SETS}\n");
     while !get_metrics(&listen)?.contains(&wanted) {

@@ -91,7 +91,7 @@ impl Variant {
             Self::Untraced | Self::UntracedAgain => return None,
             Self::Uprof { options, elsewhere } => {
                 let traced = elsewhere.unwrap_or(pid);
-                let mut cmd = uprof::record_pid(&bench.uprof, traced, &bench.scratch("run.uprof"));
+                let mut cmd = uprof::record_pid(&bench.uprof, traced, &recording(bench));
                 cmd.args(options.args());
                 cmd
             }
@@ -165,6 +165,11 @@ pub struct Run {
     pub stopped: Option<Stopped>,
 }
 
+/// Where a traced run's recording goes (each run overwrites the last).
+fn recording(bench: &Bench) -> std::path::PathBuf {
+    bench.scratch("run.uprof")
+}
+
 fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Result<Run> {
     let tracer = variant.attach(bench, redis.pid())?;
     let tracer_start_up = tracer
@@ -183,7 +188,7 @@ fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Res
     };
     let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests as f64;
     let stopped = match (&finished, variant) {
-        (Some(f), Variant::Uprof { .. }) => Some(Stopped::of(f)?),
+        (Some(_), Variant::Uprof { .. }) => Some(Stopped::of(&recording(bench))?),
         _ => None,
     };
     let tracer_us = finished

@@ -66,7 +66,7 @@ fn record_command(
 ) -> Result<Command> {
     let generator = load.command()?;
     let mut cmd = Command::new(&bench.uprof);
-    cmd.args(["record", "--ready-fd", uprof::READY_FD, "-o"])
+    cmd.args(["record", "--ready-fd", &uprof::READY_FD.to_string(), "-o"])
         .arg(out)
         .args(extra)
         .arg("--")
@@ -94,7 +94,7 @@ fn traced_with(
     let finished = record.finish()?;
     Ok(Traced {
         done: Done::parse(&finished.stdout)?,
-        stopped: Stopped::of(&finished)?,
+        stopped: Stopped::of(out)?,
         uprof_cpu: finished.cpu.saturating_sub(start_up),
     })
 }

@@ -28,8 +28,6 @@ pub struct Finished {
     pub max_rss: u64,
     /// Everything it wrote on stdout, if stdout was piped.
     pub stdout: String,
-    /// Its stderr, line by line.
-    pub stderr: Vec<String>,
 }
 
 impl Spawned {
@@ -167,7 +165,6 @@ impl Waited {
             cpu: timeval(self.usage.ru_utime) + timeval(self.usage.ru_stime),
             max_rss: self.usage.ru_maxrss as u64 * 1024,
             stdout: self.stdout,
-            stderr: self.stderr,
         })
     }
 }

@@ -46,7 +46,7 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         .check_running()
         .context("redis-benchmark stopped during the recording")?;
     let elapsed = start.elapsed().as_secs_f64();
-    let stopped = Stopped::of(&finished)?;
+    let stopped = Stopped::of(&out)?;
     let size = std::fs::metadata(&out)?.len();
     std::fs::remove_file(&out).context("removing the RSS recording")?;
 

@@ -1,102 +1,27 @@
 //! Driving the `uprof` binary under measurement: building it, attaching `uprof record` to a
-//! process, waiting for its start signal (`--ready-fd`), and reading the counts of its
-//! `stopped` line.
+//! process, waiting for its start signal (`--ready-fd`), and reading the counts the
+//! recording stored.
 
-use std::fs::File;
-use std::io::Read as _;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::procs::{Finished, Spawned};
+use super::procs::Spawned;
+pub use uprof_testprogs::attach::{READY_FD, Ready};
 
 /// Builds `uprof` (release) with the cargo running this xtask and returns its path.
 pub fn build() -> Result<PathBuf> {
     Ok(crate::release::build("bench", &["uprof-cli"])?.join("uprof"))
 }
 
-/// The descriptor a `uprof record` started here says it traces on (`--ready-fd 3`).
-pub const READY_FD: &str = "3";
-
 /// `uprof record --ready-fd 3 -p PID -o FILE`, its stdout silenced: give it its [`Ready`]
 /// before starting it.
 pub fn record_pid(uprof: &Path, pid: u32, out: &Path) -> Command {
-    let mut record = Command::new(uprof);
+    let mut record = uprof_testprogs::attach::record_pids(uprof, &[pid], out);
+    record.stdout(Stdio::null());
     record
-        .args([
-            "record",
-            "--ready-fd",
-            READY_FD,
-            "-p",
-            &pid.to_string(),
-            "-o",
-        ])
-        .arg(out)
-        .stdout(Stdio::null());
-    record
-}
-
-/// The start signal of a `uprof record --ready-fd 3`: the read end of a pipe whose write end
-/// uprof gets as fd 3, writes `ready` to once it traces, and closes.
-pub struct Ready {
-    read: File,
-    write: Option<OwnedFd>,
-}
-
-impl Ready {
-    /// Hands fd 3 to `cmd` (which says `--ready-fd 3`) when it starts.
-    pub fn give_to(cmd: &mut Command) -> Result<Ready> {
-        let mut fds = [0; 2];
-        // SAFETY: a valid pointer to two ints.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("pipe2 failed");
-        }
-        // SAFETY: both descriptors were just created and are owned by nobody else.
-        let (read, write) = unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let raw = write.as_raw_fd();
-        // SAFETY: dup2 is async-signal-safe; the new fd 3 is not close-on-exec.
-        unsafe {
-            cmd.pre_exec(move || match libc::dup2(raw, 3) {
-                -1 => Err(std::io::Error::last_os_error()),
-                _ => Ok(()),
-            });
-        }
-        Ok(Ready {
-            read,
-            write: Some(write),
-        })
-    }
-
-    /// Waits until `record` says it traces; fails if it ends first or takes over `timeout`.
-    pub fn wait(mut self, record: &mut Spawned, timeout: Duration) -> Result<()> {
-        // Only uprof may keep the pipe open, or its end would never be seen.
-        self.write = None;
-        let mut poll = libc::pollfd {
-            fd: self.read.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut poll, 1, ms) } {
-            -1 => return Err(std::io::Error::last_os_error()).context("poll failed"),
-            0 => bail!("`uprof record` did not start tracing within {timeout:?}"),
-            _ => {}
-        }
-        let mut said = String::new();
-        self.read.read_to_string(&mut said)?;
-        if said != "ready\n" {
-            bail!(
-                "`uprof record` ended before tracing: {}",
-                record.stderr_lines().join("\n")
-            );
-        }
-        Ok(())
-    }
 }
 
 /// A probe tier `uprof record --tier` forces (see docs/probe-tiers.md).
@@ -189,12 +114,19 @@ impl Options {
     }
 }
 
-/// Waits until a started `uprof record` says it is tracing.
-pub fn wait_attached(record: &mut Spawned, ready: Ready) -> Result<()> {
-    ready.wait(record, Duration::from_secs(30))
+/// Waits until a started `uprof record` says it is tracing; fails if it ends first or takes
+/// over 30 s.
+pub fn wait_attached(record: &mut Spawned, mut ready: Ready) -> Result<()> {
+    if !ready.wait(Duration::from_secs(30))? {
+        bail!(
+            "`uprof record` ended before tracing: {}",
+            record.stderr_lines().join("\n")
+        );
+    }
+    Ok(())
 }
 
-/// What a recording stored, from uprof's `uprof: stopped (...): N records, M lost` line.
+/// What a recording stored: the counts of its `END` chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stopped {
     pub records: u64,
@@ -202,28 +134,21 @@ pub struct Stopped {
 }
 
 impl Stopped {
-    /// The counts of a finished `uprof record`.
-    pub fn of(finished: &Finished) -> Result<Stopped> {
-        finished
-            .stderr
-            .iter()
-            .find_map(|line| parse_stopped(line))
-            .with_context(|| {
-                format!(
-                    "no `stopped` line from uprof: {}",
-                    finished.stderr.join("\n")
-                )
-            })
+    /// The counts of the finished recording at `file`.
+    pub fn of(file: &Path) -> Result<Stopped> {
+        let mut reader = uprof_record::Reader::open(file)?;
+        let summary = reader.for_each_record(|_| {})?;
+        let end = summary.end.with_context(|| {
+            format!(
+                "{} has no END chunk: uprof did not finish it",
+                file.display()
+            )
+        })?;
+        Ok(Stopped {
+            records: end.records,
+            lost: end.lost_events,
+        })
     }
-}
-
-fn parse_stopped(line: &str) -> Option<Stopped> {
-    let counts = line.strip_prefix("uprof: stopped (")?.rsplit_once("): ")?.1;
-    let (records, lost) = counts.split_once(" records, ")?;
-    Some(Stopped {
-        records: records.parse().ok()?,
-        lost: lost.strip_suffix(" lost")?.parse().ok()?,
-    })
 }
 
 #[cfg(test)]
@@ -250,32 +175,5 @@ mod tests {
             ]
         );
         assert_eq!(all.label(), "callback tp -w");
-    }
-
-    #[test]
-    fn stopped_line_gives_records_and_lost() {
-        let line = "uprof: stopped (command exited with status 0): 3141592 records, 27 lost";
-        let stopped = parse_stopped(line).unwrap();
-        assert_eq!(
-            stopped,
-            Stopped {
-                records: 3_141_592,
-                lost: 27
-            }
-        );
-    }
-
-    #[test]
-    fn other_lines_are_not_stopped_lines() {
-        assert_eq!(
-            parse_stopped(
-                "uprof: tracing pid 12 (callback tier, syscalls by fentry, 40/40 probes)"
-            ),
-            None
-        );
-        assert_eq!(
-            parse_stopped("uprof: stopped (interrupted): many records, 0 lost"),
-            None
-        );
     }
 }

@@ -120,7 +120,8 @@ impl Setup {
             .args(["--duration", &load.seconds.to_string()])
             .args(["--warmup", "0", "--json"]);
         let requests = run_stdout(&mut loadgen).and_then(|out| loadgen_requests(&out));
-        let stopped = Stopped::of(&record.stop()?)?;
+        record.stop()?;
+        let stopped = Stopped::of(file)?;
         server.shutdown()?;
         Ok((requests?, stopped))
     }
@@ -136,7 +137,8 @@ impl Setup {
         let clients = load.connections.to_string();
         let mut benchmark = redis.benchmark_command(&["-n", &requests, "-c", &clients, "-q"]);
         let ran = run_stdout(&mut benchmark);
-        let stopped = Stopped::of(&record.stop()?)?;
+        record.stop()?;
+        let stopped = Stopped::of(file)?;
         ran?;
         Ok((load.redis_requests, stopped))
     }
