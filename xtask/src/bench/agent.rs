@@ -35,6 +35,8 @@ struct Cost {
     rate: f64,
     /// Waits /metrics counted at the last scrape (agent only).
     counted: Option<u64>,
+    /// Records lost, at the last scrape (agent only).
+    lost: u64,
 }
 
 pub fn run(bench: &Bench) -> Result<Vec<Target>> {
@@ -48,13 +50,14 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         let record = traced(bench, rate, seconds, Tracer::Record)?;
         println!(
             "   {rate:>6}/s asked ({:.0}/s made): agent CPU {:.2}% of a core, RSS max {:.1} MiB \
-             (first {:.1}, last {:.1}), /metrics counted {} waits; record -o CPU {:.2}%, RSS max {:.1} MiB",
+             (first {:.1}, last {:.1}), /metrics counted {} waits ({} records lost); record -o CPU {:.2}%, RSS max {:.1} MiB",
             agent.rate,
             agent.cpu_percent,
             mib(agent.rss_max),
             mib(agent.rss_first),
             mib(agent.rss_last),
             agent.counted.unwrap_or(0),
+            agent.lost,
             record.cpu_percent,
             mib(record.rss_max),
         );
@@ -70,12 +73,14 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
             // run with a 4 MiB buffer, enough at this rate.
             let small = traced(bench, rate, seconds, Tracer::Agent(Some(4)))?;
             println!(
-                "   {rate:>6}/s with --buffer-mib 4: agent CPU {:.2}%, RSS max {:.1} MiB (first {:.1}, last {:.1}), {} waits counted",
+                "   {rate:>6}/s with --buffer-mib 4: agent CPU {:.2}%, RSS max {:.1} MiB (first {:.1}, last {:.1}), {} waits counted ({:.0}/s made), {} lost",
                 small.cpu_percent,
                 mib(small.rss_max),
                 mib(small.rss_first),
                 mib(small.rss_last),
                 small.counted.unwrap_or(0),
+                small.rate,
+                small.lost,
             );
             for (what, cost) in [("", &agent), (", --buffer-mib 4", &small)] {
                 targets.push(Target {
@@ -151,11 +156,14 @@ fn traced(bench: &Bench, rate: u64, seconds: f64, tracer: Tracer) -> Result<Cost
     let mut samples = Vec::new();
     let mut counted = None;
     let mut counted_at = 0.0;
+    let mut lost = 0;
     while start.elapsed().as_secs_f64() < seconds {
         thread::sleep(Duration::from_secs(1));
         if agent {
-            counted = Some(waits_counted(&get_metrics(&listen)?)?);
+            let body = get_metrics(&listen)?;
+            counted = Some(waits_counted(&body)?);
             counted_at = start.elapsed().as_secs_f64();
+            lost = sample(&body, "uprof_lost_records_total").unwrap_or(0);
         }
         samples.push(
             procs::memory(traced.pid())
@@ -180,7 +188,14 @@ fn traced(bench: &Bench, rate: u64, seconds: f64, tracer: Tracer) -> Result<Cost
             None => rate as f64,
         },
         counted,
+        lost,
     })
+}
+
+/// The integer value of the sample named `name` (no labels) in a /metrics answer.
+fn sample(body: &str, name: &str) -> Option<u64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// The sum of the wait histograms' counts in a /metrics answer.
@@ -201,7 +216,7 @@ fn free_port() -> Result<u16> {
 
 fn get_metrics(addr: &str) -> Result<String> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
