@@ -160,6 +160,21 @@ fn assert_prometheus_matches(prom: &Prometheus, said: &Value) {
             "epoll_ctl {op} calls of process {pid}"
         );
     }
+    if let Some(herd) = said.get("herd").filter(|h| !h.is_null()) {
+        // Each datagram wakes every waiter: a herd, counted once, and one herd wake-up each.
+        let rounds = herd["rounds"].as_u64().unwrap() as f64;
+        let waiters = herd["waiters"].as_u64().unwrap() as f64;
+        assert_eq!(
+            prom.value(&format!("sum(uprof_herds_total{{{l}}})")),
+            rounds,
+            "herds of process {pid}"
+        );
+        assert_eq!(
+            prom.value(&format!("sum(uprof_herd_wakeups_total{{{l}}})")),
+            rounds * waiters,
+            "herd wake-ups of process {pid}"
+        );
+    }
     let errors: u64 = by_kind(said, "ctl_errors").values().sum();
     assert_eq!(
         prom.value(&format!(
@@ -225,6 +240,7 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
         &["poll"],
         &["fd-reuse"],
         &["threads"],
+        &["herd", "6"],
         // About 3 s of 1 ms timeouts: scraped several times while it runs.
         &["timeouts", "2500"],
     ]
