@@ -149,7 +149,7 @@ pub struct AgentArgs {
 /// What the metrics are labelled with and how many series they keep.
 #[derive(Args, Debug)]
 pub struct MetricsArgs {
-    /// Serve /metrics on this address.
+    /// Serve /metrics on this address (HOST:PORT; 0.0.0.0:9464 for every interface).
     #[arg(long, value_name = "ADDR", default_value = uprof_metrics::DEFAULT_LISTEN)]
     pub listen: String,
     /// At most this many (process, thread) label sets; threads beyond go to one overflow
