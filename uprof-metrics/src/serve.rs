@@ -135,8 +135,6 @@ async fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &[u8]) 
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
     use super::*;
     use crate::{Config, Info};
 
