@@ -29,8 +29,8 @@ pub use compare::{
 };
 pub use errno::name as errno_name;
 pub use report::{
-    CALLBACK_TIER, EpollReport, FdCtlReport, FdReadiness, FdReport, HerdReport, Report, SCHEMA,
-    SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
+    CALLBACK_TIER, EpollReport, FdCtlReport, FdGroupReport, FdReadiness, FdReport, HerdReport,
+    Report, SCHEMA, SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,
 };
 pub use session::{Incomplete, SessionInfo};
 pub use stats::{Bucket, CountSummary, DurationSummary};

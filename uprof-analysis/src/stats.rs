@@ -131,18 +131,24 @@ impl DurationStats {
     /// The values at quantiles `qs` (0 to 1): the `ceil(q * count)`th smallest sample, as
     /// HdrHistogram ranks them (from a histogram: the top of its bucket, never above the
     /// maximum); 0 when empty.
-    fn quantiles<const N: usize>(&self, qs: &[f64; N]) -> [u64; N] {
+    pub(crate) fn quantiles(&self, qs: &[f64]) -> Vec<u64> {
         match &self.samples {
-            Samples::Exact(v) if v.is_empty() => [0; N],
+            Samples::Exact(v) if v.is_empty() => vec![0; qs.len()],
             Samples::Exact(v) => {
                 let mut sorted = v.clone();
                 sorted.sort_unstable();
-                qs.map(|q| {
-                    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-                    sorted[rank - 1].min(self.max)
-                })
+                qs.iter()
+                    .map(|q| {
+                        let rank =
+                            ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+                        sorted[rank - 1].min(self.max)
+                    })
+                    .collect()
             }
-            Samples::Histogram(hist) => qs.map(|q| hist.value_at_quantile(q).min(self.max)),
+            Samples::Histogram(hist) => qs
+                .iter()
+                .map(|&q| hist.value_at_quantile(q).min(self.max))
+                .collect(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub enum Command {
     ///   uprof report redis.uprof --format perfetto -o redis.pftrace   # open in ui.perfetto.dev
     ///   uprof report redis.uprof --interval 1s
     ///   uprof report redis.uprof --format hdrlog -o redis.hlog
+    ///   uprof report redis.uprof --format html -o redis.html      # open in a browser
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
     /// Compare recordings side by side: wakeups, events per wakeup, epoll_ctl churn, fds
@@ -44,6 +45,7 @@ pub enum Command {
     /// Examples:
     ///   uprof compare epoll.uprof poll.uprof
     ///   uprof compare a.uprof b.uprof --requests 20000,19500 --name tickloop,mio
+    ///   uprof compare a.uprof b.uprof --format html -o compare.html
     #[command(verbatim_doc_comment)]
     Compare(CompareArgs),
     /// What this kernel lets uprof do: BTF, lockdown, tracefs, which program types load and
@@ -250,6 +252,9 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
     pub format: CompareFormat,
+    /// Write the output to FILE instead of stdout (the html format needs a file or a pipe).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -323,6 +328,9 @@ pub enum Format {
     Perfetto,
     /// HdrHistogram interval log of blocked, busy and ready→delivered times per thread.
     Hdrlog,
+    /// One self-contained web page: latency percentile plots, utilization over time, the top
+    /// fds (`uprof report` only; --interval sets the utilization cells, default 100ms).
+    Html,
 }
 
 /// The formats of `uprof compare`.
@@ -330,6 +338,8 @@ pub enum Format {
 pub enum CompareFormat {
     Table,
     Json,
+    /// One self-contained web page: each loop's percentile plots on the same axes.
+    Html,
 }
 
 impl From<Format> for uprof_output::Format {
@@ -339,6 +349,7 @@ impl From<Format> for uprof_output::Format {
             Format::Json => uprof_output::Format::Json,
             Format::Perfetto => uprof_output::Format::Perfetto,
             Format::Hdrlog => uprof_output::Format::Hdrlog,
+            Format::Html => uprof_output::Format::Html,
         }
     }
 }

@@ -1,13 +1,16 @@
 //! `uprof compare`: several recordings side by side (the figures come from
 //! `uprof_analysis::Comparison`).
-use std::io::Write as _;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, ensure};
-use uprof_analysis::{Comparison, Recording};
+use uprof_analysis::{Comparison, Recording, Report};
+use uprof_output::Source;
+use uprof_output::html::{self, Collector};
+use uprof_record::Reader;
 
 use crate::cli::{CompareArgs, CompareFormat};
-use crate::report::analyze;
+use crate::report::{analyze, destination, format_name, stream};
 
 pub fn run(args: &CompareArgs) -> Result<()> {
     let files = &args.files;
@@ -21,36 +24,71 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             files.len()
         );
     }
-    // The reader's errors name the file.
-    let reports = files
-        .iter()
-        .map(|file| analyze(file))
-        .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = match args.name.as_slice() {
         [] => files.iter().map(|f| stem(f)).collect(),
         names => names.to_vec(),
     };
-    let recordings: Vec<Recording> = reports
+    // The files are checked before -o is created (a bad input leaves no empty output), and -o
+    // before any work. The reader's errors name the file.
+    for file in files {
+        Reader::open(file)?;
+    }
+    let unfit = (args.format == CompareFormat::Html)
+        .then(|| format!("--format {} is a web page", format_name(args.format)));
+    let mut out = destination(args.output.as_deref(), unfit)?;
+    match args.format {
+        CompareFormat::Json | CompareFormat::Table => {
+            let reports = files
+                .iter()
+                .map(|file| analyze(file))
+                .collect::<Result<Vec<_>>>()?;
+            let reports: Vec<&Report> = reports.iter().collect();
+            let comparison = Comparison::new(&recordings(&reports, &names, args));
+            if args.format == CompareFormat::Json {
+                let json = serde_json::to_string_pretty(&comparison.to_json())?;
+                writeln!(out, "{json}")
+            } else {
+                comparison.render_text(&mut out)
+            }
+        }
+        CompareFormat::Html => {
+            // Each file's one stream gives both its report and its plots.
+            let collected = files
+                .iter()
+                .map(|file| {
+                    let (collector, info) = stream(file, |header| {
+                        Ok(Box::new(Collector::new(&Source::of(header), None)))
+                    })?;
+                    Ok(collector.finish(&info))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let reports: Vec<&Report> = collected.iter().map(|c| c.report()).collect();
+            let comparison = Comparison::new(&recordings(&reports, &names, args));
+            let pages: Vec<(&str, &html::Collected)> =
+                names.iter().map(String::as_str).zip(&collected).collect();
+            html::write_comparison(&pages, &comparison, &mut out)
+        }
+    }
+    .and_then(|()| out.flush())
+    .context("cannot write the comparison")
+}
+
+/// The recordings to compare: each report with its name and request count, in order.
+fn recordings<'a>(
+    reports: &[&'a Report],
+    names: &'a [String],
+    args: &CompareArgs,
+) -> Vec<Recording<'a>> {
+    reports
         .iter()
-        .zip(&names)
+        .zip(names)
         .enumerate()
         .map(|(i, (report, name))| Recording {
             name,
             report,
             requests: args.requests.get(i).copied().flatten(),
         })
-        .collect();
-    let comparison = Comparison::new(&recordings);
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        CompareFormat::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&comparison.to_json())?
-        ),
-        CompareFormat::Table => comparison.render_text(&mut out),
-    }
-    .context("cannot write the comparison")
+        .collect()
 }
 
 /// A recording's default column name: its file name without the extension.

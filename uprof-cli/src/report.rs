@@ -4,60 +4,80 @@ use std::io::{BufWriter, IsTerminal as _, Write};
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use clap::ValueEnum as _;
-use uprof_analysis::stream::Reconstructor;
-use uprof_analysis::{Analyzer, Report, SessionInfo};
+use clap::ValueEnum;
+use uprof_analysis::stream::{Consumer, Reconstructor};
+use uprof_analysis::{Report, SessionInfo, Summary};
 use uprof_output::Source;
-use uprof_record::Reader;
+use uprof_record::{Reader, SessionHeader};
 
 use crate::cli::{Format, OutputArgs, ReportArgs};
 use crate::say::say;
 
 /// Streams the recording's records through the reconstruction into the chosen printer.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    // The recording is checked before -o is created: a bad input leaves no empty output.
-    let mut reader = Reader::open(&args.file)?;
     let output = &args.output_format;
-    let out = destination(args)?;
-    let options = output.options(Source::of(reader.header()));
-    let mut printer = output.format().printer(&options, out);
+    let format = output.format();
+    let (printer, info) = stream(&args.file, |header| {
+        let out = destination(args.output.as_deref(), unfit_for_terminal(output.format))?;
+        Ok(format.printer(&output.options(Source::of(header)), out))
+    })?;
+    printer.finish(&info).context("cannot write the report")
+}
+
+/// Reads the recording `file`, gives its records' events to the consumer `start` makes from
+/// its header, and returns that consumer with what the recording says of itself. The file is
+/// checked before `start` runs (a bad input leaves no empty output); a damaged file's warning
+/// goes to stderr.
+pub(crate) fn stream<C: Consumer + ?Sized>(
+    file: &Path,
+    start: impl FnOnce(&SessionHeader) -> Result<Box<C>>,
+) -> Result<(Box<C>, SessionInfo)> {
+    let mut reader = Reader::open(file)?;
+    let mut consumer = start(reader.header())?;
     let mut stream = Reconstructor::new();
     let mut last_ts = reader.header().start_ts;
     let summary = reader.for_each_record(|record| {
         last_ts = last_ts.max(record.header().ts);
-        stream.push(record, &mut *printer);
+        stream.push(record, &mut *consumer);
     })?;
     if let Some(warning) = summary.warning() {
-        say!("uprof: warning: {}: {warning}", args.file.display());
+        say!("uprof: warning: {}: {warning}", file.display());
     }
-    stream.finish(&mut *printer);
-    let info = SessionInfo::of_recording(reader.header(), &summary, last_ts);
-    printer.finish(&info).context("cannot write the report")
+    stream.finish(&mut *consumer);
+    Ok((
+        consumer,
+        SessionInfo::of_recording(reader.header(), &summary, last_ts),
+    ))
 }
 
-/// Where the report goes: `-o FILE` (created now, before any work), else stdout, which a binary
-/// format refuses when it is a terminal.
-fn destination(args: &ReportArgs) -> Result<Box<dyn Write>> {
-    let format = args.output_format.format;
-    let out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
+/// Where an output goes: `-o FILE` (created now, before any work), else stdout, which is
+/// refused when it is a terminal and the output is `unfit` for one (the reason, e.g.
+/// "--format perfetto is binary").
+pub(crate) fn destination(path: Option<&Path>, unfit: Option<String>) -> Result<Box<dyn Write>> {
+    let out: Box<dyn Write> = match (path, unfit) {
+        (Some(path), _) => Box::new(
             File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
         ),
-        None if uprof_output::Format::from(format).is_binary()
-            && std::io::stdout().is_terminal() =>
-        {
-            bail!(
-                "--format {} is binary: write it to a file with -o FILE (or redirect stdout)",
-                format_name(format)
-            )
+        (None, Some(why)) if std::io::stdout().is_terminal() => {
+            bail!("{why}: write it to a file with -o FILE (or redirect stdout)")
         }
-        None => Box::new(std::io::stdout().lock()),
+        (None, _) => Box::new(std::io::stdout().lock()),
     };
     Ok(Box::new(BufWriter::with_capacity(1 << 16, out)))
 }
 
+/// Why a terminal cannot take `format`, if it cannot.
+fn unfit_for_terminal(format: Format) -> Option<String> {
+    let what = match uprof_output::Format::from(format) {
+        f if f.is_binary() => "binary",
+        f if f.is_page() => "a web page",
+        _ => return None,
+    };
+    Some(format!("--format {} is {what}", format_name(format)))
+}
+
 /// A format's name on the command line.
-fn format_name(format: Format) -> String {
+pub(crate) fn format_name(format: impl ValueEnum + std::fmt::Debug) -> String {
     format
         .to_possible_value()
         .map_or_else(|| format!("{format:?}"), |v| v.get_name().to_owned())
@@ -65,18 +85,8 @@ fn format_name(format: Format) -> String {
 
 /// Reads a recording and analyses it; a damaged file's warning goes to stderr.
 pub(crate) fn analyze(file: &Path) -> Result<Report> {
-    let mut reader = Reader::open(file)?;
-    let mut analyzer = Analyzer::new();
-    let mut last_ts = reader.header().start_ts;
-    let summary = reader.for_each_record(|record| {
-        last_ts = last_ts.max(record.header().ts);
-        analyzer.push(record);
-    })?;
-    if let Some(warning) = summary.warning() {
-        say!("uprof: warning: {}: {warning}", file.display());
-    }
-    let info = SessionInfo::of_recording(reader.header(), &summary, last_ts);
-    Ok(analyzer.finish(&info))
+    let (summary, info) = stream(file, |_| Ok(Box::new(Summary::new())))?;
+    Ok(summary.finish(&info))
 }
 
 /// `uprof record` without `-o` prints the summary of what it recorded at the end (table or
@@ -100,7 +110,7 @@ pub fn print(report: &Report, output: &OutputArgs) -> Result<()> {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?),
         Format::Table => report.render_text(&mut out, output.options(Source::default()).text),
         // Streamed while recording: no report at the end.
-        Format::Hdrlog | Format::Perfetto => Ok(()),
+        Format::Hdrlog | Format::Perfetto | Format::Html => Ok(()),
     }
     .context("cannot write the report")
 }

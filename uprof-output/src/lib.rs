@@ -4,6 +4,7 @@
 //! ([`uprof_analysis::stream`]) that writes its format as it goes or when the stream ends.
 //! Adding an output is one new module here and one variant of [`Format`].
 mod hdrlog;
+pub mod html;
 mod intervals;
 mod perfetto;
 mod summary;
@@ -30,6 +31,9 @@ pub enum Format {
     /// An HdrHistogram interval log: per thread and interval, histograms of blocked, busy and
     /// ready→delivered times (`docs/outputs.md`).
     Hdrlog,
+    /// One self-contained web page: percentile plots, utilization over time, the top fds
+    /// (`docs/outputs.md`).
+    Html,
 }
 
 /// What the output needs beyond its format: what the user asked, and what the recording says
@@ -134,6 +138,11 @@ impl Format {
         matches!(self, Format::Perfetto)
     }
 
+    /// Whether the output is a web page (not for a terminal either).
+    pub fn is_page(self) -> bool {
+        matches!(self, Format::Html)
+    }
+
     /// A printer of this format writing to `out`.
     pub fn printer<'w>(self, options: &Options, out: Box<dyn Write + 'w>) -> Box<dyn Printer + 'w> {
         let source = &options.source;
@@ -156,6 +165,7 @@ impl Format {
                 width.unwrap_or(DEFAULT_INTERVAL),
                 out,
             )),
+            (Format::Html, width) => Box::new(html::HtmlPrinter::new(source, width, out)),
         }
     }
 
@@ -180,7 +190,7 @@ impl Format {
                 source, width, false, out,
             ))),
             (Format::Hdrlog, _) => Some(self.printer(options, out)),
-            (Format::Table | Format::Json, None) | (Format::Perfetto, _) => None,
+            (Format::Table | Format::Json, None) | (Format::Perfetto | Format::Html, _) => None,
         }
     }
 }

@@ -133,6 +133,11 @@ impl ThreadWindow {
         self.stats(metric).summary()
     }
 
+    /// The sum of `metric`'s samples, ns (cheaper than its [`ThreadWindow::summary`]).
+    pub fn total(&self, metric: Metric) -> u64 {
+        self.stats(metric).total()
+    }
+
     /// Adds the samples of `metric` to `hist`, a histogram made by [`empty_histogram`].
     pub fn add_to(&self, metric: Metric, hist: &mut Histogram<u64>) {
         self.stats(metric).add_to(hist);
@@ -153,6 +158,36 @@ impl ThreadWindow {
             self.ready_to_delivered
                 .record(w.exit_ts.saturating_sub(ready_ts));
         }
+    }
+}
+
+/// One metric's samples of many intervals added up (a thread's whole recording, say): the
+/// same figures as one interval as long would give.
+#[derive(Default)]
+pub struct Distribution(DurationStats);
+
+impl Distribution {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `metric`'s samples of `t`.
+    pub fn add(&mut self, t: &ThreadWindow, metric: Metric) {
+        self.0.merge(t.stats(metric));
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.count()
+    }
+
+    pub fn summary(&self) -> crate::DurationSummary {
+        self.0.summary()
+    }
+
+    /// The values at quantiles `qs` (0 to 1), ranked as [`Distribution::summary`]'s
+    /// percentiles are (so the value at 0.99 is its p99); 0 when empty.
+    pub fn quantiles(&self, qs: &[f64]) -> Vec<u64> {
+        self.0.quantiles(qs)
     }
 }
 

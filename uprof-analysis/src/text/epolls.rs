@@ -33,12 +33,11 @@ pub(super) fn write(report: &Report, out: &mut impl Write, all: bool) -> io::Res
     if epolls.is_empty() {
         return writeln!(out, "  none used");
     }
-    let mut shown: Vec<usize> = if all {
+    let shown: Vec<usize> = if all {
         (0..epolls.len()).collect()
     } else {
-        busiest(epolls, EPOLL_ROWS, |e| e.waits + e.delivered + e.ctl.add)
+        report.busiest_epolls()
     };
-    shown.sort_unstable();
     for &i in &shown {
         write_epoll(report, &epolls[i], out, all)?;
     }
@@ -96,10 +95,10 @@ fn write_epoll(
     if e.fds.is_empty() {
         return writeln!(out, "  no fds seen");
     }
-    let shown = if all || e.fds.len() <= FD_ROWS {
+    let shown = if all {
         (0..e.fds.len()).collect()
     } else {
-        busiest_fds(&e.fds, e.delivered)
+        e.notable_fds()
     };
     let readiness = e.fds.iter().any(|f| f.readiness.is_some());
     let closed = shown.iter().any(|&i| e.fds[i].closed);
@@ -123,6 +122,30 @@ fn write_epoll(
         write_groups(&e.by_kind, readiness, out)?;
     }
     Ok(())
+}
+
+impl Report {
+    /// The epoll instances the tables show by default, by index in `epolls`, in order: the
+    /// busiest (by waits, deliveries and `epoll_ctl` calls).
+    pub fn busiest_epolls(&self) -> Vec<usize> {
+        let mut shown = busiest(&self.epolls, EPOLL_ROWS, |e| {
+            e.waits + e.delivered + e.ctl.add
+        });
+        shown.sort_unstable();
+        shown
+    }
+}
+
+impl EpollReport {
+    /// The fds its table lists one per row by default, by index in `fds`, in order: all of
+    /// them when they are few, else the busiest (the rest is in [`EpollReport::by_kind`]).
+    pub fn notable_fds(&self) -> Vec<usize> {
+        if self.fds.len() <= FD_ROWS {
+            (0..self.fds.len()).collect()
+        } else {
+            busiest_fds(&self.fds, self.delivered)
+        }
+    }
 }
 
 /// The fds most worth a row of their own, in table order: unmapped entries, then the most

@@ -13,13 +13,15 @@ pub(super) fn write(report: &Report, out: &mut impl Write, all: bool) -> io::Res
     if threads.is_empty() {
         return writeln!(out, "  no thread waited or called epoll_ctl");
     }
-    let mut shown: Vec<usize> = if all {
-        (0..threads.len()).collect()
+    let shown: Vec<&ThreadReport> = if all {
+        threads.iter().collect()
     } else {
-        busiest(threads, THREAD_ROWS, |t| t.waits.calls + t.epoll_ctl)
+        report
+            .busiest_threads()
+            .into_iter()
+            .map(|i| &threads[i])
+            .collect()
     };
-    shown.sort_unstable();
-    let shown: Vec<&ThreadReport> = shown.iter().map(|&i| &threads[i]).collect();
     let columns = Columns {
         polls: threads.iter().any(|t| t.waits.polls > 0),
         scans: threads.iter().any(|t| t.waits.fds_scanned.calls > 0),
@@ -61,6 +63,16 @@ pub(super) fn write(report: &Report, out: &mut impl Write, all: bool) -> io::Res
             ""
         }
     )
+}
+
+impl Report {
+    /// The threads the table lists by default, by index in `threads`, in order: the busiest
+    /// (by wait and `epoll_ctl` calls).
+    pub fn busiest_threads(&self) -> Vec<usize> {
+        let mut shown = busiest(&self.threads, THREAD_ROWS, |t| t.waits.calls + t.epoll_ctl);
+        shown.sort_unstable();
+        shown
+    }
 }
 
 /// Optional columns, shown when any thread has figures for them.

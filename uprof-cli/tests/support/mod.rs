@@ -4,6 +4,7 @@
 //! under `CI=true`.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod leftovers;
 pub mod privilege;
 pub mod prometheus;
@@ -11,6 +12,7 @@ pub mod pty;
 pub mod python;
 pub mod ready;
 pub mod real;
+pub mod synthetic;
 
 pub use privilege::may_load_ebpf;
 

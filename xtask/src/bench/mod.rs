@@ -6,7 +6,7 @@
 //! `pipeline` (records per second uprof stores without loss, and what `--interval` adds),
 //! `report` (records per second `uprof report` reads, on the pipeline's recording), `export`
 //! (records per second each export format writes, and its memory: hdrlog on the pipeline's
-//! recording, Perfetto on synthetic recordings of a busy server from `synthetic`), `rss`
+//! recording, Perfetto and HTML on synthetic recordings of a busy server from `synthetic`), `rss`
 //! (uprof's memory during a long recording) and `agent` (`uprof agent`'s CPU and memory at a
 //! known wait rate, and its /metrics scrape time). They share
 //! `procs` (spawning and measuring processes), `uprof` (driving the binary), `redis`, `load`
@@ -63,8 +63,8 @@ enum Which {
     /// on a fresh pipeline recording.
     Report,
     /// Records per second and peak RSS of the exports: `--format hdrlog` on a fresh pipeline
-    /// recording (whole and first half), `--format perfetto` on synthetic recordings of a busy
-    /// server (1 GiB; 256 MiB with --quick).
+    /// recording (whole and first half), `--format perfetto` and `--format html` on synthetic
+    /// recordings of a busy server (1 GiB; 256 MiB with --quick), beside the JSON report.
     Export,
     /// Peak RSS of `uprof record` during a long recording of a busy redis-server.
     Rss,

@@ -3,8 +3,9 @@
 //!
 //! `run` measures the JSON report and the Perfetto export on the pipeline benchmark's
 //! recording (flat-out zero-timeout waits: the export's worst case, four packets per record);
-//! `run_exports` measures both on synthetic recordings of a busy server (`synthetic`) of two
-//! sizes, to show the export's rate and that its memory does not grow with the recording.
+//! `run_exports` measures both, and the HTML page, on synthetic recordings of a busy server
+//! (`synthetic`) of two sizes, to show each export's rate beside the JSON report's and that
+//! its memory does not grow with the recording.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -40,6 +41,8 @@ pub fn run(bench: &Bench, recording: &Recording) -> Result<Vec<Target>> {
 /// the full size; returns its targets (rate and memory on the full one).
 pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
     let mut measured = Vec::new();
+    let mut pages = Vec::new();
+    let mut reports = Vec::new();
     for (name, bytes) in [
         ("server-small.uprof", bench.plan.export_bytes / 8),
         ("server.uprof", bench.plan.export_bytes),
@@ -54,8 +57,16 @@ pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
             start.elapsed().as_secs_f64()
         );
         let recording = Recording { path, records };
-        measure(bench, &recording, Output::Json)?;
+        let json = measure(bench, &recording, Output::Json)?;
         measured.push(measure(bench, &recording, Output::Perfetto)?);
+        let html = measure(bench, &recording, Output::Html)?;
+        println!(
+            "   html: {:.2}x the JSON report's rate ({:.2}x per CPU second)\n",
+            html.rate / json.rate,
+            html.cpu_rate / json.cpu_rate
+        );
+        pages.push(html);
+        reports.push(json);
         std::fs::remove_file(&recording.path)?;
     }
     let (small, big) = (&measured[0], &measured[1]);
@@ -64,7 +75,30 @@ pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
         mib(small.peak_rss),
         mib(big.peak_rss)
     );
+    let (small_page, page, json) = (&pages[0], &pages[1], &reports[1]);
+    println!(
+        "   html peak RSS: {:.1} MiB on the small recording, {:.1} MiB on the one 8x larger\n",
+        mib(small_page.peak_rss),
+        mib(page.peak_rss)
+    );
     Ok(vec![
+        // The page holds the report: the JSON report of the same recording is its baseline.
+        Target {
+            what: "html export: per CPU s, vs JSON report".into(),
+            goal: ">= 0.9x",
+            measured: format!(
+                "{:.2} vs {:.2} M/s",
+                millions(page.cpu_rate),
+                millions(json.cpu_rate)
+            ),
+            met: page.cpu_rate >= 0.9 * json.cpu_rate,
+        },
+        Target {
+            what: "html export: peak RSS, vs JSON report".into(),
+            goal: "<= JSON's",
+            measured: format!("{:.1} vs {:.1} MiB", mib(page.peak_rss), mib(json.peak_rss)),
+            met: page.peak_rss <= json.peak_rss,
+        },
         Target {
             what: "perfetto export: records/s".into(),
             goal: ">= 3 M/s",
@@ -89,21 +123,29 @@ enum Output {
     Json,
     /// `--format perfetto -o FILE` (in the scratch directory).
     Perfetto,
+    /// `--format html -o FILE` (in the scratch directory).
+    Html,
 }
 
 struct Measured {
     rate: f64,
+    /// Records per CPU second.
+    cpu_rate: f64,
     peak_rss: u64,
 }
 
 /// The median time of `uprof report` on `recording` over the planned runs, and its peak RSS.
 fn measure(bench: &Bench, recording: &Recording, output: Output) -> Result<Measured> {
-    let trace = bench.scratch("export.pftrace");
+    let trace = bench.scratch(match output {
+        Output::Html => "export.html",
+        _ => "export.pftrace",
+    });
     let mut cmd = Command::new(&bench.uprof);
     cmd.arg("report").arg(&recording.path).stdout(Stdio::null());
     match output {
         Output::Json => cmd.args(["--format", "json"]),
         Output::Perfetto => cmd.args(["--format", "perfetto", "-o"]).arg(&trace),
+        Output::Html => cmd.args(["--format", "html", "-o"]).arg(&trace),
     };
     let size = std::fs::metadata(&recording.path)?.len();
     println!(
@@ -143,13 +185,21 @@ fn measure(bench: &Bench, recording: &Recording, output: Output) -> Result<Measu
     if trace.exists() {
         std::fs::remove_file(&trace)?;
     }
-    Ok(Measured { rate, peak_rss })
+    Ok(Measured {
+        rate,
+        cpu_rate: recording.records as f64 / cpu,
+        peak_rss,
+    })
 }
 
-/// ", trace N MiB" for an export that wrote one.
+/// ", trace N MiB" (", page N KiB") for an export that wrote one.
 fn trace_size(trace: &Path) -> String {
+    let page = trace.extension().is_some_and(|e| e == "html");
     std::fs::metadata(trace).map_or_else(
         |_| String::new(),
-        |m| format!(", trace {:.0} MiB", mib(m.len())),
+        |m| match page {
+            true => format!(", page {:.0} KiB", m.len() as f64 / 1024.0),
+            false => format!(", trace {:.0} MiB", mib(m.len())),
+        },
     )
 }
