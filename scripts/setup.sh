@@ -18,9 +18,11 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 # real targets, linux-perf and strace as independent oracles and benchmark competitors, python3-venv
 # for the tests' Python packages, protobuf-compiler for `cargo xtask perfetto-proto`, tmux to drive
 # `uprof top` in its tests, man-db and groff-base to render `uprof man`'s pages, chromium (headless)
-# to load the HTML report in a real browser in its tests.
+# to load the HTML report in a real browser in its tests, prometheus to scrape `uprof agent` in its
+# tests.
 PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light nodejs linux-perf strace
-          rsync build-essential pkg-config python3-venv protobuf-compiler tmux man-db groff-base chromium)
+          rsync build-essential pkg-config python3-venv protobuf-compiler tmux man-db groff-base chromium
+          prometheus)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -31,7 +33,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The packaged servers must not keep running in the background and skew measurements.
-for svc in redis-server nginx; do
+for svc in redis-server nginx prometheus prometheus-node-exporter; do
     systemctl is-active --quiet "$svc" 2>/dev/null && systemctl stop "$svc" || true
 done
 

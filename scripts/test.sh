@@ -17,6 +17,6 @@ EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace
 cargo +"$EBPF_NIGHTLY" miri test -p tickloop --lib --tests
 cargo xtask fuzz --seconds 60
 # The real servers (redis, nginx, node), perf, Python (the hdrlog's and the Perfetto trace's
-# readers), bash, man, tmux and chromium are not in the VMs' initramfs: those tests run on the
-# host above.
-cargo xtask vm-test --skip real_server --skip pypi_hdrhistogram --skip perfetto:: --skip terminal:: --skip html::
+# readers), Prometheus (`uprof agent`'s reader), bash, man, tmux and chromium are not in the VMs'
+# initramfs: those tests run on the host above.
+cargo xtask vm-test --skip real_server --skip pypi_hdrhistogram --skip perfetto:: --skip terminal:: --skip html:: --skip agent::

@@ -13,7 +13,7 @@ const NAMES: [(i32, &str); 8] = [
 ];
 
 /// `EEXIST` for 17; `errno N` for a value `epoll_ctl` does not document.
-pub(crate) fn name(errno: i32) -> String {
+pub fn name(errno: i32) -> String {
     match NAMES.iter().find(|(value, _)| *value == errno) {
         Some((_, name)) => (*name).to_owned(),
         None => format!("errno {errno}"),

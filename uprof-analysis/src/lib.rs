@@ -27,6 +27,7 @@ mod text;
 pub use compare::{
     COMPARE_SCHEMA, Comparison, LoopFigures, LoopThread, Percentiles, Rate, Recording,
 };
+pub use errno::name as errno_name;
 pub use report::{
     CALLBACK_TIER, EpollReport, FdCtlReport, FdGroupReport, FdReadiness, FdReport, HerdReport,
     Report, SCHEMA, SOCKET_TIER, ScanReport, ThreadReport, WaitReport, WakeCauses, WakeupReport,

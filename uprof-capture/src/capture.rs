@@ -108,6 +108,8 @@ pub struct Capture {
     launched: Option<Launched>,
     /// The kernel's count of lost records when last looked at.
     lost_seen: u64,
+    /// Whether to go on once every target has exited.
+    keep_running: bool,
 }
 
 impl Capture {
@@ -148,14 +150,7 @@ impl Capture {
         if held.is_none() {
             // Attaching to running processes: describe what they had before tracing began.
             for &pid in &pids {
-                for record in procfs::snapshot(pid)? {
-                    if let Record::Socket(s) = &record
-                        && tracer.tier() == Tier::Socket
-                    {
-                        tracer.watch_socket(s.ino)?;
-                    }
-                    recorder.push_user(record)?;
-                }
+                describe(&mut tracer, &mut recorder, pid)?;
             }
         }
         let launched = held.map(Held::release).transpose()?;
@@ -174,7 +169,27 @@ impl Capture {
             header,
             launched,
             lost_seen: 0,
+            keep_running: false,
         })
+    }
+
+    /// Runs until stopped even when every traced process has exited (`uprof agent`): a
+    /// target that exits is no longer traced, so its pid, once reused, is not.
+    pub fn keep_running(&mut self) {
+        self.keep_running = true;
+    }
+
+    /// Also traces `pid`, a running process (found by `uprof agent`'s selection), described
+    /// from `/proc` as the targets are at the start; a process traced already (a child of a
+    /// traced one, followed from its fork) stays as it is. Whether it was not traced before.
+    pub fn follow(&mut self, pid: u32) -> Result<bool> {
+        if self.header.target.pids.contains(&pid) || self.tracer.is_traced(pid)? {
+            return Ok(false);
+        }
+        self.tracer.trace(pid)?;
+        self.header.target.pids.push(pid);
+        describe(&mut self.tracer, &mut self.recorder, pid)?;
+        Ok(true)
     }
 
     /// The traced processes (the started command's, for a command).
@@ -304,10 +319,24 @@ impl Capture {
         Ok(())
     }
 
-    /// Stops tracing the followed processes that have exited (not the targets themselves).
+    /// Stops tracing the followed processes that have exited (and the targets, when running
+    /// on without them).
     fn untrace_exited(&mut self) -> Result<()> {
         for pid in std::mem::take(&mut self.recorder.exited) {
             if !self.header.target.pids.contains(&pid) && !procfs::is_alive(pid) {
+                self.tracer.untrace(pid)?;
+            }
+        }
+        if self.keep_running {
+            // Checked every tick: a target's exit record may have been lost.
+            let (gone, alive) = self
+                .header
+                .target
+                .pids
+                .iter()
+                .partition(|&&pid| !procfs::is_alive(pid));
+            self.header.target.pids = alive;
+            for pid in gone {
                 self.tracer.untrace(pid)?;
             }
         }
@@ -316,6 +345,9 @@ impl Capture {
 
     /// Why to stop, once the started command or every traced process has ended.
     fn targets_ended(&self) -> Option<Stop> {
+        if self.keep_running {
+            return None;
+        }
         match &self.launched {
             Some(launched) => launched.exit().map(Stop::CommandExited),
             None => self
@@ -325,6 +357,19 @@ impl Capture {
                 .then_some(Stop::TargetsExited),
         }
     }
+}
+
+/// Describes `pid`, traced from now on, from `/proc`: what it had before tracing began.
+fn describe(tracer: &mut Tracer, recorder: &mut Recorder, pid: u32) -> Result<()> {
+    for record in procfs::snapshot(pid)? {
+        if let Record::Socket(s) = &record
+            && tracer.tier() == Tier::Socket
+        {
+            tracer.watch_socket(s.ino)?;
+        }
+        recorder.push_user(record)?;
+    }
+    Ok(())
 }
 
 fn drain_ring(ring: &mut RingBuf<MapData>, recorder: &mut Recorder) -> Result<()> {

@@ -19,4 +19,4 @@ mod watch;
 
 pub use capture::{Capture, Destination, Finished, Progress, Stop, Target};
 pub use launch::Exit;
-pub use targets::{ThreadOf, processes};
+pub use targets::{Selection, ThreadOf, processes};

@@ -1,5 +1,7 @@
 //! The processes `uprof record -p` traces, from the ids the user gave.
-use anyhow::Result;
+use std::{fs, path::PathBuf};
+
+use anyhow::{Result, bail};
 use uprof_trace::procfs;
 
 /// A thread id given where a process id was expected: its process is traced instead.
@@ -28,6 +30,91 @@ pub fn processes(ids: &[u32]) -> Result<(Vec<u32>, Vec<ThreadOf>)> {
         }
     }
     Ok((pids, threads))
+}
+
+/// Processes `uprof agent` traces as they come and go: those called one of `comms`, and
+/// those in cgroup v2 directory `cgroup`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub comms: Vec<String>,
+    pub cgroup: Option<PathBuf>,
+}
+
+impl Selection {
+    /// Checks the selection once, at start: one sentence for a name no process can have or a
+    /// path that is no cgroup.
+    pub fn check(&self) -> Result<()> {
+        for comm in &self.comms {
+            if comm.is_empty() {
+                bail!("--comm: an empty name matches no process");
+            }
+            if comm.len() > COMM_MAX {
+                bail!(
+                    "--comm {comm:?}: process names are at most {COMM_MAX} bytes (the kernel \
+                     cuts longer ones): use {:?}",
+                    truncated(comm)
+                );
+            }
+        }
+        if let Some(cgroup) = &self.cgroup {
+            fs::read_to_string(cgroup.join("cgroup.procs")).map_err(|e| {
+                anyhow::anyhow!(
+                    "--cgroup {}: not a cgroup v2 directory (cannot read its cgroup.procs: {e})",
+                    cgroup.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether it selects anything beyond `-p`.
+    pub fn is_empty(&self) -> bool {
+        self.comms.is_empty() && self.cgroup.is_none()
+    }
+
+    /// The live processes it selects now, in ascending order; a cgroup removed meanwhile
+    /// selects nothing (and says so in the error).
+    pub fn processes(&self) -> (Vec<u32>, Option<anyhow::Error>) {
+        let mut pids = Vec::new();
+        let mut error = None;
+        if !self.comms.is_empty()
+            && let Ok(dir) = fs::read_dir("/proc")
+        {
+            pids.extend(
+                dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                    .filter(|&pid| self.comms.contains(&procfs::comm(pid))),
+            );
+        }
+        if let Some(cgroup) = &self.cgroup {
+            match fs::read_to_string(cgroup.join("cgroup.procs")) {
+                Ok(procs) => {
+                    pids.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()))
+                }
+                Err(e) => {
+                    error = Some(anyhow::anyhow!(
+                        "cgroup {} cannot be read any more: {e}",
+                        cgroup.display()
+                    ));
+                }
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids.retain(|&pid| procfs::is_alive(pid));
+        (pids, error)
+    }
+}
+
+/// `TASK_COMM_LEN - 1`.
+const COMM_MAX: usize = uprof_common::COMM_LEN - 1;
+
+/// `name` cut to what the kernel keeps of it (at a character boundary).
+fn truncated(name: &str) -> &str {
+    let mut end = COMM_MAX;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 #[cfg(test)]
@@ -61,6 +148,47 @@ mod tests {
         drop(done_tx);
         thread.join().unwrap();
         assert_eq!(traced.unwrap(), (vec![me], vec![ThreadOf { tid, pid: me }]));
+    }
+
+    #[test]
+    fn a_name_selects_the_processes_called_so() {
+        let me = std::process::id();
+        let selection = Selection {
+            comms: vec![procfs::comm(me)],
+            cgroup: None,
+        };
+        selection.check().unwrap();
+        let (pids, error) = selection.processes();
+        assert!(error.is_none());
+        assert!(pids.contains(&me), "{pids:?}");
+        assert!(
+            pids.iter()
+                .all(|&pid| procfs::comm(pid) == procfs::comm(me))
+        );
+    }
+
+    #[test]
+    fn names_no_process_can_have_and_paths_that_are_no_cgroup_are_one_sentence() {
+        let long = Selection {
+            comms: vec!["a-name-longer-than-fifteen".into()],
+            cgroup: None,
+        };
+        assert_eq!(
+            long.check().unwrap_err().to_string(),
+            "--comm \"a-name-longer-than-fifteen\": process names are at most 15 bytes (the \
+             kernel cuts longer ones): use \"a-name-longer-t\""
+        );
+        let cgroup = Selection {
+            comms: vec![],
+            cgroup: Some("/nonexistent".into()),
+        };
+        assert!(
+            cgroup
+                .check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("--cgroup /nonexistent: not a cgroup v2 directory")
+        );
     }
 
     #[test]

@@ -60,6 +60,16 @@ pub enum Command {
     ///   uprof top -- ./server --port 8080
     #[command(verbatim_doc_comment)]
     Top(TopArgs),
+    /// Serve Prometheus metrics of processes' event loops on /metrics until stopped (SIGINT,
+    /// SIGTERM): processes by pid, by name (picked up as they start) or by cgroup. Logs go to
+    /// stderr. The metrics are described in docs/metrics.md.
+    ///
+    /// Examples:
+    ///   uprof agent -p $(pidof redis-server)
+    ///   uprof agent --comm nginx --listen 0.0.0.0:9464
+    ///   uprof agent --cgroup /sys/fs/cgroup/system.slice/redis-server.service
+    #[command(verbatim_doc_comment)]
+    Agent(AgentArgs),
     /// Shell completions for uprof, on stdout.
     ///
     /// Examples:
@@ -105,9 +115,65 @@ pub struct RecordArgs {
     pub ready_fd: Option<i32>,
     #[command(flatten)]
     pub output_format: OutputArgs,
+    /// Also serve Prometheus metrics on /metrics at ADDR (e.g. 127.0.0.1:9464) while
+    /// recording, as `uprof agent` does.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// Command to start and trace from its first instruction (with its children).
     #[arg(last = true, value_name = "CMD", conflicts_with = "pid")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Processes to trace, comma-separated (each must be running at start); their future
+    /// children are traced too.
+    #[arg(short, long, value_delimiter = ',', required_unless_present_any = ["comm", "cgroup"])]
+    pub pid: Vec<u32>,
+    /// Also trace every process with this name (comm, at most 15 bytes), comma-separated:
+    /// processes that start later are picked up within a second.
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub comm: Vec<String>,
+    /// Also trace every process of this cgroup v2 directory (a container, a systemd service),
+    /// e.g. /sys/fs/cgroup/system.slice/nginx.service.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// For scripts: once tracing has started and /metrics answers, write `ready` and a newline
+    /// to the inherited file descriptor FD (3 or more) and close it.
+    #[arg(long, value_name = "FD")]
+    pub ready_fd: Option<i32>,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+}
+
+/// What the metrics are labelled with and how many series they keep.
+#[derive(Args, Debug)]
+pub struct MetricsArgs {
+    /// Serve /metrics on this address (HOST:PORT; 0.0.0.0:9464 for every interface).
+    #[arg(long, value_name = "ADDR", default_value = uprof_metrics::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// At most this many (process, thread) label sets; threads beyond go to one overflow
+    /// series (process="_overflow") and are counted in uprof_label_sets_dropped_total.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_label_sets: usize,
+    /// Label series with pid and tid too (one label set per thread: many more series).
+    #[arg(long)]
+    pub pid_labels: bool,
+    /// Drop a label set this long after the last of its threads exited (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub stale_after: Duration,
+}
+
+impl MetricsArgs {
+    pub fn config(&self) -> uprof_metrics::Config {
+        uprof_metrics::Config {
+            max_label_sets: self.max_label_sets,
+            ids: self.pid_labels,
+            stale_after: self.stale_after,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -134,6 +200,13 @@ pub struct TracingArgs {
         required_unless_present = "command"
     )]
     pub pid: Vec<u32>,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+}
+
+/// How to trace: `uprof record`, `uprof top` and `uprof agent` alike.
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
     /// Ring buffer size in MiB (a power of two): raise it if records are lost.
     #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = parse_buffer_mib)]
     pub buffer_mib: u32,

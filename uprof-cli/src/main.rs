@@ -1,4 +1,5 @@
 //! `uprof`: a thin command line over uprof's library crates.
+mod agent;
 mod cli;
 mod compare;
 mod doctor;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Doctor => doctor::run(),
         cli::Command::Top(args) => top::run(args),
+        cli::Command::Agent(args) => agent::run(args),
         cli::Command::Completions { shell } => manual::completions(shell),
         cli::Command::Man(args) => manual::man(&args),
     };

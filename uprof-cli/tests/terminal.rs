@@ -60,6 +60,7 @@ fn bash_completions_parse_and_offer_the_subcommands() {
         "compare",
         "doctor",
         "top",
+        "agent",
         "completions",
         "man",
     ] {
@@ -127,6 +128,7 @@ fn the_manual_pages_render() {
         .collect();
     written.sort();
     let expected = [
+        "uprof-agent.1",
         "uprof-compare.1",
         "uprof-completions.1",
         "uprof-doctor.1",

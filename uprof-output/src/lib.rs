@@ -106,6 +106,32 @@ pub trait Printer: Consumer {
     }
 }
 
+/// Two outputs made from one stream (`uprof record --interval 1s --metrics ADDR`).
+pub struct Both<'w>(pub Box<dyn Printer + 'w>, pub Box<dyn Printer + 'w>);
+
+impl Consumer for Both<'_> {
+    fn event(&mut self, event: &uprof_analysis::stream::Event<'_>) {
+        self.0.event(event);
+        self.1.event(event);
+    }
+
+    fn advance(&mut self, ts: u64) {
+        self.0.advance(ts);
+        self.1.advance(ts);
+    }
+}
+
+impl Printer for Both<'_> {
+    fn finish(self: Box<Self>, session: &SessionInfo) -> io::Result<()> {
+        let first = self.0.finish(session);
+        first.and(self.1.finish(session))
+    }
+
+    fn failed(&self) -> bool {
+        self.0.failed() || self.1.failed()
+    }
+}
+
 impl Format {
     /// Whether the output is binary (not for a terminal).
     pub fn is_binary(self) -> bool {

@@ -174,6 +174,13 @@ impl Tracer {
         Ok(())
     }
 
+    /// Whether `pid` is traced now (given to [`Tracer::trace`], or a child the kernel side
+    /// added when a traced process forked it).
+    pub fn is_traced(&self, pid: u32) -> Result<bool> {
+        let traced: HashMap<_, u32, u8> = HashMap::try_from(self.map("TRACED")?)?;
+        Ok(traced.get(&pid, 0).is_ok())
+    }
+
     /// Records the kernel could not put in the ring buffer so far.
     pub fn lost(&self) -> Result<u64> {
         let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(self.map("DROPS")?)?;

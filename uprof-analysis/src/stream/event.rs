@@ -262,7 +262,7 @@ pub struct Herd {
 }
 
 /// An `epoll_ctl` operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CtlOp {
     Add,
     Mod,

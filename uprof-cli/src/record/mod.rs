@@ -2,7 +2,7 @@
 //! keeps failures cheap and harmless: signal handlers and every check of the arguments and the
 //! output path first, then the programs load (the slow part), then the capture starts; the
 //! output file takes its place only once tracing has started.
-mod ready;
+pub(crate) mod ready;
 pub(crate) mod signals;
 mod status;
 
@@ -14,12 +14,13 @@ use anyhow::{Context as _, Result, bail};
 use tokio::time::interval_at;
 use uprof_analysis::terminal_safe;
 use uprof_capture::{Capture, Destination, Finished, Stop, Target};
-use uprof_output::Source;
+use uprof_metrics::{Info, Metrics};
+use uprof_output::{Both, Printer, Source};
 use uprof_record::Output;
 use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, procfs};
 
 use crate::{
-    cli::{RecordArgs, SyscallHooksArg, TierArg, TracingArgs},
+    cli::{ProbeArgs, RecordArgs, SyscallHooksArg, TierArg, TracingArgs},
     report,
     say::say,
 };
@@ -56,19 +57,43 @@ async fn record(args: RecordArgs) -> Result<()> {
         Some(path) => Destination::File(Output::create(path)?),
         None => Destination::Live,
     };
-    let tracer = match load(tracer_options(&args.tracing), &mut signals).await? {
+    let listener = match &args.metrics {
+        Some(addr) => Some(uprof_metrics::bind(addr).await?),
+        None => None,
+    };
+    let tracer = match load(tracer_options(&args.tracing.probes), &mut signals).await? {
         Ok(tracer) => tracer,
         Err(stop) => bail!("{stop} while the eBPF programs were loading: nothing was recorded"),
     };
-    // `--interval` rows or a streamed hdrlog go to stdout while recording, as bcc tools print.
+    let metrics = listener.is_some().then(|| {
+        Metrics::new(
+            uprof_metrics::Config::default(),
+            Info {
+                tier: tracer.tier().name().to_owned(),
+                kernel: tracer.kernel_release().to_owned(),
+                wakeups: tracer.wakeups(),
+            },
+        )
+    });
+    // `--interval` rows or a streamed hdrlog go to stdout while recording, as bcc tools print;
+    // the metrics are one more consumer of the same reconstruction.
     let output = &args.output_format;
     let mut watching = false;
     let mut capture = Capture::start(tracer, &target, destination, |header| {
         let options = output.options(Source::of(header));
         let live = output.format().live(&options, Box::new(std::io::stdout()));
         watching = live.is_some();
-        live
+        let feed = metrics
+            .as_ref()
+            .map(|m| Box::new(m.feed()) as Box<dyn Printer>);
+        match (live, feed) {
+            (Some(live), Some(feed)) => Some(Box::new(Both(live, feed))),
+            (live, feed) => live.or(feed),
+        }
     })?;
+    let server = listener
+        .zip(metrics)
+        .map(|(listener, metrics)| tokio::spawn(uprof_metrics::serve(listener, metrics)));
     // The status line would land in the middle of those rows on the same terminal.
     let show_status = !(watching && std::io::stdout().is_terminal());
     say!("{}", start_line(&capture));
@@ -97,6 +122,9 @@ async fn record(args: RecordArgs) -> Result<()> {
         })
         .await;
     status.clear();
+    if let Some(server) = server {
+        server.abort();
+    }
     let stop = stop?;
     let finished = capture.finish(stop)?;
     say_stopped(stop, &finished, args.output.as_deref());
@@ -127,7 +155,7 @@ pub(crate) fn target(args: &TracingArgs, command: &[String]) -> Result<Target> {
     Ok(Target::Pids(pids))
 }
 
-pub(crate) fn tracer_options(args: &TracingArgs) -> TracerOptions {
+pub(crate) fn tracer_options(args: &ProbeArgs) -> TracerOptions {
     TracerOptions {
         buffer_bytes: args.buffer_mib << 20,
         tier: args.tier.map(|t| match t {

@@ -47,10 +47,11 @@ async fn top(args: TopArgs) -> Result<()> {
         Some(path) => Destination::File(Output::create(path)?),
         None => Destination::Nowhere,
     };
-    let tracer = match record::load(record::tracer_options(&args.tracing), &mut signals).await? {
-        Ok(tracer) => tracer,
-        Err(stop) => bail!("{stop} while the eBPF programs were loading: nothing was recorded"),
-    };
+    let tracer =
+        match record::load(record::tracer_options(&args.tracing.probes), &mut signals).await? {
+            Ok(tracer) => tracer,
+            Err(stop) => bail!("{stop} while the eBPF programs were loading: nothing was recorded"),
+        };
     let mut snapshots = None;
     let mut capture = Capture::start(tracer, &target, destination, |header| {
         let (feed, from_feed) = Feed::new(&Source::of(header));

@@ -7,6 +7,7 @@
 pub mod chromium;
 pub mod leftovers;
 pub mod privilege;
+pub mod prometheus;
 pub mod pty;
 pub mod python;
 pub mod ready;

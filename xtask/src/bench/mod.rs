@@ -6,12 +6,14 @@
 //! `pipeline` (records per second uprof stores without loss, and what `--interval` adds),
 //! `report` (records per second `uprof report` reads, on the pipeline's recording), `export`
 //! (records per second each export format writes, and its memory: hdrlog on the pipeline's
-//! recording, Perfetto and HTML on synthetic recordings of a busy server from `synthetic`) and `rss`
-//! (uprof's memory during a long recording). They share
+//! recording, Perfetto and HTML on synthetic recordings of a busy server from `synthetic`), `rss`
+//! (uprof's memory during a long recording) and `agent` (`uprof agent`'s CPU and memory at a
+//! known wait rate, and its /metrics scrape time). They share
 //! `procs` (spawning and measuring processes), `uprof` (driving the binary), `redis`, `load`
 //! (an epoll_wait generator) and the interleaved rounds of `overhead`. Figures are ratios or
 //! rates measured within one run, since the machine they run on is small and shared.
 
+mod agent;
 mod bystander;
 mod callback;
 mod export;
@@ -66,6 +68,9 @@ enum Which {
     Export,
     /// Peak RSS of `uprof record` during a long recording of a busy redis-server.
     Rss,
+    /// CPU and RSS of `uprof agent` at 10k and 50k waits/s (beside `uprof record -o`), and the
+    /// time of a /metrics scrape with 1,000 label sets.
+    Agent,
     /// All of the above but `callback`, in that order.
     All,
     /// The epoll_wait generator the pipeline benchmark traces.
@@ -187,6 +192,7 @@ pub fn main(args: Args) -> Result<()> {
             targets
         }
         Which::Rss => rss::run(&bench)?,
+        Which::Agent => agent::run(&bench)?,
         Which::All => {
             let mut targets = overhead::run(&bench)?;
             targets.extend(bystander::run(&bench)?);
@@ -196,6 +202,7 @@ pub fn main(args: Args) -> Result<()> {
             targets.extend(export::run(&bench, &recording)?);
             targets.extend(report::run_exports(&bench)?);
             targets.extend(rss::run(&bench)?);
+            targets.extend(agent::run(&bench)?);
             targets
         }
         Which::EpollLoad(_) | Which::Synthetic(_) => unreachable!("handled above"),

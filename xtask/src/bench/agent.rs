@@ -1,0 +1,278 @@
+//! The agent benchmark: what `uprof agent` costs while a process makes a known rate of waits
+//! (its CPU share of one core and its RSS, sampled every second while /metrics is scraped
+//! every second as Prometheus would), beside `uprof record -o` at the same rate, and how long a
+//! /metrics scrape with 1,000 label sets takes (1,000 threads of a traced process, each its own
+//! label set with `--pid-labels`).
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::load;
+use super::procs::{self, KillOnDrop, Spawned, describe};
+use super::stats::{median, mib};
+use super::uprof::{self, READY_FD, Ready};
+use super::{Bench, Target};
+
+/// Label sets in the scrape benchmark.
+const LABEL_SETS: u32 = 1_000;
+/// Scrapes timed.
+const SCRAPES: usize = 30;
+
+/// What one traced run cost.
+struct Cost {
+    /// CPU time over wall time, in % of one core.
+    cpu_percent: f64,
+    /// Peak sampled RSS, and the first and last samples, in bytes.
+    rss_max: u64,
+    rss_first: u64,
+    rss_last: u64,
+    /// Waits the load made per second.
+    rate: f64,
+    /// Waits /metrics counted at the last scrape (agent only).
+    counted: Option<u64>,
+    /// Records lost, at the last scrape (agent only).
+    lost: u64,
+}
+
+pub fn run(bench: &Bench) -> Result<Vec<Target>> {
+    let seconds = bench.plan.load_seconds * 3.0;
+    println!(
+        "== agent: uprof agent -p (scraped every second) and uprof record -o, {seconds} s at each rate of zero-timeout epoll_waits"
+    );
+    let mut targets = Vec::new();
+    for rate in [10_000, 50_000] {
+        let agent = traced(bench, rate, seconds, Tracer::Agent(None))?;
+        let record = traced(bench, rate, seconds, Tracer::Record)?;
+        println!(
+            "   {rate:>6}/s asked ({:.0}/s made): agent CPU {:.2}% of a core, RSS max {:.1} MiB \
+             (first {:.1}, last {:.1}), /metrics counted {} waits ({} records lost); record -o CPU {:.2}%, RSS max {:.1} MiB",
+            agent.rate,
+            agent.cpu_percent,
+            mib(agent.rss_max),
+            mib(agent.rss_first),
+            mib(agent.rss_last),
+            agent.counted.unwrap_or(0),
+            agent.lost,
+            record.cpu_percent,
+            mib(record.rss_max),
+        );
+        if rate == 10_000 {
+            targets.push(Target {
+                what: "agent: CPU at 10k waits/s".into(),
+                goal: "< 2% of a core",
+                measured: format!("{:.2}%", agent.cpu_percent),
+                met: agent.cpu_percent < 2.0,
+            });
+        } else {
+            // Most of the RSS is the ring buffer, mapped twice (it wraps around): the same
+            // run with a 4 MiB buffer, enough at this rate.
+            let small = traced(bench, rate, seconds, Tracer::Agent(Some(4)))?;
+            println!(
+                "   {rate:>6}/s with --buffer-mib 4: agent CPU {:.2}%, RSS max {:.1} MiB (first {:.1}, last {:.1}), {} waits counted ({:.0}/s made), {} lost",
+                small.cpu_percent,
+                mib(small.rss_max),
+                mib(small.rss_first),
+                mib(small.rss_last),
+                small.counted.unwrap_or(0),
+                small.rate,
+                small.lost,
+            );
+            for (what, cost) in [("", &agent), (", --buffer-mib 4", &small)] {
+                targets.push(Target {
+                    what: format!("agent: RSS at 50k waits/s{what}"),
+                    goal: "< 32 MiB",
+                    measured: format!("{:.1} MiB", mib(cost.rss_max)),
+                    met: cost.rss_max < 32 << 20,
+                });
+            }
+        }
+    }
+    let (median_ms, max_ms, bytes) = scrape(bench)?;
+    println!(
+        "   /metrics with {LABEL_SETS} label sets: {bytes} bytes, median {median_ms:.1} ms, max {max_ms:.1} ms over {SCRAPES} scrapes\n"
+    );
+    targets.push(Target {
+        what: format!("agent: /metrics scrape, {LABEL_SETS} label sets"),
+        goal: "< 50 ms",
+        measured: format!("{median_ms:.1} ms (max {max_ms:.1})"),
+        met: median_ms < 50.0,
+    });
+    Ok(targets)
+}
+
+/// What traces the wait generator.
+#[derive(Clone, Copy)]
+enum Tracer {
+    /// `uprof agent`, with this `--buffer-mib` if any.
+    Agent(Option<u32>),
+    /// `uprof record -o`, the baseline.
+    Record,
+}
+
+/// Runs the wait generator at `rate` for `seconds` under `tracer`, and measures the tracer.
+fn traced(bench: &Bench, rate: u64, seconds: f64, tracer: Tracer) -> Result<Cost> {
+    let agent = matches!(tracer, Tracer::Agent(_));
+    // The load outlives the measured window: the tracer attaches to it while it runs.
+    let mut load_cmd = load::Args {
+        threads: 1,
+        rate,
+        seconds: seconds + 10.0,
+    }
+    .command()?;
+    load_cmd.stdout(Stdio::piped());
+    let load = KillOnDrop::spawn(&mut load_cmd)?;
+    let pid = load.pid().to_string();
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let out = bench.scratch("agent-baseline.uprof");
+    let mut cmd = Command::new(&bench.uprof);
+    match tracer {
+        Tracer::Agent(buffer) => {
+            cmd.args([
+                "agent",
+                "--ready-fd",
+                &READY_FD.to_string(),
+                "-p",
+                &pid,
+                "--listen",
+                &listen,
+            ]);
+            if let Some(mib) = buffer {
+                cmd.args(["--buffer-mib", &mib.to_string()]);
+            }
+        }
+        Tracer::Record => cmd = uprof::record_pid(&bench.uprof, load.pid(), &out),
+    }
+    cmd.stdout(Stdio::null());
+    println!("   traced: {}", describe(&cmd));
+    let ready = Ready::give_to(&mut cmd)?;
+    let mut traced = Spawned::start(&mut cmd)?;
+    uprof::wait_attached(&mut traced, ready)?;
+    let (cpu0, start) = (procs::cpu_time(traced.pid())?, Instant::now());
+    let mut samples = Vec::new();
+    let mut counted = None;
+    let mut counted_at = 0.0;
+    let mut lost = 0;
+    while start.elapsed().as_secs_f64() < seconds {
+        thread::sleep(Duration::from_secs(1));
+        if agent {
+            let body = get_metrics(&listen)?;
+            counted = Some(waits_counted(&body)?);
+            counted_at = start.elapsed().as_secs_f64();
+            lost = sample(&body, "uprof_lost_records_total").unwrap_or(0);
+        }
+        samples.push(
+            procs::memory(traced.pid())
+                .context("the tracer ended early")?
+                .rss,
+        );
+    }
+    let cpu = procs::cpu_time(traced.pid())? - cpu0;
+    let elapsed = start.elapsed().as_secs_f64();
+    traced.stop()?;
+    drop(load);
+    let _ = std::fs::remove_file(&out);
+    Ok(Cost {
+        cpu_percent: 100.0 * cpu.as_secs_f64() / elapsed,
+        rss_max: samples.iter().copied().max().unwrap_or(0),
+        rss_first: samples.first().copied().unwrap_or(0),
+        rss_last: samples.last().copied().unwrap_or(0),
+        rate: match counted {
+            // The agent's own count since it attached, for the rate actually made (the
+            // reconstruction lags 0.2 s behind: a slight underestimate).
+            Some(n) => n as f64 / counted_at,
+            None => rate as f64,
+        },
+        counted,
+        lost,
+    })
+}
+
+/// The integer value of the sample named `name` (no labels) in a /metrics answer.
+fn sample(body: &str, name: &str) -> Option<u64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The sum of the wait histograms' counts in a /metrics answer.
+fn waits_counted(body: &str) -> Result<u64> {
+    let mut total = 0;
+    for line in body.lines() {
+        if line.starts_with("uprof_wait_duration_seconds_count{") {
+            let (_, value) = line.rsplit_once(' ').context("a sample without a value")?;
+            total += value.parse::<u64>().context("a count that is no integer")?;
+        }
+    }
+    Ok(total)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn get_metrics(addr: &str) -> Result<String> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let Some(("HTTP/1.1 200 OK", rest)) = response.split_once("\r\n") else {
+        bail!("/metrics did not answer 200: {response:.200}");
+    };
+    let (_, body) = rest.split_once("\r\n\r\n").context("no body")?;
+    Ok(body.to_owned())
+}
+
+/// Times /metrics scrapes of `uprof agent --pid-labels` tracing a process whose
+/// [`LABEL_SETS`] threads each make a few waits per second (one label set each): (median ms,
+/// max ms, bytes).
+fn scrape(bench: &Bench) -> Result<(f64, f64, usize)> {
+    let mut load_cmd = load::Args {
+        threads: u64::from(LABEL_SETS),
+        rate: 5_000,
+        seconds: 120.0,
+    }
+    .command()?;
+    load_cmd.stdout(Stdio::null());
+    let load = KillOnDrop::spawn(&mut load_cmd)?;
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let mut cmd = Command::new(&bench.uprof);
+    cmd.args([
+        "agent",
+        "--ready-fd",
+        &READY_FD.to_string(),
+        "--pid-labels",
+        "--listen",
+        &listen,
+    ])
+    .args(["-p", &load.pid().to_string()])
+    .stdout(Stdio::null());
+    println!("   traced: {}", describe(&cmd));
+    let ready = Ready::give_to(&mut cmd)?;
+    let mut agent = Spawned::start(&mut cmd)?;
+    uprof::wait_attached(&mut agent, ready)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let wanted = format!("\nuprof_label_sets {LABEL_SETS}\n");
+    while !get_metrics(&listen)?.contains(&wanted) {
+        if Instant::now() > deadline {
+            bail!("the agent did not reach {LABEL_SETS} label sets within a minute");
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..SCRAPES {
+        let start = Instant::now();
+        bytes = get_metrics(&listen)?.len();
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        thread::sleep(Duration::from_millis(100));
+    }
+    agent.stop()?;
+    drop(load);
+    let max = times.iter().copied().fold(0.0, f64::max);
+    Ok((median(&times), max, bytes))
+}
