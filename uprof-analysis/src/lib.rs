@@ -15,6 +15,7 @@
 //! `dup2`/`dup3`, or returned by `epoll_create`, so a reused number is a separate entry.
 mod compare;
 mod errno;
+pub mod findings;
 pub mod intervals;
 mod report;
 mod session;
