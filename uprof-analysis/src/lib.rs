@@ -60,6 +60,14 @@ impl Analyzer {
         Self::default()
     }
 
+    /// An analyzer whose findings are judged by `limits`.
+    pub fn with_thresholds(limits: findings::Thresholds) -> Self {
+        Self {
+            stream: stream::Reconstructor::new(),
+            summary: Summary::with_thresholds(limits),
+        }
+    }
+
     /// Adds one record (see [`stream::Reconstructor::push`] for the order records may come in).
     pub fn push(&mut self, rec: &Record) {
         self.stream.push(rec, &mut self.summary);

@@ -24,7 +24,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     // The reader's errors name the file.
     let reports = files
         .iter()
-        .map(|file| analyze(file))
+        .map(|file| analyze(file, args.findings.thresholds()))
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = match args.name.as_slice() {
         [] => files.iter().map(|f| stem(f)).collect(),

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum as _;
+use uprof_analysis::findings::Thresholds;
 use uprof_analysis::stream::Reconstructor;
 use uprof_analysis::{Analyzer, Report, SessionInfo};
 use uprof_output::Source;
@@ -19,7 +20,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let mut reader = Reader::open(&args.file)?;
     let output = &args.output_format;
     let out = destination(args)?;
-    let options = output.options(Source::of(reader.header()));
+    let options = uprof_output::Options {
+        findings: args.findings.thresholds(),
+        ..output.options(Source::of(reader.header()))
+    };
     let mut printer = output.format().printer(&options, out);
     let mut stream = Reconstructor::new();
     let mut last_ts = reader.header().start_ts;
@@ -64,9 +68,9 @@ fn format_name(format: Format) -> String {
 }
 
 /// Reads a recording and analyses it; a damaged file's warning goes to stderr.
-pub(crate) fn analyze(file: &Path) -> Result<Report> {
+pub(crate) fn analyze(file: &Path, findings: Thresholds) -> Result<Report> {
     let mut reader = Reader::open(file)?;
-    let mut analyzer = Analyzer::new();
+    let mut analyzer = Analyzer::with_thresholds(findings);
     let mut last_ts = reader.header().start_ts;
     let summary = reader.for_each_record(|record| {
         last_ts = last_ts.max(record.header().ts);

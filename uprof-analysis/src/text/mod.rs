@@ -54,6 +54,13 @@ impl Report {
         findings::write(self, out, options.all)
     }
 
+    /// Writes the session header and the FINDINGS section only (`uprof check`).
+    pub fn render_findings(&self, out: &mut impl Write, all: bool) -> io::Result<()> {
+        self.write_header(out)?;
+        writeln!(out)?;
+        findings::write(self, out, all)
+    }
+
     fn write_header(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
