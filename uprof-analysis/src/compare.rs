@@ -1,6 +1,6 @@
 //! Several recordings side by side: how much waking, interest-list churn and scanning each event
 //! loop needs for the same work (documented in docs/loop-comparison.md, JSON schema
-//! `uprof.compare/1`).
+//! `uprof.compare/2`).
 //!
 //! Counts (wait calls, wakeups, events, `epoll_ctl` calls) are summed over every listed thread
 //! of a recording. Distributions (blocked and busy times, utilization, fds scanned per wakeup)
