@@ -134,7 +134,11 @@ impl Format {
                 out,
             )),
             (Format::Json, None) => Box::new(summary::SummaryPrinter::json(&options.findings, out)),
-            (Format::Perfetto, _) => Box::new(perfetto::PerfettoPrinter::new(&options.source, out)),
+            (Format::Perfetto, _) => Box::new(perfetto::PerfettoPrinter::new(
+                &options.source,
+                &options.findings,
+                out,
+            )),
             (Format::Hdrlog, width) => Box::new(hdrlog::HdrlogPrinter::new(
                 source,
                 width.unwrap_or(DEFAULT_INTERVAL),

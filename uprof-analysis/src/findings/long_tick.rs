@@ -101,8 +101,10 @@ impl Rule for LongTick {
             ranges.sort_by_key(|r| r.start_ns);
             let severity = if longest >= judge.limits.long_tick_error_ns {
                 Severity::Error
-            } else {
+            } else if t.long >= judge.limits.long_tick_count {
                 Severity::Warn
+            } else {
+                Severity::Info
             };
             out.push(Finding {
                 kind: Kind::LongTick,

@@ -75,45 +75,61 @@ fn lost_records_are_always_reported() {
     assert_eq!((f.severity, evidence(&f, "lost")), (Severity::Warn, 1.0));
 }
 
-/// One loop on epoll 3 watching fd 5: a first wait returns at 1 ms, then a tick of `tick` ns
-/// during which fd 5 becomes ready (or not), then a wait that delivers it.
-fn tick(tick: u64, ready_during: bool) -> Vec<Record> {
+/// One loop on epoll 3 watching fd 5: a first wait returns at 1 ms, then `count` times a tick
+/// of `tick` ns during which fd 5 becomes ready (or not), then a wait that delivers it.
+fn ticks(tick: u64, count: u64, ready_during: bool) -> Vec<Record> {
     let (t, waker) = (Task::new(10, 11), Task::new(99, 99));
     let mut r = vec![
         t.epoll_create(0, 3),
         t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 5, 0),
         t.epoll_wait(2, MS, 3, 0),
     ];
-    let enter = MS + tick;
-    if ready_during {
-        r.push(waker.ready(MS + 10, 10, 3, 5, 7));
+    let mut start = MS;
+    for _ in 0..count {
+        let enter = start + tick;
+        if ready_during {
+            r.push(waker.ready(start + 10, 10, 3, 5, 7));
+        }
+        r.push(t.epoll_wait(enter, enter + 1_000, 3, 1));
+        r.extend(t.events(enter + 1_000, &[(EPOLLIN, 5)]));
+        start = enter + 1_000;
     }
-    r.push(t.epoll_wait(enter, enter + 1_000, 3, 1));
-    r.extend(t.events(enter + 1_000, &[(EPOLLIN, 5)]));
     r
+}
+
+fn tick(tick: u64, ready_during: bool) -> Vec<Record> {
+    ticks(tick, 1, ready_during)
 }
 
 #[test]
 fn long_tick_needs_a_tick_at_the_threshold_with_an_fd_waiting() {
     let limit = Thresholds::default().long_tick_ns;
-    assert!(kinds(&tick(limit - 1, true)).is_empty());
+    let count = Thresholds::default().long_tick_count;
+    assert!(kinds(&ticks(limit - 1, count, true)).is_empty());
     assert!(
-        kinds(&tick(limit, false)).is_empty(),
+        kinds(&ticks(limit, count, false)).is_empty(),
         "nothing waited for it"
     );
-    let f = only(&tick(limit, true), Kind::LongTick);
+    let f = only(&ticks(limit, count, true), Kind::LongTick);
     assert_eq!(
         (f.severity, f.at.tid, f.at.fd, f.at.epfd),
         (Severity::Warn, Some(11), Some(5), Some(3))
     );
+    assert_eq!(evidence(&f, "long_ticks"), count as f64);
     assert_eq!(evidence(&f, "longest_tick"), limit as f64);
     assert_eq!(evidence(&f, "longest_fd_wait"), (limit + 1_000 - 10) as f64);
+    assert_eq!(f.when.ranges.len(), count as usize);
     assert_eq!(
-        f.when.ranges,
-        vec![Range {
+        f.when.ranges[0],
+        Range {
             start_ns: MS,
             end_ns: MS + limit
-        }]
+        }
+    );
+    // Fewer long ticks are noted, not an alarm; one of the error length is an error.
+    assert_eq!(
+        only(&ticks(limit, count - 1, true), Kind::LongTick).severity,
+        Severity::Info
     );
     let error = Thresholds::default().long_tick_error_ns;
     assert_eq!(

@@ -11,6 +11,9 @@ pub struct Thresholds {
     pub long_tick_ns: u64,
     /// long-tick: a tick at least this long makes the finding an error (ns).
     pub long_tick_error_ns: u64,
+    /// long-tick: fewer long ticks than this (none reaching the error length) are only `info`:
+    /// one stall may be the machine's (a preempted thread), not the program's.
+    pub long_tick_count: u64,
     /// busy-poll: share of a thread's waits that are zero-timeout empty polls followed by
     /// another poll (not libuv's one poll before a blocking wait).
     pub busy_poll_share: f64,
@@ -54,6 +57,7 @@ impl Default for Thresholds {
         Self {
             long_tick_ns: 20_000_000,
             long_tick_error_ns: 500_000_000,
+            long_tick_count: 3,
             busy_poll_share: 0.5,
             ctl_churn_per_event: 1.0,
             maxevents_share: 0.5,
@@ -220,6 +224,7 @@ impl Thresholds {
         match key {
             "long-tick-ms" => self.long_tick_ns = ms(),
             "long-tick-error-ms" => self.long_tick_error_ns = ms(),
+            "long-tick-count" => self.long_tick_count = count().max(1),
             "busy-poll-share" => self.busy_poll_share = v,
             "ctl-churn-per-event" => self.ctl_churn_per_event = v,
             "maxevents-share" => self.maxevents_share = v,
