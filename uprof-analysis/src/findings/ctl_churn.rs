@@ -1,9 +1,7 @@
 //! `ctl-churn`: `epoll_ctl` `MOD`s (or `DEL` then `ADD` of the same fd) per delivered event:
 //! a loop re-arming its interest after every event, one syscall each.
-use rustc_hash::FxHashMap;
-
 use super::*;
-use crate::stream::{CtlOp, EntryId};
+use crate::stream::CtlOp;
 
 /// Fds listed per instance, at most.
 const FDS_KEPT: usize = 3;
@@ -12,6 +10,9 @@ const FDS_KEPT: usize = 3;
 pub(super) struct CtlChurn {
     /// By [`EpollId`].
     epolls: Vec<Option<Churn>>,
+    /// Churn per fd entry, and whether it is out of its interest list now; by
+    /// [`crate::stream::EntryId`] (dense, so a vector, not a hash).
+    fds: Vec<Option<(EntryRef, u64, bool)>>,
 }
 
 #[derive(Default)]
@@ -20,8 +21,6 @@ struct Churn {
     /// `MOD`s, and `ADD`s of an fd generation this instance had `DEL`eted.
     churn: u64,
     ctl: u64,
-    /// Churn per fd generation, and whether it is out of the interest list now.
-    fds: FxHashMap<EntryId, (EntryRef, u64, bool)>,
     /// The thread that made the most recent change.
     caller: Option<ThreadId>,
     seen: Seen,
@@ -48,7 +47,8 @@ impl Rule for CtlChurn {
             Event::Ctl(c) if c.result.is_ok() && is_fd(c.entry) => {
                 let e = slot(&mut self.epolls, c.epoll.id.0 as usize).get_or_insert_default();
                 e.ctl += 1;
-                let fd = e.fds.entry(c.entry.id).or_insert((c.entry, 0, false));
+                let fd =
+                    slot(&mut self.fds, c.entry.id.0 as usize).get_or_insert((c.entry, 0, false));
                 let churned = match c.op {
                     CtlOp::Mod => true,
                     CtlOp::Add => std::mem::take(&mut fd.2),
@@ -71,18 +71,32 @@ impl Rule for CtlChurn {
 
     fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
         let limits = judge.limits;
+        let fires = |e: &Churn| {
+            e.churn >= limits.min_events
+                && ratio(e.churn, e.delivered.max(1)) >= limits.ctl_churn_per_event
+        };
+        // The churned fds of each instance that fires, in one pass over the fds.
+        let mut churned: Vec<Vec<&(EntryRef, u64, bool)>> = vec![Vec::new(); self.epolls.len()];
+        for f in self.fds.iter().flatten().filter(|f| f.1 > 0) {
+            let i = f.0.epoll.0 as usize;
+            if let Some(Some(e)) = self.epolls.get(i)
+                && fires(e)
+            {
+                churned[i].push(f);
+            }
+        }
         for (i, e) in self.epolls.iter().enumerate() {
             let Some(e) = e else { continue };
-            let per_event = ratio(e.churn, e.delivered.max(1));
-            if e.churn < limits.min_events || per_event < limits.ctl_churn_per_event {
+            if !fires(e) {
                 continue;
             }
+            let per_event = ratio(e.churn, e.delivered.max(1));
             let mut place = e
                 .caller
                 .map(|t| judge.known.place_of_thread(t))
                 .unwrap_or_default();
             place = judge.known.with_epoll(place, EpollId(i as u32));
-            let mut top: Vec<&(EntryRef, u64, bool)> = e.fds.values().collect();
+            let mut top = std::mem::take(&mut churned[i]);
             top.sort_by_key(|f| std::cmp::Reverse(f.1));
             if let [single] = top.as_slice() {
                 place = judge.known.with_entry(place, single.0);

@@ -111,12 +111,12 @@ impl Rule for LongTick {
                 severity,
                 tier: judge.tier(Needs::Readiness),
                 summary: format!(
-                    "{} ticks of at least {} kept ready fds waiting; the longest lasted {} \
-                     ({} fds waited), and an fd waited up to {}",
-                    t.long,
+                    "{} of at least {} kept ready fds waiting; the longest lasted {} ({} \
+                     waiting), and an fd waited up to {}",
+                    plural(t.long, "tick"),
                     crate::text::duration(judge.limits.long_tick_ns),
                     crate::text::duration(longest),
-                    first,
+                    plural(first, "fd"),
                     crate::text::duration(waited)
                 ),
                 at: place,

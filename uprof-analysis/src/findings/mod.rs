@@ -553,6 +553,15 @@ fn figure(name: &'static str, value: f64, unit: &'static str) -> Figure {
     Figure { name, value, unit }
 }
 
+/// `1 tick`, `3 ticks`.
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// First and last time of something seen several times.
 #[derive(Clone, Copy, Default)]
 struct Seen {

@@ -23,6 +23,9 @@ impl Saturated {
 struct Load {
     /// The interval being added up, and its busy and blocked time.
     current: Option<u64>,
+    /// The current interval's time span, `start..end` ns: a span within it is added without a
+    /// division (most are).
+    span: (u64, u64),
     busy: u64,
     blocked: u64,
     /// The saturated run going on: its first and last interval.
@@ -38,6 +41,14 @@ struct Load {
 impl Load {
     fn add(&mut self, mut start: u64, end: u64, busy: bool, width: u64, limits: &Thresholds) {
         if start >= end {
+            return;
+        }
+        if self.current.is_some() && start >= self.span.0 && end <= self.span.1 {
+            if busy {
+                self.busy += end - start;
+            } else {
+                self.blocked += end - start;
+            }
             return;
         }
         let (first, last) = (start / width, (end - 1) / width);
@@ -62,6 +73,8 @@ impl Load {
         if self.current != Some(index) {
             self.close(width, limits);
             self.current = Some(index);
+            let first = index.saturating_mul(width);
+            self.span = (first, first.saturating_add(width));
         }
         if busy {
             self.busy += end - start;
@@ -182,10 +195,10 @@ impl Rule for Saturated {
                 when: t.seen.when(ranges),
                 summary: format!(
                     "busy at least {:.0} % of the time for {longest} intervals of {} in a row \
-                     ({} such runs): the loop cannot keep up",
+                     ({}): the loop cannot keep up",
                     limits.saturated_utilization * 100.0,
                     crate::text::duration(width),
-                    t.long_runs
+                    super::plural(t.long_runs, "such run")
                 ),
                 evidence: vec![
                     figure("longest_run", longest as f64, "intervals"),
