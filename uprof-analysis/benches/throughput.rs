@@ -52,9 +52,10 @@ fn run(scenario: &str, records: u64, without_findings: bool) {
     let span = (TICKS + 10) * TICK_NS;
     let start = Instant::now();
     let mut analyzer = if without_findings {
-        let mut limits = Thresholds::default();
-        limits.silenced = Kind::ALL.to_vec();
-        Analyzer::with_thresholds(limits)
+        Analyzer::with_thresholds(Thresholds {
+            silenced: Kind::ALL.to_vec(),
+            ..Thresholds::default()
+        })
     } else {
         Analyzer::new()
     };
