@@ -18,6 +18,40 @@ impl Protocol for Echo {
     }
 }
 
+/// A slow callback planted in an echo server (`tickloop-echo --slow-every N --slow-ms MS`):
+/// every `every`-th input over all connections blocks the loop for `delay` before it is echoed.
+#[derive(Clone, Copy, Debug)]
+pub struct SlowCallback {
+    pub every: u64,
+    pub delay: std::time::Duration,
+}
+
+static SLOW: std::sync::OnceLock<SlowCallback> = std::sync::OnceLock::new();
+static INPUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl SlowCallback {
+    /// Makes every [`SlowEcho`] of this process slow; the first call wins.
+    pub fn plant(self) {
+        let _ = SLOW.set(self);
+    }
+}
+
+/// [`Echo`] with the planted [`SlowCallback`], if any.
+#[derive(Default)]
+pub struct SlowEcho;
+
+impl Protocol for SlowEcho {
+    fn on_input(&mut self, input: &[u8], output: &mut Vec<u8>) -> bool {
+        if let Some(slow) = SLOW.get() {
+            let n = INPUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if slow.every > 0 && n.is_multiple_of(slow.every) {
+                std::thread::sleep(slow.delay);
+            }
+        }
+        Echo.on_input(input, output)
+    }
+}
+
 /// The body every HTTP request gets.
 pub const HTTP_BODY: &[u8] = b"Hello, world!\n";
 

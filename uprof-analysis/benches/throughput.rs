@@ -12,6 +12,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use uprof_analysis::findings::{Kind, Thresholds};
 use uprof_analysis::synth::Task;
 use uprof_analysis::{Analyzer, SessionInfo};
 use uprof_common::{EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLIN, Record};
@@ -24,6 +25,8 @@ const EPFD: i32 = 3;
 const SCENARIOS: [&str; 3] = ["in-order", "jitter", "cpu-skew"];
 
 fn main() {
+    // `--without-findings`: every finding silenced, the baseline of what findings cost.
+    let without_findings = std::env::args().any(|a| a == "--without-findings");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -39,16 +42,23 @@ fn main() {
         .collect();
     for scenario in SCENARIOS {
         if chosen.is_empty() || chosen.contains(&scenario) {
-            run(scenario, records);
+            run(scenario, records, without_findings);
         }
     }
 }
 
-fn run(scenario: &str, records: u64) {
+fn run(scenario: &str, records: u64, without_findings: bool) {
     let pattern = pattern(scenario);
     let span = (TICKS + 10) * TICK_NS;
     let start = Instant::now();
-    let mut analyzer = Analyzer::new();
+    let mut analyzer = if without_findings {
+        Analyzer::with_thresholds(Thresholds {
+            silenced: Kind::ALL.to_vec(),
+            ..Thresholds::default()
+        })
+    } else {
+        Analyzer::new()
+    };
     let mut pushed = 0u64;
     let mut round = 0;
     while pushed < records {

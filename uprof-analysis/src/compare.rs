@@ -1,6 +1,6 @@
 //! Several recordings side by side: how much waking, interest-list churn and scanning each event
 //! loop needs for the same work (documented in docs/loop-comparison.md, JSON schema
-//! `uprof.compare/1`).
+//! `uprof.compare/2`).
 //!
 //! Counts (wait calls, wakeups, events, `epoll_ctl` calls) are summed over every listed thread
 //! of a recording. Distributions (blocked and busy times, utilization, fds scanned per wakeup)
@@ -12,13 +12,14 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::findings::{Finding, Kind, Severity};
 use crate::report::{Report, ThreadReport};
 use crate::session::Incomplete;
 use crate::stats::DurationSummary;
 use crate::text::{duration, table, terminal_safe, write_table};
 
 /// Identifies the comparison's JSON layout; bumped when a field changes meaning or goes away.
-pub const COMPARE_SCHEMA: &str = "uprof.compare/1";
+pub const COMPARE_SCHEMA: &str = "uprof.compare/2";
 
 /// One recording to compare: its report, the name of its column, and how many requests the
 /// traced program served while it was recorded, if known.
@@ -71,6 +72,8 @@ pub struct LoopFigures {
     pub busy_ns: Percentiles,
     /// The loop thread's `busy / (busy + blocked)`, 0 to 1.
     pub utilization: f64,
+    /// The recording's findings, as in its report (most severe first).
+    pub findings: Vec<Finding>,
 }
 
 /// Which thread the per-thread figures come from.
@@ -182,6 +185,24 @@ impl Comparison {
             None => "-".into(),
         });
 
+        row("findings", &|r| {
+            let n = |s: Severity| r.findings.iter().filter(|f| f.severity == s).count();
+            format!("{} error, {} warn", n(Severity::Error), n(Severity::Warn))
+        });
+        let kinds: std::collections::BTreeSet<Kind> = runs
+            .iter()
+            .flat_map(|r| r.findings.iter().map(|f| f.kind))
+            .collect();
+        for kind in kinds {
+            row(&format!("finding: {}", kind.name()), &|r| {
+                let of_kind = r.findings.iter().filter(|f| f.kind == kind);
+                match of_kind.clone().map(|f| f.severity).max() {
+                    Some(worst) => format!("{} ×{}", worst.name(), of_kind.count()),
+                    None => "-".into(),
+                }
+            });
+        }
+
         let header: Vec<&str> = std::iter::once("")
             .chain(runs.iter().map(|r| r.name.as_str()))
             .collect();
@@ -237,6 +258,7 @@ impl LoopFigures {
             blocked_ns: main.map_or_else(Percentiles::default, |t| (&t.waits.blocked_ns).into()),
             busy_ns: main.map_or_else(Percentiles::default, |t| (&t.waits.busy_ns).into()),
             utilization: main.map_or(0.0, |t| t.waits.utilization),
+            findings: report.findings.clone(),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! `dup2`/`dup3`, or returned by `epoll_create`, so a reused number is a separate entry.
 mod compare;
 mod errno;
+pub mod findings;
 pub mod intervals;
 mod report;
 mod session;
@@ -58,6 +59,14 @@ pub struct Analyzer {
 impl Analyzer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An analyzer whose findings are judged by `limits`.
+    pub fn with_thresholds(limits: findings::Thresholds) -> Self {
+        Self {
+            stream: stream::Reconstructor::new(),
+            summary: Summary::with_thresholds(limits),
+        }
     }
 
     /// Adds one record (see [`stream::Reconstructor::push`] for the order records may come in).

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::findings::{Finding, Omitted, Skipped};
 use crate::session::Incomplete;
 use crate::stats::{CountSummary, DurationSummary};
 use crate::summary::{CtlCounts, MaskCounts};
 
 /// Identifies the JSON layout; bumped when a field changes meaning or goes away.
-pub const SCHEMA: &str = "uprof.report/3";
+pub const SCHEMA: &str = "uprof.report/4";
 
 /// The result of an analysis.
 #[derive(Clone, Debug, Serialize)]
@@ -41,6 +42,12 @@ pub struct Report {
     pub idle_epolls: u64,
     /// Readiness events that woke several waiters; `null` without wake-up probes.
     pub herds: Option<HerdReport>,
+    /// What is wrong with the loops, most severe first (docs/findings.md).
+    pub findings: Vec<Finding>,
+    /// Findings left out of `findings` past 16 of a kind, counted by kind.
+    pub findings_omitted: Vec<Omitted>,
+    /// Rules this recording could not judge (their tier lacks what they need), and why.
+    pub findings_skipped: Vec<Skipped>,
 }
 
 /// Thundering herds: one readiness event (a socket's `sk_data_ready`, or the ready-list

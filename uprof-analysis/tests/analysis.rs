@@ -6,8 +6,8 @@ use uprof_analysis::{
     View,
 };
 use uprof_common::{
-    EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT,
-    EPOLLRDHUP, FdKind, Record, WAIT_ABANDONED, WAIT_UNFINISHED, WaitSyscall,
+    EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN,
+    EPOLLOUT, EPOLLRDHUP, FdKind, Record, WAIT_ABANDONED, WAIT_UNFINISHED, WaitSyscall,
 };
 use uprof_record::{ByteRange, DamageKind, PartialReason};
 
@@ -552,7 +552,7 @@ fn json_has_the_documented_fields() {
             "damaged_bytes": {"start": 100, "end": 250}
         })
     );
-    assert_eq!(j["schema"], "uprof.report/3");
+    assert_eq!(j["schema"], "uprof.report/4");
     assert_eq!(
         (j["duration_ns"].as_u64(), j["tier"].as_str()),
         (Some(5 * MS), Some("full"))
@@ -592,6 +592,55 @@ fn json_has_the_documented_fields() {
     for key in ["fd", "kind", "closed", "delivered", "ctl"] {
         assert!(fd.get(key).is_some(), "missing fds[].{key}");
     }
+}
+
+#[test]
+fn findings_are_in_the_json_with_kebab_case_kinds() {
+    let t = Task::new(80, 81);
+    let mut records = vec![t.epoll_ctl(0, 3, EPOLL_CTL_ADD, 5, 5, 0)];
+    for i in 0..100 {
+        records.push(t.epoll_wait(10 + i * 1_000, 100 + i * 1_000, 3, 1));
+        records.extend(t.events(100 + i * 1_000, &[(EPOLLIN | EPOLLHUP, 5)]));
+    }
+    let info = SessionInfo {
+        lost_events: 7,
+        tier: "syscall".into(),
+        ..SessionInfo::default()
+    };
+    let j = analyze_with(records, &info).to_json();
+    let findings = j["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["lost-records", "stale-interest"]);
+    let stale = &findings[1];
+    assert_eq!(
+        (
+            &stale["severity"],
+            &stale["tier"],
+            &stale["where"]["fd"],
+            &stale["where"]["tid"]
+        ),
+        (&json!("warn"), &json!("syscall"), &json!(5), &json!(81))
+    );
+    assert_eq!(
+        stale["evidence"][0],
+        json!({"name": "hangups", "value": 100.0, "unit": "deliveries"})
+    );
+    for key in ["when", "summary", "advice"] {
+        assert!(stale.get(key).is_some(), "missing findings[].{key}");
+    }
+    let skipped: Vec<&str> = j["findings_skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        ["long-tick", "thundering-herd", "spurious-wakeups"]
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use uprof_analysis::findings::{Kind, Severity, Thresholds};
 use uprof_analysis::{TextOptions, View};
 
 #[derive(Parser, Debug)]
@@ -37,6 +38,7 @@ pub enum Command {
     ///   uprof report redis.uprof --interval 1s
     ///   uprof report redis.uprof --format hdrlog -o redis.hlog
     ///   uprof report redis.uprof --format html -o redis.html      # open in a browser
+    ///   uprof report redis.uprof --threshold long-tick-ms=50 --silence timer-wakeups
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
     /// Compare recordings side by side: wakeups, events per wakeup, epoll_ctl churn, fds
@@ -48,6 +50,18 @@ pub enum Command {
     ///   uprof compare a.uprof b.uprof --format html -o compare.html
     #[command(verbatim_doc_comment)]
     Compare(CompareArgs),
+    /// Judge a recording: print its findings (anti-patterns of its event loops, with their
+    /// evidence and the fix; see docs/findings.md) and fail when one reaches --fail-on.
+    ///
+    /// Exit status: 0 when no finding reaches the level, 3 when one does, 1 on an error (a
+    /// file that cannot be read).
+    ///
+    /// Examples:
+    ///   uprof check server.uprof
+    ///   uprof check server.uprof --fail-on error
+    ///   uprof check server.uprof --threshold long-tick-ms=50 --silence timer-wakeups
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
     /// What this kernel lets uprof do: BTF, lockdown, tracefs, which program types load and
     /// attach, and the probe tier `uprof record` will use.
     Doctor,
@@ -235,6 +249,78 @@ pub struct ReportArgs {
     /// Write the output to FILE instead of stdout (binary formats need a file or a pipe).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub findings: FindingsArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// A file written by `uprof record -o`.
+    pub file: PathBuf,
+    /// The least severe finding that fails the check.
+    #[arg(long, value_enum, default_value_t = FailOn::Warn)]
+    pub fail_on: FailOn,
+    /// List every finding, not only the first few of each kind.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub findings: FindingsArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    /// Any warn or error finding fails.
+    Warn,
+    /// Only error findings fail.
+    Error,
+}
+
+impl FailOn {
+    pub fn severity(self) -> Severity {
+        match self {
+            FailOn::Warn => Severity::Warn,
+            FailOn::Error => Severity::Error,
+        }
+    }
+}
+
+/// How findings are judged: `uprof report`, `check` and `compare` alike.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FindingsArgs {
+    /// Override a finding's threshold, KEY=VALUE (repeatable; keys and defaults in
+    /// docs/findings.md), e.g. long-tick-ms=50, ctl-churn-per-event=2.
+    #[arg(long = "threshold", value_name = "KEY=VALUE", value_parser = parse_threshold)]
+    pub thresholds: Vec<String>,
+    /// Do not report findings of this kind (repeatable or comma-separated), e.g.
+    /// timer-wakeups.
+    #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
+    pub silence: Vec<Kind>,
+}
+
+impl FindingsArgs {
+    pub fn thresholds(&self) -> Thresholds {
+        let mut t = Thresholds::default();
+        for assignment in &self.thresholds {
+            t.set(assignment)
+                .expect("the argument parser checked every assignment");
+        }
+        t.silenced = self.silence.clone();
+        t
+    }
+}
+
+fn parse_threshold(s: &str) -> Result<String, String> {
+    Thresholds::default()
+        .set(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    Kind::from_name(s).ok_or_else(|| {
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        format!("no finding `{s}` (kinds: {})", kinds.join(", "))
+    })
 }
 
 #[derive(Args, Debug)]
@@ -255,6 +341,8 @@ pub struct CompareArgs {
     /// Write the output to FILE instead of stdout (the html format needs a file or a pipe).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub findings: FindingsArgs,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -298,6 +386,7 @@ impl OutputArgs {
             intervals: uprof_output::Intervals {
                 width: self.interval,
             },
+            findings: Thresholds::default(),
         }
     }
 }

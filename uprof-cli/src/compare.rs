@@ -40,7 +40,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         CompareFormat::Json | CompareFormat::Table => {
             let reports = files
                 .iter()
-                .map(|file| analyze(file))
+                .map(|file| analyze(file, args.findings.thresholds()))
                 .collect::<Result<Vec<_>>>()?;
             let reports: Vec<&Report> = reports.iter().collect();
             let comparison = Comparison::new(&recordings(&reports, &names, args));
@@ -57,7 +57,11 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 .iter()
                 .map(|file| {
                     let (collector, info) = stream(file, |header| {
-                        Ok(Box::new(Collector::new(&Source::of(header), None)))
+                        Ok(Box::new(Collector::new(
+                            &Source::of(header),
+                            None,
+                            args.findings.thresholds(),
+                        )))
                     })?;
                     Ok(collector.finish(&info))
                 })

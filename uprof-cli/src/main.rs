@@ -1,5 +1,6 @@
 //! `uprof`: a thin command line over uprof's library crates.
 mod agent;
+mod check;
 mod cli;
 mod compare;
 mod doctor;
@@ -15,10 +16,17 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let cli::Command::Check(args) = &cli.command {
+        return match check::run(args) {
+            Ok(verdict) => verdict.exit_code(),
+            Err(e) => exit_on(&e),
+        };
+    }
     let result = match cli.command {
         cli::Command::Record(args) => record::run(args),
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Compare(args) => compare::run(&args),
+        cli::Command::Check(_) => unreachable!("handled above"),
         cli::Command::Doctor => doctor::run(),
         cli::Command::Top(args) => top::run(args),
         cli::Command::Agent(args) => agent::run(args),
@@ -27,13 +35,18 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader went away (`uprof report f | head`): nothing is wrong, stop quietly.
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            say::say!("uprof: error: {}", uprof_trace::message::chain(&e));
-            ExitCode::FAILURE
-        }
+        Err(e) => exit_on(&e),
     }
+}
+
+/// The exit status of a command that failed with `e`, said on stderr.
+fn exit_on(e: &anyhow::Error) -> ExitCode {
+    // The reader went away (`uprof report f | head`): nothing is wrong, stop quietly.
+    if is_broken_pipe(e) {
+        return ExitCode::SUCCESS;
+    }
+    say::say!("uprof: error: {}", uprof_trace::message::chain(e));
+    ExitCode::FAILURE
 }
 
 /// Whether `e` comes from writing to a pipe whose reader has closed it.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum;
+use uprof_analysis::findings::Thresholds;
 use uprof_analysis::stream::{Consumer, Reconstructor};
 use uprof_analysis::{Report, SessionInfo, Summary};
 use uprof_output::Source;
@@ -19,7 +20,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let format = output.format();
     let (printer, info) = stream(&args.file, |header| {
         let out = destination(args.output.as_deref(), unfit_for_terminal(output.format))?;
-        Ok(format.printer(&output.options(Source::of(header)), out))
+        let options = uprof_output::Options {
+            findings: args.findings.thresholds(),
+            ..output.options(Source::of(header))
+        };
+        Ok(format.printer(&options, out))
     })?;
     printer.finish(&info).context("cannot write the report")
 }
@@ -84,8 +89,8 @@ pub(crate) fn format_name(format: impl ValueEnum + std::fmt::Debug) -> String {
 }
 
 /// Reads a recording and analyses it; a damaged file's warning goes to stderr.
-pub(crate) fn analyze(file: &Path) -> Result<Report> {
-    let (summary, info) = stream(file, |_| Ok(Box::new(Summary::new())))?;
+pub(crate) fn analyze(file: &Path, findings: Thresholds) -> Result<Report> {
+    let (summary, info) = stream(file, |_| Ok(Box::new(Summary::with_thresholds(findings))))?;
     Ok(summary.finish(&info))
 }
 

@@ -55,7 +55,7 @@ fn compare_gives_the_scenarios_own_figures() {
 
     let json: Value = serde_json::from_slice(&compare(dir.path(), &["--format", "json"]))
         .expect("uprof compare --format json prints JSON");
-    assert_eq!(json["schema"], "uprof.compare/1");
+    assert_eq!(json["schema"], "uprof.compare/2");
     let [m, p] = json["recordings"].as_array().unwrap().as_slice() else {
         panic!("two recordings expected: {json:#}");
     };

@@ -18,8 +18,8 @@ use std::{
 use support::{
     line_starting,
     real::{
-        Reaped, Strays, ThreadWaits, Traced, children_of, idle_threads_in_epoll, parse_per_thread,
-        spawn, wait_for,
+        Reaped, Recorder, Strays, ThreadWaits, Traced, assert_no_alarms, children_of,
+        idle_threads_in_epoll, parse_per_thread, spawn, wait_for,
     },
     run, serial, testprog,
 };
@@ -58,7 +58,8 @@ fn redis_wait_counts_equal_perf_stat() {
 
     // Both tracers end with the target: redis exits on SIGTERM after its current loop.
     redis.end_with(libc::SIGTERM, "redis-server");
-    let threads = traced.finish();
+    let (threads, report) = traced.finish_with_report();
+    assert_no_alarms(&report, "redis under redis-benchmark");
     let total: u64 = threads.iter().map(|t| t.calls()).sum();
     assert!(
         total > 1000,
@@ -148,6 +149,70 @@ fn redis_soak_keeps_memory_flat_loses_nothing_and_counts_equal_perf_stat() {
     );
 }
 
+/// tickloop's echo server under its load generator: `slow_every` > 0 plants a callback that
+/// blocks the loop 50 ms every that many inputs. Returns uprof's report.
+fn tickloop_echo_report(slow_every: u64) -> serde_json::Value {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn(
+        Command::new(testprog("tickloop-echo"))
+            .args(["--port", "0", "--slow-every", &slow_every.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        "tickloop-echo is built with the workspace",
+    );
+    let addr: SocketAddr = listening_line(&mut server).parse().unwrap();
+    let recorder = Recorder::start(dir.path(), &[server.pid()]);
+    run(Command::new(testprog("tickloop-loadgen")).args([
+        "--port",
+        &addr.port().to_string(),
+        "--connections",
+        "16",
+        "--duration",
+        "2",
+        "--warmup",
+        "0",
+    ]));
+    server.end_with(libc::SIGTERM, "tickloop-echo");
+    recorder.finish()
+}
+
+#[test]
+fn real_server_tickloop_echo_under_load_raises_no_alarm() {
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let report = tickloop_echo_report(0);
+    assert_no_alarms(&report, "tickloop-echo under tickloop-loadgen");
+}
+
+#[test]
+fn real_server_tickloop_echo_with_a_slow_callback_has_long_ticks() {
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let report = tickloop_echo_report(500);
+    let findings = report["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"long-tick"), "{findings:#?}");
+    let tick = findings.iter().find(|f| f["kind"] == "long-tick").unwrap();
+    let longest = tick["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "longest_tick")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        longest >= 50e6,
+        "the planted callback blocks 50 ms: {tick:#}"
+    );
+}
+
 const NGINX_WORKERS: usize = 4;
 
 /// nginx with several worker processes sharing one listening socket (no `reuseport`, so
@@ -223,7 +288,8 @@ http {{
         "nginx exited with {status}: {}",
         std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
     );
-    let threads = traced.finish();
+    let (threads, report) = traced.finish_with_report();
+    assert_no_alarms(&report, "nginx");
     for worker in workers {
         let calls: u64 = threads
             .iter()

@@ -58,6 +58,7 @@ fn bash_completions_parse_and_offer_the_subcommands() {
         "record",
         "report",
         "compare",
+        "check",
         "doctor",
         "top",
         "agent",
@@ -129,6 +130,7 @@ fn the_manual_pages_render() {
     written.sort();
     let expected = [
         "uprof-agent.1",
+        "uprof-check.1",
         "uprof-compare.1",
         "uprof-completions.1",
         "uprof-doctor.1",

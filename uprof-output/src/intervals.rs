@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
+use uprof_analysis::findings::Thresholds;
 use uprof_analysis::intervals::{IntervalReport, IntervalRows, IntervalThread};
 use uprof_analysis::stream::{Consumer, Event};
 use uprof_analysis::{
@@ -39,34 +40,34 @@ pub(crate) struct IntervalPrinter<'w> {
 
 impl<'w> IntervalPrinter<'w> {
     /// Table blocks (every thread with `text.all`), followed by the report's tables if
-    /// `with_report`.
+    /// `report` says how to judge its findings.
     pub(crate) fn table(
         source: &Source,
         width: Duration,
         text: TextOptions,
-        with_report: bool,
+        report: Option<&Thresholds>,
         out: Box<dyn Write + 'w>,
     ) -> Self {
         let style = Style::Table {
             max_threads: (!text.all).then_some(THREAD_ROWS),
         };
-        let summary = with_report.then(|| (Summary::new(), Rendering::Table(text)));
+        let summary = report.map(|t| (Summary::with_thresholds(t.clone()), Rendering::Table(text)));
         Self::new(source, width, style, summary, out)
     }
 
-    /// In the report's JSON (`document`), or JSON Lines.
+    /// In the report's JSON (`document`: with findings judged by it), or JSON Lines.
     pub(crate) fn json(
         source: &Source,
         width: Duration,
-        document: bool,
+        document: Option<&Thresholds>,
         out: Box<dyn Write + 'w>,
     ) -> Self {
         let timeline = source.timeline(width);
         let style = Style::Json {
-            document,
+            document: document.is_some(),
             width_ns: timeline.width_ns,
         };
-        let summary = document.then(|| (Summary::new(), Rendering::Json));
+        let summary = document.map(|t| (Summary::with_thresholds(t.clone()), Rendering::Json));
         Self::new(source, width, style, summary, out)
     }
 

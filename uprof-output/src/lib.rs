@@ -13,6 +13,7 @@ pub mod top;
 use std::io::{self, Write};
 use std::time::Duration;
 
+use uprof_analysis::findings::Thresholds;
 use uprof_analysis::stream::Consumer;
 use uprof_analysis::{Coverage, SessionInfo};
 use uprof_record::SessionHeader;
@@ -45,6 +46,8 @@ pub struct Options {
     pub source: Source,
     /// Per-interval figures.
     pub intervals: Intervals,
+    /// What the findings are judged by (`--threshold`, `--silence`).
+    pub findings: Thresholds,
 }
 
 /// What a recording says of itself before its first record (its session header): the outputs
@@ -151,21 +154,37 @@ impl Format {
                 source,
                 width,
                 options.text,
-                true,
+                Some(&options.findings),
                 out,
             )),
-            (Format::Json, Some(width)) => {
-                Box::new(intervals::IntervalPrinter::json(source, width, true, out))
-            }
-            (Format::Table, None) => Box::new(summary::SummaryPrinter::table(options.text, out)),
-            (Format::Json, None) => Box::new(summary::SummaryPrinter::json(out)),
-            (Format::Perfetto, _) => Box::new(perfetto::PerfettoPrinter::new(&options.source, out)),
+            (Format::Json, Some(width)) => Box::new(intervals::IntervalPrinter::json(
+                source,
+                width,
+                Some(&options.findings),
+                out,
+            )),
+            (Format::Table, None) => Box::new(summary::SummaryPrinter::table(
+                options.text,
+                &options.findings,
+                out,
+            )),
+            (Format::Json, None) => Box::new(summary::SummaryPrinter::json(&options.findings, out)),
+            (Format::Perfetto, _) => Box::new(perfetto::PerfettoPrinter::new(
+                &options.source,
+                &options.findings,
+                out,
+            )),
             (Format::Hdrlog, width) => Box::new(hdrlog::HdrlogPrinter::new(
                 source,
                 width.unwrap_or(DEFAULT_INTERVAL),
                 out,
             )),
-            (Format::Html, width) => Box::new(html::HtmlPrinter::new(source, width, out)),
+            (Format::Html, width) => Box::new(html::HtmlPrinter::new(
+                source,
+                width,
+                &options.findings,
+                out,
+            )),
         }
     }
 
@@ -183,11 +202,11 @@ impl Format {
                 source,
                 width,
                 options.text,
-                false,
+                None,
                 out,
             ))),
             (Format::Json, Some(width)) => Some(Box::new(intervals::IntervalPrinter::json(
-                source, width, false, out,
+                source, width, None, out,
             ))),
             (Format::Hdrlog, _) => Some(self.printer(options, out)),
             (Format::Table | Format::Json, None) | (Format::Perfetto | Format::Html, _) => None,

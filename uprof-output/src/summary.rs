@@ -1,6 +1,7 @@
 //! The end-of-recording report (table and JSON): the [`Summary`] of the stream, rendered.
 use std::io::{self, Write};
 
+use uprof_analysis::findings::Thresholds;
 use uprof_analysis::stream::{Consumer, Event};
 use uprof_analysis::{Report, SessionInfo, Summary, TextOptions};
 
@@ -32,17 +33,21 @@ pub(crate) struct SummaryPrinter<'w> {
 }
 
 impl<'w> SummaryPrinter<'w> {
-    pub(crate) fn table(options: TextOptions, out: Box<dyn Write + 'w>) -> Self {
+    pub(crate) fn table(
+        options: TextOptions,
+        findings: &Thresholds,
+        out: Box<dyn Write + 'w>,
+    ) -> Self {
         Self {
-            summary: Summary::new(),
+            summary: Summary::with_thresholds(findings.clone()),
             rendering: Rendering::Table(options),
             out,
         }
     }
 
-    pub(crate) fn json(out: Box<dyn Write + 'w>) -> Self {
+    pub(crate) fn json(findings: &Thresholds, out: Box<dyn Write + 'w>) -> Self {
         Self {
-            summary: Summary::new(),
+            summary: Summary::with_thresholds(findings.clone()),
             rendering: Rendering::Json,
             out,
         }

@@ -27,6 +27,7 @@ fn options(width: Option<Duration>, all: bool) -> Options {
             ..Source::default()
         },
         intervals: Intervals { width },
+        ..Options::default()
     }
 }
 

@@ -87,6 +87,11 @@ impl Books {
         self.ledger().report.herd = Some(herd);
     }
 
+    /// Records the anti-pattern an `anti-*` scenario planted.
+    pub fn anti_pattern(&self, planted: crate::report::AntiPattern) {
+        self.ledger().report.anti_pattern = Some(planted);
+    }
+
     /// Records what a reuse-race scenario did.
     pub fn race(&self, race: crate::report::ReuseRace) {
         self.ledger().report.race = Some(race);

@@ -31,6 +31,21 @@ pub struct ProcessReport {
     /// What `fd-reuse-race` did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub race: Option<ReuseRace>,
+    /// The anti-pattern an `anti-*` scenario planted, for uprof's findings to name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_pattern: Option<AntiPattern>,
+}
+
+/// An anti-pattern planted on purpose: the finding uprof should report (its kind name as in
+/// uprof's JSON), where, and the figure of its evidence the scenario knows exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AntiPattern {
+    pub finding: String,
+    pub tid: u32,
+    pub fd: Option<i32>,
+    /// The name of the evidence figure, and its value.
+    pub figure: String,
+    pub value: u64,
 }
 
 /// Rounds of one thread closing an fd while another takes its number for a new fd and adds

@@ -28,6 +28,7 @@ pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
         readiness: covered.readiness,
         wakeups: covered.wakeups,
     };
+    let judged = summary.findings.finish(info);
     let herds = coverage.wakeups.then_some(HerdReport {
         events: summary.herds,
         waiters_woken: summary.herd_waiters,
@@ -87,6 +88,9 @@ pub(crate) fn report(summary: Summary, info: &SessionInfo) -> Report {
         epolls,
         idle_epolls,
         herds,
+        findings: judged.findings,
+        findings_omitted: judged.omitted,
+        findings_skipped: judged.skipped,
     }
 }
 

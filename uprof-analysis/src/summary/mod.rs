@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use uprof_common::FdKind;
 
 use crate::SessionInfo;
+use crate::findings::{Findings, Thresholds};
 use crate::report::Report;
 use crate::stream::{
     Consumer, End, EntryId, EntryKey, EntryRef, EpollRef, Event, ThreadChange, ThreadId, ThreadRef,
@@ -35,6 +36,8 @@ pub struct Summary {
     herds: u64,
     herd_waiters: u64,
     end: End,
+    /// The findings engine, fed the same stream.
+    findings: Findings,
 }
 
 /// The slot `index` of `v`, grown as needed, filled by `new` if empty.
@@ -48,6 +51,14 @@ fn slot<T>(v: &mut Vec<Option<T>>, index: usize, new: impl FnOnce() -> T) -> &mu
 impl Summary {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A summary whose findings are judged by `limits`.
+    pub fn with_thresholds(limits: Thresholds) -> Self {
+        Self {
+            findings: Findings::new(limits),
+            ..Self::default()
+        }
     }
 
     fn thread(&mut self, id: ThreadId, tid: u32) -> &mut ThreadTotals {
@@ -92,6 +103,7 @@ impl Summary {
 
 impl Consumer for Summary {
     fn event(&mut self, event: &Event<'_>) {
+        self.findings.event(event);
         match event {
             Event::Wait(w) => {
                 self.own(w.thread).wait(w);

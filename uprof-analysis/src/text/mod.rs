@@ -4,6 +4,7 @@
 //! (by calls, by deliveries, by ready→delivered time) and add up the rest, so the report stays
 //! a few screens long and the rows that matter come first. [`TextOptions::all`] lists them all.
 mod epolls;
+mod findings;
 mod threads;
 
 use std::io::{self, Write};
@@ -49,7 +50,15 @@ impl Report {
             writeln!(out)?;
             epolls::write(self, out, options.all)?;
         }
-        Ok(())
+        writeln!(out)?;
+        findings::write(self, out, options.all)
+    }
+
+    /// Writes the session header and the FINDINGS section only (`uprof check`).
+    pub fn render_findings(&self, out: &mut impl Write, all: bool) -> io::Result<()> {
+        self.write_header(out)?;
+        writeln!(out)?;
+        findings::write(self, out, all)
     }
 
     fn write_header(&self, out: &mut impl Write) -> io::Result<()> {

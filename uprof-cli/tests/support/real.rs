@@ -428,6 +428,11 @@ impl Traced {
     /// fails the test: perf lists every thread that existed when it attached (with 0 when it
     /// made no calls), uprof every thread that waited or called `epoll_ctl`.
     pub fn finish(self) -> Vec<ThreadWaits> {
+        self.finish_with_report().0
+    }
+
+    /// [`Traced::finish`], and uprof's report.
+    pub fn finish_with_report(self) -> (Vec<ThreadWaits>, Value) {
         let report = self.recorder.finish();
         let (perf, perf_out) = self.perf.finish();
         assert_eq!(
@@ -489,8 +494,20 @@ impl Traced {
             differences.join("\n"),
         );
         eprintln!("{tables}");
-        tids.iter().filter_map(|tid| ours.remove(tid)).collect()
+        let threads = tids.iter().filter_map(|tid| ours.remove(tid)).collect();
+        (threads, report)
     }
+}
+
+/// A healthy server raises no alarm: no finding of `report` is a warn or an error.
+pub fn assert_no_alarms(report: &Value, what: &str) {
+    let alarms: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .collect();
+    assert!(alarms.is_empty(), "{what}: false alarms {alarms:#?}");
 }
 
 /// `epoll_wait 12, poll 3`: the nonzero counts.

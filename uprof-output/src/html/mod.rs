@@ -19,6 +19,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
+use uprof_analysis::findings::Thresholds;
 use uprof_analysis::intervals::{Distribution, Metric, Timeline, Window, Windows};
 use uprof_analysis::stream::{Consumer, Event};
 use uprof_analysis::{Comparison, Coverage, Report, SessionInfo, Summary};
@@ -123,12 +124,12 @@ impl Series {
 
 impl Collector {
     /// A collector for a recording that says `source` of itself; utilization strips in cells
-    /// of `interval` (default 100ms), longer on a long recording.
-    pub fn new(source: &Source, interval: Option<Duration>) -> Self {
+    /// of `interval` (default 100ms), longer on a long recording; findings judged by `findings`.
+    pub fn new(source: &Source, interval: Option<Duration>, findings: Thresholds) -> Self {
         let timeline = source.timeline(interval.unwrap_or(DEFAULT_STRIP_INTERVAL));
         Self {
             source: source.clone(),
-            summary: Summary::new(),
+            summary: Summary::with_thresholds(findings),
             windows: Windows::new(timeline),
             series: Series {
                 timeline,
@@ -186,10 +187,11 @@ impl<'w> HtmlPrinter<'w> {
     pub(crate) fn new(
         source: &Source,
         interval: Option<Duration>,
+        findings: &Thresholds,
         out: Box<dyn Write + 'w>,
     ) -> Self {
         Self {
-            collector: Collector::new(source, interval),
+            collector: Collector::new(source, interval, findings.clone()),
             out,
         }
     }

@@ -15,6 +15,7 @@ mod tracks;
 use std::io::{self, Write};
 
 use uprof_analysis::SessionInfo;
+use uprof_analysis::findings::{Findings, Thresholds};
 use uprof_analysis::stream::{
     Consumer, Ctl, CtlOp, Delivery, End, EntryId, EntryKey, EntryRef, Event, FdEnd, FdEnded, Herd,
     Outcome, Ready, ReadySource, ThreadChange, ThreadEvent, Timeout, Wait, Wake,
@@ -34,10 +35,12 @@ pub(crate) struct PerfettoPrinter<'w> {
     end: End,
     /// Tracks whose registration slices end now (scratch).
     ended: Vec<u64>,
+    /// The findings, marked on the session track at the end.
+    findings: Findings,
 }
 
 impl<'w> PerfettoPrinter<'w> {
-    pub(crate) fn new(source: &Source, out: Box<dyn Write + 'w>) -> Self {
+    pub(crate) fn new(source: &Source, findings: &Thresholds, out: Box<dyn Write + 'w>) -> Self {
         let realtime = source.start_ts.saturating_add_signed(source.boot_offset_ns);
         let mut w = PacketWriter::new(out, source.start_ts, realtime);
         let mut tracks = Tracks::default();
@@ -52,6 +55,27 @@ impl<'w> PerfettoPrinter<'w> {
                 ..End::default()
             },
             ended: Vec::new(),
+            findings: Findings::new(findings.clone()),
+        }
+    }
+
+    /// An instant on the session track for each finding, at each time range of its evidence
+    /// (or its first occurrence): `finding` with its kind, severity and sentence.
+    fn mark_findings(&mut self, session: &SessionInfo) {
+        let findings = std::mem::take(&mut self.findings).finish(session);
+        for f in &findings.findings {
+            let mut times: Vec<u64> = f.when.ranges.iter().map(|r| r.start_ns).collect();
+            if times.is_empty() && f.when.first_ns > 0 {
+                times.push(f.when.first_ns);
+            }
+            for ts in times {
+                self.w.event(ts, Type::Instant, tracks::SESSION, |e| {
+                    e.name(Name::Finding.iid());
+                    e.arg(Arg::Kind, Value::Str(f.kind.name()));
+                    e.arg(Arg::Severity, Value::Str(f.severity.name()));
+                    e.arg(Arg::Summary, Value::Str(&f.summary));
+                });
+            }
         }
     }
 
@@ -343,6 +367,7 @@ impl<'w> PerfettoPrinter<'w> {
 
 impl Consumer for PerfettoPrinter<'_> {
     fn event(&mut self, event: &Event<'_>) {
+        self.findings.event(event);
         match event {
             Event::Wait(w) => self.wait(w),
             Event::Ready(r) => self.ready(r),
@@ -407,6 +432,7 @@ impl Consumer for PerfettoPrinter<'_> {
 
 impl Printer for PerfettoPrinter<'_> {
     fn finish(mut self: Box<Self>, session: &SessionInfo) -> io::Result<()> {
+        self.mark_findings(session);
         self.describe_session(session);
         self.w.finish()
     }
@@ -519,8 +545,11 @@ mod tests {
             tier: "callback".into(),
             ..Source::default()
         };
-        let mut printer: Box<dyn Printer> =
-            Box::new(PerfettoPrinter::new(&source, Box::new(&mut out)));
+        let mut printer: Box<dyn Printer> = Box::new(PerfettoPrinter::new(
+            &source,
+            &Thresholds::default(),
+            Box::new(&mut out),
+        ));
         let mut stream = Reconstructor::new();
         for r in records {
             stream.push(r, &mut *printer);
@@ -563,6 +592,60 @@ mod tests {
         assert!(busy[0].flow_ids.is_empty());
         let waits = named(names::wait_name(uprof_common::WaitSyscall::EpollWait)).count();
         assert_eq!(waits, 2);
+    }
+
+    #[test]
+    fn findings_are_instants_on_the_session_track_at_their_evidence() {
+        // fd 7 hangs up on each of 100 waits: a stale-interest finding, first seen at 1.5 µs.
+        let t = Task::new(10, 10);
+        let mut records = vec![
+            t.epoll_create(100, 3),
+            t.epoll_ctl(200, 3, EPOLL_CTL_ADD, 7, 7, 0),
+        ];
+        for k in 0..100 {
+            let enter = 1_000 + k * 1_000;
+            records.push(t.epoll_wait(enter, enter + 500, 3, 1));
+            records.extend(t.events(enter + 500, &[(EPOLLIN | uprof_common::EPOLLHUP, 7)]));
+        }
+        let events = events(&records);
+        let marks: Vec<&TrackEvent> = events
+            .iter()
+            .filter(|e| e.name_iid == Some(Name::Finding.iid()))
+            .collect();
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks[0].track_uuid, Some(tracks::SESSION));
+        assert_eq!(marks[0].r#type, Some(Type::Instant as i32));
+        let kind = marks[0]
+            .debug_annotations
+            .iter()
+            .find(|a| a.name_iid == Some(Arg::Kind.iid()))
+            .and_then(|a| a.value.clone());
+        assert_eq!(
+            kind,
+            Some(super::trace_pb::debug_annotation::Value::StringValue(
+                "stale-interest".into()
+            ))
+        );
+        // Without the anti-pattern, no mark.
+        assert!(
+            events_of_healthy_loop()
+                .iter()
+                .all(|e| e.name_iid != Some(Name::Finding.iid()))
+        );
+    }
+
+    fn events_of_healthy_loop() -> Vec<TrackEvent> {
+        let t = Task::new(10, 10);
+        let mut records = vec![
+            t.epoll_create(100, 3),
+            t.epoll_ctl(200, 3, EPOLL_CTL_ADD, 7, 7, 0),
+        ];
+        for k in 0..100 {
+            let enter = 1_000 + k * 1_000;
+            records.push(t.epoll_wait(enter, enter + 500, 3, 1));
+            records.extend(t.events(enter + 500, &[(EPOLLIN, 7)]));
+        }
+        events(&records)
     }
 
     #[test]

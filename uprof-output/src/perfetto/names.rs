@@ -60,6 +60,8 @@ interned! {
         Recording = "recording",
         EndOfRecording = "end of recording",
         Incomplete = "recording incomplete",
+        /// A finding, at the times of its evidence.
+        Finding = "finding",
     }
 }
 
@@ -105,6 +107,9 @@ interned! {
         UnattributedEvents = "unattributed_events",
         MalformedRecords = "malformed_records",
         Why = "why",
+        Kind = "kind",
+        Severity = "severity",
+        Summary = "summary",
     }
 }
 

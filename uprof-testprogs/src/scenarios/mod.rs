@@ -2,6 +2,7 @@
 //! [`Caller`] and checks every wait returned what it should, so the counts in its report are
 //! both exact and the ones its description promises.
 
+mod antipatterns;
 mod basic;
 mod child;
 mod fd_reuse;
@@ -185,6 +186,66 @@ pub const ALL: &[Scenario] = &[
         }),
         waits: None,
         run: herd::herd_exclusive,
+    },
+    Scenario {
+        name: "anti-ctl-churn",
+        summary: "COUNT events of an eventfd, each followed by two epoll_ctl MODs (output interest on, then off): the ctl-churn finding",
+        count: Some(Count {
+            meaning: "events",
+            default: 300,
+        }),
+        waits: None,
+        run: antipatterns::ctl_churn,
+    },
+    Scenario {
+        name: "anti-busy-poll",
+        summary: "COUNT zero-timeout epoll_wait calls in a row that find nothing: the busy-poll finding",
+        count: Some(Count {
+            meaning: "polls",
+            default: 2000,
+        }),
+        waits: None,
+        run: antipatterns::busy_poll,
+    },
+    Scenario {
+        name: "anti-maxevents",
+        summary: "8 eventfds kept readable; COUNT epoll_wait calls with maxevents 4 each return 4: the maxevents-saturated finding",
+        count: Some(Count {
+            meaning: "waits",
+            default: 200,
+        }),
+        waits: None,
+        run: antipatterns::maxevents,
+    },
+    Scenario {
+        name: "anti-hangup",
+        summary: "a socket whose peer is closed stays registered; COUNT waits each deliver its EPOLLHUP: the stale-interest finding",
+        count: Some(Count {
+            meaning: "waits",
+            default: 200,
+        }),
+        waits: None,
+        run: antipatterns::hangup,
+    },
+    Scenario {
+        name: "anti-linear-scan",
+        summary: "COUNT poll calls over 200 pipes of which one is readable: the linear-scan finding",
+        count: Some(Count {
+            meaning: "polls",
+            default: 200,
+        }),
+        waits: None,
+        run: antipatterns::linear_scan,
+    },
+    Scenario {
+        name: "anti-saturated",
+        summary: "for COUNT seconds every tick works 2 ms and the next event is ready by then: the saturated-loop finding",
+        count: Some(Count {
+            meaning: "seconds",
+            default: 4,
+        }),
+        waits: None,
+        run: antipatterns::saturated,
     },
 ];
 

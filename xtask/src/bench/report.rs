@@ -6,12 +6,15 @@
 //! `run_exports` measures both, and the HTML page, on synthetic recordings of a busy server
 //! (`synthetic`) of two sizes, to show each export's rate beside the JSON report's and that
 //! its memory does not grow with the recording.
+//! Both also time the JSON report with every finding silenced (`--silence` of every kind: the
+//! findings engine runs no rule), the baseline of what findings add to the report's time.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Result;
+use uprof_analysis::findings::Kind;
 
 use super::pipeline::Recording;
 use super::procs::{Spawned, describe};
@@ -24,17 +27,40 @@ const REPORT_RATE: f64 = 5e6;
 /// Records per second an export reads, and its memory ceiling.
 const EXPORT_RATE: f64 = 3e6;
 const EXPORT_RSS: u64 = 64 << 20;
+/// What findings may add to the report's CPU time.
+const FINDINGS_COST: f64 = 0.10;
 
 /// Runs the report benchmark on `recording` and returns its target.
 pub fn run(bench: &Bench, recording: &Recording) -> Result<Vec<Target>> {
     let json = measure(bench, recording, Output::Json)?;
+    let baseline = measure(bench, recording, Output::JsonWithoutFindings)?;
     measure(bench, recording, Output::Perfetto)?;
-    Ok(vec![Target {
-        what: "report: records/s read".into(),
-        goal: ">= 5 M/s",
-        measured: format!("{:.2} M/s", millions(json.rate)),
-        met: json.rate >= REPORT_RATE,
-    }])
+    Ok(vec![
+        Target {
+            what: "report: records/s read".into(),
+            goal: ">= 5 M/s",
+            measured: format!("{:.2} M/s", millions(json.rate)),
+            met: json.rate >= REPORT_RATE,
+        },
+        findings_cost("pipeline recording", &json, &baseline),
+    ])
+}
+
+/// What findings add to the JSON report's CPU time.
+fn findings_cost(on: &str, with: &Measured, without: &Measured) -> Target {
+    let added = with.cpu / without.cpu - 1.0;
+    println!(
+        "   findings: report CPU {:.3} s with them, {:.3} s without: {:+.1} %\n",
+        with.cpu,
+        without.cpu,
+        added * 100.0
+    );
+    Target {
+        what: format!("findings: added report time ({on})"),
+        goal: "< 10 %",
+        measured: format!("{:+.1} %", added * 100.0),
+        met: added < FINDINGS_COST,
+    }
 }
 
 /// Runs the export benchmark on synthetic recordings of an eighth of the planned size and of
@@ -42,7 +68,6 @@ pub fn run(bench: &Bench, recording: &Recording) -> Result<Vec<Target>> {
 pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
     let mut measured = Vec::new();
     let mut pages = Vec::new();
-    let mut reports = Vec::new();
     for (name, bytes) in [
         ("server-small.uprof", bench.plan.export_bytes / 8),
         ("server.uprof", bench.plan.export_bytes),
@@ -58,7 +83,8 @@ pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
         );
         let recording = Recording { path, records };
         let json = measure(bench, &recording, Output::Json)?;
-        measured.push(measure(bench, &recording, Output::Perfetto)?);
+        let baseline = measure(bench, &recording, Output::JsonWithoutFindings)?;
+        let perfetto = measure(bench, &recording, Output::Perfetto)?;
         let html = measure(bench, &recording, Output::Html)?;
         println!(
             "   html: {:.2}x the JSON report's rate ({:.2}x per CPU second)\n",
@@ -66,16 +92,16 @@ pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
             html.cpu_rate / json.cpu_rate
         );
         pages.push(html);
-        reports.push(json);
+        measured.push((perfetto, json, baseline));
         std::fs::remove_file(&recording.path)?;
     }
-    let (small, big) = (&measured[0], &measured[1]);
+    let ((small, _, _), (big, json, baseline)) = (&measured[0], &measured[1]);
     println!(
         "   perfetto peak RSS: {:.1} MiB on the small recording, {:.1} MiB on the one 8x larger\n",
         mib(small.peak_rss),
         mib(big.peak_rss)
     );
-    let (small_page, page, json) = (&pages[0], &pages[1], &reports[1]);
+    let (small_page, page) = (&pages[0], &pages[1]);
     println!(
         "   html peak RSS: {:.1} MiB on the small recording, {:.1} MiB on the one 8x larger\n",
         mib(small_page.peak_rss),
@@ -99,6 +125,7 @@ pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
             measured: format!("{:.1} vs {:.1} MiB", mib(page.peak_rss), mib(json.peak_rss)),
             met: page.peak_rss <= json.peak_rss,
         },
+        findings_cost("busy server", json, baseline),
         Target {
             what: "perfetto export: records/s".into(),
             goal: ">= 3 M/s",
@@ -121,6 +148,8 @@ pub fn run_exports(bench: &Bench) -> Result<Vec<Target>> {
 enum Output {
     /// `--format json > /dev/null`.
     Json,
+    /// The same with every finding silenced.
+    JsonWithoutFindings,
     /// `--format perfetto -o FILE` (in the scratch directory).
     Perfetto,
     /// `--format html -o FILE` (in the scratch directory).
@@ -129,6 +158,8 @@ enum Output {
 
 struct Measured {
     rate: f64,
+    /// Median CPU seconds (user + system).
+    cpu: f64,
     /// Records per CPU second.
     cpu_rate: f64,
     peak_rss: u64,
@@ -144,6 +175,10 @@ fn measure(bench: &Bench, recording: &Recording, output: Output) -> Result<Measu
     cmd.arg("report").arg(&recording.path).stdout(Stdio::null());
     match output {
         Output::Json => cmd.args(["--format", "json"]),
+        Output::JsonWithoutFindings => {
+            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            cmd.args(["--format", "json", "--silence", &kinds.join(",")])
+        }
         Output::Perfetto => cmd.args(["--format", "perfetto", "-o"]).arg(&trace),
         Output::Html => cmd.args(["--format", "html", "-o"]).arg(&trace),
     };
@@ -151,7 +186,7 @@ fn measure(bench: &Bench, recording: &Recording, output: Output) -> Result<Measu
     println!(
         "== report: {}{}, {} records ({:.0} MiB), median of {} runs",
         describe(&cmd),
-        if matches!(output, Output::Json) {
+        if matches!(output, Output::Json | Output::JsonWithoutFindings) {
             " > /dev/null"
         } else {
             ""
@@ -187,6 +222,7 @@ fn measure(bench: &Bench, recording: &Recording, output: Output) -> Result<Measu
     }
     Ok(Measured {
         rate,
+        cpu,
         cpu_rate: recording.records as f64 / cpu,
         peak_rss,
     })
