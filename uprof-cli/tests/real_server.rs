@@ -59,7 +59,7 @@ fn redis_wait_counts_equal_perf_stat() {
     // Both tracers end with the target: redis exits on SIGTERM after its current loop.
     redis.end_with(libc::SIGTERM, "redis-server");
     let (threads, report) = traced.finish_with_report();
-    assert_no_alarms(&report, "redis under redis-benchmark");
+    assert_no_alarms(&report, "redis under redis-benchmark", &[]);
     let total: u64 = threads.iter().map(|t| t.calls()).sum();
     assert!(
         total > 1000,
@@ -183,7 +183,7 @@ fn real_server_tickloop_echo_under_load_raises_no_alarm() {
         return;
     }
     let report = tickloop_echo_report(0);
-    assert_no_alarms(&report, "tickloop-echo under tickloop-loadgen");
+    assert_no_alarms(&report, "tickloop-echo under tickloop-loadgen", &[]);
 }
 
 #[test]
@@ -289,7 +289,9 @@ http {{
         std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
     );
     let (threads, report) = traced.finish_with_report();
-    assert_no_alarms(&report, "nginx");
+    // Workers sharing one listening socket (no `reuseport`): one woken for a connection
+    // another already accepted sleeps again, a true spurious wake-up (docs/findings.md).
+    assert_no_alarms(&report, "nginx", &["spurious-wakeups"]);
     for worker in workers {
         let calls: u64 = threads
             .iter()
