@@ -5,10 +5,8 @@
 //! findings, and `uprof check` exits by the most severe one.
 mod support;
 
-use std::path::Path;
-
 use serde_json::Value;
-use support::{record_scenario, report_json, run, serial, testprog, trace_scenario, uprof};
+use support::{record_scenario, report_json, run, trace_scenario, uprof};
 
 /// The report's findings as `(kind, finding)`.
 fn findings(report: &Value) -> Vec<(&str, &Value)> {
@@ -159,17 +157,6 @@ fn a_herd_without_epollexclusive_is_found_and_with_it_not() {
     assert!(findings(&report).is_empty(), "{:#}", report["findings"]);
 }
 
-/// Records `uprof-demo` (a loop fed by another thread: healthy) into `file`.
-fn record_demo(file: &Path) {
-    let _serial = serial();
-    run(uprof()
-        .arg("record")
-        .arg("-o")
-        .arg(file)
-        .arg("--")
-        .arg(testprog("uprof-demo")));
-}
-
 #[test]
 fn the_demo_under_load_has_no_findings_and_check_passes() {
     if !support::may_load_ebpf() {
@@ -177,7 +164,7 @@ fn the_demo_under_load_has_no_findings_and_check_passes() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.uprof");
-    record_demo(&file);
+    support::record_demo(&file);
     let report = report_json(&file);
     assert!(findings(&report).is_empty(), "{:#}", report["findings"]);
     let out = run(uprof().arg("check").arg(&file));

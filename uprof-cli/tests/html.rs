@@ -13,7 +13,7 @@ use std::process::Stdio;
 use scraper::{ElementRef, Html, Selector};
 use serde_json::Value;
 use support::synthetic::{SERVER, server_records, write_recording};
-use support::{chromium, report_json, run, testprog, uprof};
+use support::{chromium, report_json, run, uprof};
 use uprof_analysis::synth::Task;
 use uprof_common::{EPOLL_CTL_ADD, EPOLLIN, FdKind, Record};
 
@@ -560,16 +560,7 @@ fn demo_page_in_chromium_says_what_the_json_says() {
     };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.uprof");
-    {
-        let _serial = support::serial();
-        run(uprof()
-            .arg("record")
-            .arg("-o")
-            .arg(&file)
-            .arg("--")
-            .arg(testprog("uprof-demo"))
-            .stdout(Stdio::null()));
-    }
+    support::record_demo(&file);
     let page = dir.path().join("demo.html");
     html_report(&file, &page, &["--interval", "200ms"]);
     let dom = load(&browser, &page);

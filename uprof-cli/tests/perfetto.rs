@@ -9,11 +9,11 @@ mod support;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use support::synthetic::{CHILD, SERVER, server_records, write_recording};
-use support::{WAIT_SYSCALLS, report_json, run, testprog, uprof};
+use support::{WAIT_SYSCALLS, report_json, run, uprof};
 
 /// The venv's Python with Perfetto's official schema.
 fn venv_python() -> Option<PathBuf> {
@@ -262,16 +262,7 @@ fn demo_trace_says_what_the_json_report_says() {
     let Some(python) = venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.uprof");
-    {
-        let _serial = support::serial();
-        run(uprof()
-            .arg("record")
-            .arg("-o")
-            .arg(&file)
-            .arg("--")
-            .arg(testprog("uprof-demo"))
-            .stdout(Stdio::null()));
-    }
+    support::record_demo(&file);
     let trace = dir.path().join("demo.pftrace");
     export(&file, &trace);
     let summary = summary(&python, &trace);

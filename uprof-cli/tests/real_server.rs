@@ -10,6 +10,7 @@ mod support;
 use std::{
     io::{BufReader, Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     thread,
     time::{Duration, Instant},
@@ -31,24 +32,7 @@ fn redis_wait_counts_equal_perf_stat() {
     }
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("redis.sock");
-
-    let mut redis = spawn(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                "0",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--unixsocket",
-            ])
-            .arg(&socket)
-            .stdout(Stdio::null()),
-        "redis-server is part of redis-server, which scripts/setup.sh installs",
-    );
-    wait_for("redis-server's socket", || socket.exists());
+    let (mut redis, socket) = redis_on_a_unix_socket(dir.path());
     let traced = Traced::attach(dir.path(), &[redis.pid()]);
 
     run(Command::new("redis-benchmark")
@@ -82,23 +66,7 @@ fn redis_soak_keeps_memory_flat_loses_nothing_and_counts_equal_perf_stat() {
     }
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("redis.sock");
-    let mut redis = spawn(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                "0",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--unixsocket",
-            ])
-            .arg(&socket)
-            .stdout(Stdio::null()),
-        "redis-server is part of redis-server, which scripts/setup.sh installs",
-    );
-    wait_for("redis-server's socket", || socket.exists());
+    let (mut redis, socket) = redis_on_a_unix_socket(dir.path());
     let traced = Traced::attach(dir.path(), &[redis.pid()]);
     // Looping (`-l`) until killed, reconnecting its clients at each round.
     let load = spawn(
@@ -415,6 +383,28 @@ fn tokio_wait_counts_equal_perf_stat_per_thread() {
 }
 
 /// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).
+/// A redis-server saving nothing, serving on a Unix socket in `dir` (returned) once it is up.
+fn redis_on_a_unix_socket(dir: &Path) -> (Reaped, PathBuf) {
+    let socket = dir.join("redis.sock");
+    let redis = spawn(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .stdout(Stdio::null()),
+        "redis-server is part of redis-server, which scripts/setup.sh installs",
+    );
+    wait_for("redis-server's socket", || socket.exists());
+    (redis, socket)
+}
+
 fn free_loopback_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -93,6 +93,18 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Records a run of `uprof-demo` to `file`.
+pub fn record_demo(file: &Path) {
+    let _serial = serial();
+    run(uprof()
+        .arg("record")
+        .arg("-o")
+        .arg(file)
+        .arg("--")
+        .arg(testprog("uprof-demo"))
+        .stdout(std::process::Stdio::null()));
+}
+
 /// Records `epoll-scenario <args>` to `file`; returns what the scenario says it did.
 pub fn record_scenario(file: &Path, args: &[&str]) -> Value {
     let _serial = serial();
