@@ -20,6 +20,14 @@ use uprof_common::{EPOLL_CTL_ADD, EPOLLIN, FdKind, Record};
 /// A thread name with HTML in it: the page must show it, not obey it.
 const HOSTILE: &str = "<i>loop&\"x</i>";
 
+/// Thresholds under which the busy loop's last second saturates it: a saturated-loop finding.
+const SATURATED: [&str; 4] = [
+    "--threshold",
+    "saturated-utilization=0.5",
+    "--threshold",
+    "saturated-interval-ms=100",
+];
+
 /// A loop that gets busier: its thread ticks every 10 ms for 3 s, the work of each tick growing
 /// from 0 to 9 ms; a second thread waits 100 ms at a time on its own instance.
 fn busy_loop_records() -> Vec<Record> {
@@ -312,6 +320,61 @@ fn assert_strips_match(dom: &Html, intervals: &Value) {
     assert!(rows > 0);
 }
 
+/// The findings listed in `el` are the JSON report's, in its order (most severe first), each
+/// figure of theirs the JSON's; the marks beside the strips (`marks`) are at their evidence
+/// times. Returns how many findings there were.
+fn assert_findings(el: ElementRef, marks: &[ElementRef], report: &Value) -> usize {
+    let expected = report["findings"].as_array().unwrap();
+    let listed = within(el, "li.finding");
+    let names = |items: &mut dyn Iterator<Item = (String, String)>| items.collect::<Vec<_>>();
+    assert_eq!(
+        names(&mut listed.iter().map(|f| {
+            let text = |css: &str| within(*f, css)[0].text().collect::<String>();
+            (text(".kind"), text(".sev"))
+        })),
+        names(&mut expected.iter().map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+            )
+        })),
+    );
+    if !expected.is_empty() {
+        // kind, severity and each figure of the evidence.
+        let figures = assert_figures(within(el, "ol.findings")[0], report, "findings");
+        let evidence: usize = expected
+            .iter()
+            .map(|f| f["evidence"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(figures, 2 * expected.len() + evidence);
+    }
+    let mut times: Vec<(String, u64)> = marks
+        .iter()
+        .map(|m| (attr(*m, "data-kind").to_owned(), number(*m, "data-ts-ns")))
+        .collect();
+    let mut evidence: Vec<(String, u64)> = expected
+        .iter()
+        .flat_map(|f| {
+            let kind = f["kind"].as_str().unwrap().to_owned();
+            let mut at: Vec<u64> = f["when"]["ranges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["start_ns"].as_u64().unwrap())
+                .collect();
+            let first = f["when"]["first_ns"].as_u64().unwrap();
+            if at.is_empty() && first > 0 {
+                at.push(first);
+            }
+            at.into_iter().map(move |t| (kind.clone(), t))
+        })
+        .collect();
+    times.sort();
+    evidence.sort();
+    assert_eq!(times, evidence, "marks vs the findings' evidence times");
+    expected.len()
+}
+
 fn write(dir: &Path, name: &str, records: &[Record]) -> PathBuf {
     let file = dir.join(name);
     write_recording(&file, records);
@@ -324,6 +387,7 @@ fn synthetic_page_in_chromium_says_what_the_json_says() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    let (mut found, mut marked) = (0, 0);
     for (file, interval) in [
         (write(dir.path(), "server.uprof", &server_records()), "1ms"),
         (
@@ -332,7 +396,11 @@ fn synthetic_page_in_chromium_says_what_the_json_says() {
         ),
     ] {
         let page = dir.path().join("page.html");
-        html_report(&file, &page, &["--interval", interval]);
+        html_report(
+            &file,
+            &page,
+            &[&["--interval", interval][..], &SATURATED].concat(),
+        );
         let dom = load(&browser, &page);
         let report = report_json(&file);
         let whole = json(&file, &["--interval", "1000s"]);
@@ -364,11 +432,19 @@ fn synthetic_page_in_chromium_says_what_the_json_says() {
         assert_eq!(select(&dom, "svg.strip").len(), waited);
         assert_page_matches(&dom, &report, &whole);
         assert_strips_match(&dom, &json(&file, &["--interval", interval]));
+        let marks = select(&dom, "svg.marks .mark");
+        marked += marks.len();
+        found += assert_findings(dom.root_element(), &marks, &json(&file, &SATURATED));
         // 3 records were lost: a banner says so; the recording is complete: no banner says
         // otherwise.
         assert_eq!(select(&dom, ".banner.lost").len(), 1);
         assert!(select(&dom, ".banner.incomplete").is_empty());
     }
+    // Lost records in each, and the busy loop saturated over several intervals.
+    assert!(
+        found >= 3 && marked >= 2,
+        "{found} findings, {marked} marks"
+    );
 }
 
 #[test]
@@ -379,7 +455,7 @@ fn names_from_the_traced_program_are_shown_not_obeyed() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "busy.uprof", &busy_loop_records());
     let page = dir.path().join("page.html");
-    html_report(&file, &page, &[]);
+    html_report(&file, &page, &SATURATED);
     let dom = load(&browser, &page);
     assert!(select(&dom, "i").is_empty(), "the name became markup");
     let names: Vec<String> = select(&dom, "table.threads td.l")
@@ -387,6 +463,15 @@ fn names_from_the_traced_program_are_shown_not_obeyed() {
         .map(|td| td.text().collect())
         .collect();
     assert!(names.iter().any(|n| n == HOSTILE), "{names:?}");
+    // The findings about that thread name it too, as text.
+    let places: Vec<String> = select(&dom, "li.finding > div:first-child")
+        .iter()
+        .map(|d| d.text().collect())
+        .collect();
+    assert!(
+        places.iter().any(|p| p.contains(&format!("({HOSTILE})"))),
+        "{places:?}"
+    );
 }
 
 #[test]
@@ -487,6 +572,23 @@ fn compare_page_plots_each_loop_on_the_same_axes() {
     assert_eq!(select(&dom, "svg.plot").len(), 3);
     assert_eq!(select(&dom, "svg.strip").len(), 2, "one strip per loop");
     assert_eq!(select(&dom, "section[data-recording]").len(), 2);
+    // Each recording's findings, as its own report has them, and their marks by its strip.
+    let marks = select(&dom, "svg.marks");
+    let mut found = 0;
+    for (name, file) in [("srv", &a), ("busy", &b)] {
+        let of = select(&dom, &format!("div.findings-of[data-recording=\"{name}\"]"));
+        assert_eq!(of.len(), 1, "{name}");
+        let report = report_json(file);
+        let label = format!("{name}: findings");
+        let strip = select(&dom, ".strips > *")
+            .windows(2)
+            .find(|w| w[0].text().collect::<String>() == label)
+            .map(|w| w[1]);
+        let marks_of = strip.map(|m| within(m, ".mark")).unwrap_or_default();
+        assert!(strip.is_none_or(|m| marks.contains(&m)));
+        found += assert_findings(of[0], &marks_of, &report);
+    }
+    assert!(found > 1);
 }
 
 #[test]

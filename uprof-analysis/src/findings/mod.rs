@@ -149,6 +149,19 @@ pub struct Range {
     pub end_ns: u64,
 }
 
+impl When {
+    /// The times to mark it at on a time line: each evidence range's start, else its first
+    /// occurrence (none when the recording does not say when, as for the recorder's count of
+    /// lost records).
+    pub fn marks(&self) -> Vec<u64> {
+        let mut times: Vec<u64> = self.ranges.iter().map(|r| r.start_ns).collect();
+        if times.is_empty() && self.first_ns > 0 {
+            times.push(self.first_ns);
+        }
+        times
+    }
+}
+
 /// One figure of the evidence.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Figure {
