@@ -12,50 +12,12 @@ use std::process::Stdio;
 
 use scraper::{ElementRef, Html, Selector};
 use serde_json::Value;
-use support::synthetic::{SERVER, server_records, write_recording};
+use support::synthetic::{SATURATED, busy_loop_records, server_records, write_recording};
 use support::{chromium, report_json, run, testprog, uprof};
-use uprof_analysis::synth::Task;
-use uprof_common::{EPOLL_CTL_ADD, EPOLLIN, FdKind, Record};
+use uprof_common::Record;
 
 /// A thread name with HTML in it: the page must show it, not obey it.
 const HOSTILE: &str = "<i>loop&\"x</i>";
-
-/// Thresholds under which the busy loop's last second saturates it: a saturated-loop finding.
-const SATURATED: [&str; 4] = [
-    "--threshold",
-    "saturated-utilization=0.5",
-    "--threshold",
-    "saturated-interval-ms=100",
-];
-
-/// A loop that gets busier: its thread ticks every 10 ms for 3 s, the work of each tick growing
-/// from 0 to 9 ms; a second thread waits 100 ms at a time on its own instance.
-fn busy_loop_records() -> Vec<Record> {
-    let main = Task::new(SERVER, SERVER);
-    let timer = Task::new(SERVER, SERVER + 1);
-    let ms = 1_000_000;
-    let mut r = vec![
-        main.task_info(1, HOSTILE),
-        timer.task_info(1, "timer"),
-        main.epoll_create(2, 3),
-        timer.epoll_create(2, 4),
-        main.epoll_ctl(3, 3, EPOLL_CTL_ADD, 5, 5, 0),
-        main.fd_info(3, 5, FdKind::Socket),
-    ];
-    for k in 0..300u64 {
-        let enter = 10 * ms + k * 10 * ms;
-        let busy = k * 9 * ms / 300;
-        let exit = enter + 10 * ms - busy;
-        r.push(main.epoll_wait(enter, exit, 3, 1));
-        r.extend(main.events(exit, &[(EPOLLIN, 5)]));
-    }
-    for k in 0..30u64 {
-        let enter = 10 * ms + k * 100 * ms;
-        r.push(timer.epoll_wait(enter, enter + 100 * ms, 4, 0));
-    }
-    r.sort_by_key(|r| r.header().ts);
-    r
-}
 
 fn html_report(file: &Path, page: &Path, args: &[&str]) {
     let out = run(uprof()
@@ -348,30 +310,23 @@ fn assert_findings(el: ElementRef, marks: &[ElementRef], report: &Value) -> usiz
             .sum();
         assert_eq!(figures, 2 * expected.len() + evidence);
     }
-    let mut times: Vec<(String, u64)> = marks
+    let mut times: Vec<(String, String, u64)> = marks
         .iter()
-        .map(|m| (attr(*m, "data-kind").to_owned(), number(*m, "data-ts-ns")))
-        .collect();
-    let mut evidence: Vec<(String, u64)> = expected
-        .iter()
-        .flat_map(|f| {
-            let kind = f["kind"].as_str().unwrap().to_owned();
-            let mut at: Vec<u64> = f["when"]["ranges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["start_ns"].as_u64().unwrap())
-                .collect();
-            let first = f["when"]["first_ns"].as_u64().unwrap();
-            if at.is_empty() && first > 0 {
-                at.push(first);
-            }
-            at.into_iter().map(move |t| (kind.clone(), t))
+        .map(|m| {
+            let at = |name: &str| attr(*m, name).to_owned();
+            (
+                at("data-kind"),
+                at("data-severity"),
+                number(*m, "data-ts-ns"),
+            )
         })
         .collect();
     times.sort();
-    evidence.sort();
-    assert_eq!(times, evidence, "marks vs the findings' evidence times");
+    assert_eq!(
+        times,
+        support::finding_marks(report),
+        "marks vs the findings' evidence times"
+    );
     expected.len()
 }
 
@@ -391,7 +346,7 @@ fn synthetic_page_in_chromium_says_what_the_json_says() {
     for (file, interval) in [
         (write(dir.path(), "server.uprof", &server_records()), "1ms"),
         (
-            write(dir.path(), "busy.uprof", &busy_loop_records()),
+            write(dir.path(), "busy.uprof", &busy_loop_records(HOSTILE)),
             "100ms",
         ),
     ] {
@@ -453,7 +408,7 @@ fn names_from_the_traced_program_are_shown_not_obeyed() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "busy.uprof", &busy_loop_records());
+    let file = write(dir.path(), "busy.uprof", &busy_loop_records(HOSTILE));
     let page = dir.path().join("page.html");
     html_report(&file, &page, &SATURATED);
     let dom = load(&browser, &page);
@@ -510,7 +465,7 @@ fn compare_page_plots_each_loop_on_the_same_axes() {
     };
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "server.uprof", &server_records());
-    let b = write(dir.path(), "busy.uprof", &busy_loop_records());
+    let b = write(dir.path(), "busy.uprof", &busy_loop_records(HOSTILE));
     let page = dir.path().join("compare.html");
     let compare = |format: &str, out: Option<&Path>| {
         let mut cmd = uprof();
