@@ -146,6 +146,10 @@ impl Rule for Saturated {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        WAIT
+    }
+
     fn event(&mut self, event: &Event<'_>, limits: &Thresholds) {
         let Event::Wait(w) = event else { return };
         let width = self.width;
