@@ -12,42 +12,12 @@ use std::process::Stdio;
 
 use scraper::{ElementRef, Html, Selector};
 use serde_json::Value;
-use support::synthetic::{SERVER, server_records, write_recording};
+use support::synthetic::{SATURATED, busy_loop_records, server_records, write_recording};
 use support::{chromium, report_json, run, uprof};
-use uprof_analysis::synth::Task;
-use uprof_common::{EPOLL_CTL_ADD, EPOLLIN, FdKind, Record};
+use uprof_common::Record;
 
 /// A thread name with HTML in it: the page must show it, not obey it.
 const HOSTILE: &str = "<i>loop&\"x</i>";
-
-/// A loop that gets busier: its thread ticks every 10 ms for 3 s, the work of each tick growing
-/// from 0 to 9 ms; a second thread waits 100 ms at a time on its own instance.
-fn busy_loop_records() -> Vec<Record> {
-    let main = Task::new(SERVER, SERVER);
-    let timer = Task::new(SERVER, SERVER + 1);
-    let ms = 1_000_000;
-    let mut r = vec![
-        main.task_info(1, HOSTILE),
-        timer.task_info(1, "timer"),
-        main.epoll_create(2, 3),
-        timer.epoll_create(2, 4),
-        main.epoll_ctl(3, 3, EPOLL_CTL_ADD, 5, 5, 0),
-        main.fd_info(3, 5, FdKind::Socket),
-    ];
-    for k in 0..300u64 {
-        let enter = 10 * ms + k * 10 * ms;
-        let busy = k * 9 * ms / 300;
-        let exit = enter + 10 * ms - busy;
-        r.push(main.epoll_wait(enter, exit, 3, 1));
-        r.extend(main.events(exit, &[(EPOLLIN, 5)]));
-    }
-    for k in 0..30u64 {
-        let enter = 10 * ms + k * 100 * ms;
-        r.push(timer.epoll_wait(enter, enter + 100 * ms, 4, 0));
-    }
-    r.sort_by_key(|r| r.header().ts);
-    r
-}
 
 fn html_report(file: &Path, page: &Path, args: &[&str]) {
     let out = run(uprof()
@@ -312,6 +282,54 @@ fn assert_strips_match(dom: &Html, intervals: &Value) {
     assert!(rows > 0);
 }
 
+/// The findings listed in `el` are the JSON report's, in its order (most severe first), each
+/// figure of theirs the JSON's; the marks beside the strips (`marks`) are at their evidence
+/// times. Returns how many findings there were.
+fn assert_findings(el: ElementRef, marks: &[ElementRef], report: &Value) -> usize {
+    let expected = report["findings"].as_array().unwrap();
+    let listed = within(el, "li.finding");
+    let names = |items: &mut dyn Iterator<Item = (String, String)>| items.collect::<Vec<_>>();
+    assert_eq!(
+        names(&mut listed.iter().map(|f| {
+            let text = |css: &str| within(*f, css)[0].text().collect::<String>();
+            (text(".kind"), text(".sev"))
+        })),
+        names(&mut expected.iter().map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+            )
+        })),
+    );
+    if !expected.is_empty() {
+        // kind, severity and each figure of the evidence.
+        let figures = assert_figures(within(el, "ol.findings")[0], report, "findings");
+        let evidence: usize = expected
+            .iter()
+            .map(|f| f["evidence"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(figures, 2 * expected.len() + evidence);
+    }
+    let mut times: Vec<(String, String, u64)> = marks
+        .iter()
+        .map(|m| {
+            let at = |name: &str| attr(*m, name).to_owned();
+            (
+                at("data-kind"),
+                at("data-severity"),
+                number(*m, "data-ts-ns"),
+            )
+        })
+        .collect();
+    times.sort();
+    assert_eq!(
+        times,
+        support::finding_marks(report),
+        "marks vs the findings' evidence times"
+    );
+    expected.len()
+}
+
 fn write(dir: &Path, name: &str, records: &[Record]) -> PathBuf {
     let file = dir.join(name);
     write_recording(&file, records);
@@ -324,15 +342,20 @@ fn synthetic_page_in_chromium_says_what_the_json_says() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    let (mut found, mut marked) = (0, 0);
     for (file, interval) in [
         (write(dir.path(), "server.uprof", &server_records()), "1ms"),
         (
-            write(dir.path(), "busy.uprof", &busy_loop_records()),
+            write(dir.path(), "busy.uprof", &busy_loop_records(HOSTILE)),
             "100ms",
         ),
     ] {
         let page = dir.path().join("page.html");
-        html_report(&file, &page, &["--interval", interval]);
+        html_report(
+            &file,
+            &page,
+            &[&["--interval", interval][..], &SATURATED].concat(),
+        );
         let dom = load(&browser, &page);
         let report = report_json(&file);
         let whole = json(&file, &["--interval", "1000s"]);
@@ -364,11 +387,19 @@ fn synthetic_page_in_chromium_says_what_the_json_says() {
         assert_eq!(select(&dom, "svg.strip").len(), waited);
         assert_page_matches(&dom, &report, &whole);
         assert_strips_match(&dom, &json(&file, &["--interval", interval]));
+        let marks = select(&dom, "svg.marks .mark");
+        marked += marks.len();
+        found += assert_findings(dom.root_element(), &marks, &json(&file, &SATURATED));
         // 3 records were lost: a banner says so; the recording is complete: no banner says
         // otherwise.
         assert_eq!(select(&dom, ".banner.lost").len(), 1);
         assert!(select(&dom, ".banner.incomplete").is_empty());
     }
+    // Lost records in each, and the busy loop saturated over several intervals.
+    assert!(
+        found >= 3 && marked >= 2,
+        "{found} findings, {marked} marks"
+    );
 }
 
 #[test]
@@ -377,9 +408,9 @@ fn names_from_the_traced_program_are_shown_not_obeyed() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "busy.uprof", &busy_loop_records());
+    let file = write(dir.path(), "busy.uprof", &busy_loop_records(HOSTILE));
     let page = dir.path().join("page.html");
-    html_report(&file, &page, &[]);
+    html_report(&file, &page, &SATURATED);
     let dom = load(&browser, &page);
     assert!(select(&dom, "i").is_empty(), "the name became markup");
     let names: Vec<String> = select(&dom, "table.threads td.l")
@@ -387,6 +418,15 @@ fn names_from_the_traced_program_are_shown_not_obeyed() {
         .map(|td| td.text().collect())
         .collect();
     assert!(names.iter().any(|n| n == HOSTILE), "{names:?}");
+    // The findings about that thread name it too, as text.
+    let places: Vec<String> = select(&dom, "li.finding > div:first-child")
+        .iter()
+        .map(|d| d.text().collect())
+        .collect();
+    assert!(
+        places.iter().any(|p| p.contains(&format!("({HOSTILE})"))),
+        "{places:?}"
+    );
 }
 
 #[test]
@@ -425,7 +465,7 @@ fn compare_page_plots_each_loop_on_the_same_axes() {
     };
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "server.uprof", &server_records());
-    let b = write(dir.path(), "busy.uprof", &busy_loop_records());
+    let b = write(dir.path(), "busy.uprof", &busy_loop_records(HOSTILE));
     let page = dir.path().join("compare.html");
     let compare = |format: &str, out: Option<&Path>| {
         let mut cmd = uprof();
@@ -487,6 +527,23 @@ fn compare_page_plots_each_loop_on_the_same_axes() {
     assert_eq!(select(&dom, "svg.plot").len(), 3);
     assert_eq!(select(&dom, "svg.strip").len(), 2, "one strip per loop");
     assert_eq!(select(&dom, "section[data-recording]").len(), 2);
+    // Each recording's findings, as its own report has them, and their marks by its strip.
+    let marks = select(&dom, "svg.marks");
+    let mut found = 0;
+    for (name, file) in [("srv", &a), ("busy", &b)] {
+        let of = select(&dom, &format!("div.findings-of[data-recording=\"{name}\"]"));
+        assert_eq!(of.len(), 1, "{name}");
+        let report = report_json(file);
+        let label = format!("{name}: findings");
+        let strip = select(&dom, ".strips > *")
+            .windows(2)
+            .find(|w| w[0].text().collect::<String>() == label)
+            .map(|w| w[1]);
+        let marks_of = strip.map(|m| within(m, ".mark")).unwrap_or_default();
+        assert!(strip.is_none_or(|m| marks.contains(&m)));
+        found += assert_findings(of[0], &marks_of, &report);
+    }
+    assert!(found > 1);
 }
 
 #[test]

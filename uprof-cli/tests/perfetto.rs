@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::synthetic::{CHILD, SERVER, server_records, write_recording};
+use support::synthetic::{
+    CHILD, SATURATED, SERVER, busy_loop_records, server_records, write_recording,
+};
 use support::{WAIT_SYSCALLS, report_json, run, uprof};
 
 /// The venv's Python with Perfetto's official schema.
@@ -38,11 +40,17 @@ fn summary(python: &Path, trace: &Path) -> Value {
 
 /// `uprof report FILE --format perfetto -o TRACE`; returns its stderr.
 fn export(file: &Path, trace: &Path) -> String {
+    export_with(file, trace, &[])
+}
+
+/// [`export`] with more arguments (`args`).
+fn export_with(file: &Path, trace: &Path, args: &[&str]) -> String {
     let out = run(uprof()
         .arg("report")
         .arg(file)
         .args(["--format", "perfetto", "-o"])
-        .arg(trace));
+        .arg(trace)
+        .args(args));
     assert!(out.stdout.is_empty(), "the trace goes to -o, not stdout");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -219,6 +227,56 @@ fn synthetic_trace_says_what_the_json_report_says() {
     assert_eq!(count(pipe, "instants", "epoll_ctl failed"), 1);
     let mask = &pipe["args"]["registered"][0]["mask"];
     assert_eq!(mask, "IN");
+}
+
+/// Each finding of the JSON report is a `finding` instant on the session track at each of its
+/// evidence times, with its kind and severity; and nothing else is.
+#[test]
+fn findings_are_instants_at_their_evidence_times() {
+    let Some(python) = venv_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut kinds = BTreeSet::new();
+    for (name, records) in [
+        ("server", server_records()),
+        ("busy", busy_loop_records("loop")),
+    ] {
+        let file = dir.path().join(format!("{name}.uprof"));
+        write_recording(&file, &records);
+        let trace = dir.path().join(format!("{name}.pftrace"));
+        export_with(&file, &trace, &SATURATED);
+        let summary = summary(&python, &trace);
+        let out = run(uprof()
+            .arg("report")
+            .arg(&file)
+            .args(["--format", "json"])
+            .args(SATURATED));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let session = named(&summary, "uprof: callback tier, kernel 6.1.0-test")[0];
+        let empty = Vec::new();
+        let times = session["instant_times"]["finding"]
+            .as_array()
+            .unwrap_or(&empty);
+        let args = session["args"]["finding"].as_array().unwrap_or(&empty);
+        assert_eq!(times.len(), args.len());
+        let mut marked: Vec<(String, String, u64)> = args
+            .iter()
+            .zip(times)
+            .map(|(a, ts)| {
+                let arg = |key: &str| a[key].as_str().unwrap().to_owned();
+                (arg("kind"), arg("severity"), ts.as_u64().unwrap())
+            })
+            .collect();
+        marked.sort();
+        assert_eq!(marked, support::finding_marks(&report), "{name}");
+        kinds.extend(marked.into_iter().map(|(kind, _, _)| kind));
+        // No finding instant on any other track.
+        for t in tracks(&summary) {
+            if t["uuid"] != session["uuid"] {
+                assert_eq!(count(t, "instants", "finding"), 0, "{t:#}");
+            }
+        }
+    }
+    assert!(kinds.contains("saturated-loop"), "{kinds:?}");
 }
 
 #[test]

@@ -7,8 +7,8 @@ scripts/setup.sh pins), not uprof's own subset of it. The trace is read the way 
 processor reads it: interned strings per sequence (cleared by SEQ_INCREMENTAL_STATE_CLEARED),
 events sorted by timestamp (ties in file order), and slices paired per track, each end closing
 the innermost open slice. The output lists per track its slices and instants by name (with
-their arguments), what did not pair, the flows and the counters; uprof's tests compare it with
-`uprof report --format json`.
+their arguments, and the instants' times), what did not pair, the flows and the counters;
+uprof's tests compare it with `uprof report --format json`.
 """
 
 import json
@@ -136,6 +136,7 @@ def main(path):
                 "open": [],
                 "unmatched_ends": 0,
                 "args": defaultdict(list),
+                "instant_times": defaultdict(list),
                 "counter": [],
             }
         return tracks[uuid]
@@ -156,6 +157,7 @@ def main(path):
         elif kind == "TYPE_INSTANT":
             t["instants"][name] += 1
             t["args"][name].append(args)
+            t["instant_times"][name].append(ts)
         elif kind == "TYPE_COUNTER":
             t["counter"].append(value)
         for counter_uuid, counter_value in extra:
@@ -178,6 +180,7 @@ def main(path):
             "unclosed": len(t["open"]),
             "unmatched_ends": t["unmatched_ends"],
             "args": {name: values for name, values in t["args"].items()},
+            "instant_times": dict(t["instant_times"]),
             "counter": t["counter"],
         }
         if d is not None and d.HasField("thread"):

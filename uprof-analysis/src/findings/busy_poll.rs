@@ -35,6 +35,10 @@ impl Rule for BusyPoll {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        WAIT
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         let Event::Wait(w) = event else { return };
         let t = self.threads.get(w.thread.id);

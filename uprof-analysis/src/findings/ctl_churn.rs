@@ -35,6 +35,10 @@ impl Rule for CtlChurn {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        WAIT | CTL
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         match event {
             Event::Wait(w) => {

@@ -19,6 +19,10 @@ impl Rule for Hangup {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        WAIT
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         let Event::Wait(w) = event else { return };
         for d in w.delivered {

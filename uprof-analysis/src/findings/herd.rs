@@ -33,6 +33,10 @@ impl Rule for Herds {
         Needs::Wakeups
     }
 
+    fn reads(&self) -> Reads {
+        HERD
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         let Event::Herd(h) = event else { return };
         let Some(&entry) = h.entries.first() else {

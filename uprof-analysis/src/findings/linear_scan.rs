@@ -29,6 +29,10 @@ impl Rule for LinearScan {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        WAIT
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         let Event::Wait(w) = event else { return };
         if w.syscall.is_epoll() {

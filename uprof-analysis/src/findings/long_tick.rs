@@ -35,6 +35,10 @@ impl Rule for LongTick {
         Needs::Readiness
     }
 
+    fn reads(&self) -> Reads {
+        WAIT
+    }
+
     fn event(&mut self, event: &Event<'_>, limits: &Thresholds) {
         let Event::Wait(w) = event else { return };
         let Some(busy) = w.busy_before_ns else { return };

@@ -33,6 +33,10 @@ impl Rule for Lost {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        LOST
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         if let Event::Lost(l) = event
             && l.total > self.total

@@ -27,6 +27,10 @@ impl Rule for Maxevents {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        WAIT
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         let Event::Wait(w) = event else { return };
         let (Some(epoll), Outcome::Ready { count }) = (w.epoll, w.outcome) else {

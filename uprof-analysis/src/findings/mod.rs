@@ -149,6 +149,19 @@ pub struct Range {
     pub end_ns: u64,
 }
 
+impl When {
+    /// The times to mark it at on a time line: each evidence range's start, else its first
+    /// occurrence (none when the recording does not say when, as for the recorder's count of
+    /// lost records).
+    pub fn marks(&self) -> Vec<u64> {
+        let mut times: Vec<u64> = self.ranges.iter().map(|r| r.start_ns).collect();
+        if times.is_empty() && self.first_ns > 0 {
+            times.push(self.first_ns);
+        }
+        times
+    }
+}
+
 /// One figure of the evidence.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Figure {
@@ -369,10 +382,33 @@ impl Judge<'_> {
     }
 }
 
+/// The kinds of event a rule reads, as bits: the engine calls a rule only with those (most
+/// rules read only waits, and a server's stream is mostly other events).
+type Reads = u8;
+const WAIT: Reads = 1;
+const CTL: Reads = 1 << 1;
+const WAKE: Reads = 1 << 2;
+const HERD: Reads = 1 << 3;
+const LOST: Reads = 1 << 4;
+
+/// The bit of `event`'s kind (0 for kinds no rule reads).
+fn read_bit(event: &Event<'_>) -> Reads {
+    match event {
+        Event::Wait(_) => WAIT,
+        Event::Ctl(_) => CTL,
+        Event::Wake(_) => WAKE,
+        Event::Herd(_) => HERD,
+        Event::Lost(_) => LOST,
+        _ => 0,
+    }
+}
+
 /// One rule: a consumer of the stream that judges at the end.
 trait Rule {
     fn kind(&self) -> Kind;
     fn needs(&self) -> Needs;
+    /// The events its `event` reads ([`Reads`] bits); it is given no others.
+    fn reads(&self) -> Reads;
     fn event(&mut self, event: &Event<'_>, limits: &Thresholds);
     fn finish(&mut self, judge: &Judge<'_>, out: &mut Found);
 }
@@ -381,7 +417,10 @@ trait Rule {
 pub struct Findings {
     limits: Thresholds,
     known: Known,
-    rules: Vec<Box<dyn Rule>>,
+    /// Each rule with the events it reads.
+    rules: Vec<(Reads, Box<dyn Rule>)>,
+    /// What any rule reads.
+    reads: Reads,
 }
 
 impl Default for Findings {
@@ -406,11 +445,13 @@ impl Findings {
             Box::new(linear_scan::LinearScan::default()),
             Box::new(hangup::Hangup::default()),
         ];
-        let rules = rules
+        let rules: Vec<(Reads, Box<dyn Rule>)> = rules
             .into_iter()
             .filter(|r| limits.reports(r.kind()))
+            .map(|r| (r.reads(), r))
             .collect();
         Self {
+            reads: rules.iter().fold(0, |all, (reads, _)| all | reads),
             limits,
             known: Known::default(),
             rules,
@@ -427,7 +468,7 @@ impl Findings {
         };
         let mut found = Found::default();
         let mut skipped = Vec::new();
-        for rule in &mut self.rules {
+        for (_, rule) in &mut self.rules {
             let missing = match rule.needs() {
                 Needs::Readiness if !coverage.readiness => {
                     Some("needs readiness (callback or socket tier); this recording has none")
@@ -482,8 +523,14 @@ impl Consumer for Findings {
             return;
         }
         self.known.event(event);
-        for rule in &mut self.rules {
-            rule.event(event, &self.limits);
+        let bit = read_bit(event);
+        if bit & self.reads == 0 {
+            return;
+        }
+        for (reads, rule) in &mut self.rules {
+            if *reads & bit != 0 {
+                rule.event(event, &self.limits);
+            }
         }
     }
 }

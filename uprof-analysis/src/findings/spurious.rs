@@ -30,6 +30,10 @@ impl Rule for Spurious {
         Needs::Wakeups
     }
 
+    fn reads(&self) -> Reads {
+        WAIT | WAKE | HERD
+    }
+
     fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
         match event {
             Event::Wake(w) => {

@@ -36,6 +36,10 @@ impl Rule for Timers {
         Needs::Syscalls
     }
 
+    fn reads(&self) -> Reads {
+        WAIT
+    }
+
     fn event(&mut self, event: &Event<'_>, limits: &Thresholds) {
         let Event::Wait(w) = event else { return };
         let t = self.threads.get(w.thread.id);

@@ -66,7 +66,7 @@ pub(super) fn write(report: &Report, out: &mut impl Write, all: bool) -> io::Res
 }
 
 fn paragraph(f: &Finding, out: &mut impl Write) -> io::Result<()> {
-    let place = place(&f.at);
+    let place = f.at.describe();
     writeln!(
         out,
         "{:<5}  {}{}{} [{} tier]",
@@ -80,26 +80,28 @@ fn paragraph(f: &Finding, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "       Fix: {}", f.advice)
 }
 
-/// `pid 10 tid 11 (nginx) epoll 3 fd 5`, as much as is known.
-fn place(p: &Place) -> String {
-    let mut parts = Vec::new();
-    if let Some(pid) = p.pid {
-        parts.push(format!("pid {pid}"));
+impl Place {
+    /// `pid 10 tid 11 (nginx) epoll fd 3 fd 5`, as much as is known; safe on a terminal.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(pid) = self.pid {
+            parts.push(format!("pid {pid}"));
+        }
+        if let Some(tid) = self.tid {
+            parts.push(format!("tid {tid}"));
+        }
+        if let Some(comm) = &self.comm {
+            parts.push(format!("({})", terminal_safe(comm)));
+        }
+        if let Some(epfd) = self.epfd {
+            parts.push(format!("epoll fd {epfd}"));
+        }
+        if let Some(fd) = self.fd {
+            parts.push(format!("fd {fd}"));
+        }
+        if self.threads.len() > 1 {
+            parts.push(format!("{} threads", self.threads.len()));
+        }
+        parts.join(" ")
     }
-    if let Some(tid) = p.tid {
-        parts.push(format!("tid {tid}"));
-    }
-    if let Some(comm) = &p.comm {
-        parts.push(format!("({})", terminal_safe(comm)));
-    }
-    if let Some(epfd) = p.epfd {
-        parts.push(format!("epoll fd {epfd}"));
-    }
-    if let Some(fd) = p.fd {
-        parts.push(format!("fd {fd}"));
-    }
-    if p.threads.len() > 1 {
-        parts.push(format!("{} threads", p.threads.len()));
-    }
-    parts.join(" ")
 }

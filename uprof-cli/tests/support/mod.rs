@@ -137,6 +137,35 @@ pub fn report_json(file: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("uprof report --format json prints JSON")
 }
 
+/// The times a timeline marks the findings of a JSON report at, as `(kind, severity, ns)`,
+/// sorted: each evidence range's start, else the first occurrence when the report has one
+/// (docs/findings.md).
+pub fn finding_marks(report: &Value) -> Vec<(String, String, u64)> {
+    let mut marks: Vec<(String, String, u64)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .flat_map(|f| {
+            let name = |key: &str| f[key].as_str().unwrap().to_owned();
+            let (kind, severity) = (name("kind"), name("severity"));
+            let mut at: Vec<u64> = f["when"]["ranges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["start_ns"].as_u64().unwrap())
+                .collect();
+            let first = f["when"]["first_ns"].as_u64().unwrap();
+            if at.is_empty() && first > 0 {
+                at.push(first);
+            }
+            at.into_iter()
+                .map(move |t| (kind.clone(), severity.clone(), t))
+        })
+        .collect();
+    marks.sort();
+    marks
+}
+
 /// The syscalls whose calls the report counts per thread.
 pub const WAIT_SYSCALLS: &[&str] = &[
     "epoll_wait",

@@ -81,6 +81,43 @@ pub fn server_records() -> Vec<Record> {
     r
 }
 
+/// A loop that gets busier: its thread (named `name`) ticks every 10 ms for 3 s, the work of each tick growing
+/// from 0 to 9 ms; a second thread waits 100 ms at a time on its own instance.
+pub fn busy_loop_records(name: &str) -> Vec<Record> {
+    let main = Task::new(SERVER, SERVER);
+    let timer = Task::new(SERVER, SERVER + 1);
+    let ms = 1_000_000;
+    let mut r = vec![
+        main.task_info(1, name),
+        timer.task_info(1, "timer"),
+        main.epoll_create(2, 3),
+        timer.epoll_create(2, 4),
+        main.epoll_ctl(3, 3, EPOLL_CTL_ADD, 5, 5, 0),
+        main.fd_info(3, 5, FdKind::Socket),
+    ];
+    for k in 0..300u64 {
+        let enter = 10 * ms + k * 10 * ms;
+        let busy = k * 9 * ms / 300;
+        let exit = enter + 10 * ms - busy;
+        r.push(main.epoll_wait(enter, exit, 3, 1));
+        r.extend(main.events(exit, &[(EPOLLIN, 5)]));
+    }
+    for k in 0..30u64 {
+        let enter = 10 * ms + k * 100 * ms;
+        r.push(timer.epoll_wait(enter, enter + 100 * ms, 4, 0));
+    }
+    r.sort_by_key(|r| r.header().ts);
+    r
+}
+
+/// Thresholds under which the busy loop's last second saturates it: a saturated-loop finding.
+pub const SATURATED: [&str; 4] = [
+    "--threshold",
+    "saturated-utilization=0.5",
+    "--threshold",
+    "saturated-interval-ms=100",
+];
+
 /// Writes `records` (in time order) as a recording, as `uprof record -o` would: callback tier
 /// with wake-ups, started at 0, ended at the last record or 1 ms, 3 records lost.
 pub fn write_recording(path: &Path, records: &[Record]) {

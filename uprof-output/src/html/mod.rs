@@ -1,7 +1,8 @@
 //! The HTML report (`--format html`, `uprof compare --format html`): one self-contained page,
 //! for a browser and offline (inline SVG and CSS, no script, and a content security policy that
 //! forbids any fetch). It shows the recording's facts, a banner when the recording is
-//! incomplete, percentile plots (log latency axis) of blocked, busy and ready→delivered times
+//! incomplete, the report's findings (most severe first, marked on the time axis of the
+//! strips), percentile plots (log latency axis) of blocked, busy and ready→delivered times
 //! of the busiest loop threads, their utilization over time, the thread table and the top fds
 //! of the busiest epoll instances (as the table report bounds them).
 //!

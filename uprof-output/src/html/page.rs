@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use uprof_analysis::findings::{Figure, Finding, Severity};
 use uprof_analysis::intervals::Metric;
 use uprof_analysis::{
     Comparison, DurationSummary, EpollReport, FdGroupReport, FdReadiness, FdReport, LoopFigures,
@@ -60,6 +61,13 @@ table{border-collapse:collapse;background:#fff;font-size:13px;margin:4px 0}
 th,td{padding:3px 6px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th{background:#f1f3f4;font-weight:600}td.l,th.l{text-align:left}
 tr.more td{color:#666;font-style:italic;text-align:left}
+ol.findings{list-style:none;padding:0;margin:6px 0}
+li.finding{background:#fff;border:1px solid #ddd;border-left:6px solid var(--sev);border-radius:4px;padding:6px 12px;margin:6px 0}
+li.finding.error,.marks .error{--sev:#d93025;fill:#d93025}li.finding.warn,.marks .warn{--sev:#f9ab00;fill:#f9ab00}li.finding.info,.marks .info{--sev:#1a73e8;fill:#1a73e8}
+li.finding .sev{font-weight:700;text-transform:uppercase;color:var(--sev)}li.finding .kind{font-weight:700;font-family:ui-monospace,monospace}
+li.finding .when,li.finding .tier{color:#666;font-size:12px}li.finding .fix{color:#1e5128}
+ul.evidence{margin:2px 0;padding-left:18px;font-size:13px}
+svg.marks .bg{fill:#f7f7f7}
 footer{margin-top:30px;color:#666;font-size:12px}
 "#;
 
@@ -683,6 +691,116 @@ fn strips(
     }
 }
 
+/// The findings of a recording, most severe first, as the table's FINDINGS section has them;
+/// their figures carry their paths in the recording's `--format json` report.
+fn findings(s: &mut String, c: &Collected) {
+    let r = &c.report;
+    let count = |sev: Severity| r.findings.iter().filter(|f| f.severity == sev).count();
+    if r.findings.is_empty() {
+        s.push_str(r#"<p class="note findings-none">No findings: none of the rules of docs/findings.md fired.</p>"#);
+    } else {
+        let _ = write!(
+            s,
+            r#"<p class="note">{} error, {} warn, {} info, most severe first (docs/findings.md explains each; the evidence in full in --format json). The marks beside the utilization strips are their times.</p><ol class="findings">"#,
+            count(Severity::Error),
+            count(Severity::Warn),
+            count(Severity::Info)
+        );
+        for (i, f) in r.findings.iter().enumerate() {
+            finding(s, f, &format!("findings.{i}"), c.source.start_ts);
+        }
+        s.push_str("</ol>");
+    }
+    for o in &r.findings_omitted {
+        let _ = write!(
+            s,
+            r#"<p class="note">{}: {} more not kept (uprof keeps {} of a kind)</p>"#,
+            o.kind.name(),
+            o.count,
+            uprof_analysis::findings::KEPT_PER_KIND
+        );
+    }
+    for skipped in &r.findings_skipped {
+        let _ = write!(
+            s,
+            r#"<p class="note" data-skipped="{}">not judged: {}: {}</p>"#,
+            skipped.kind.name(),
+            skipped.kind.name(),
+            esc(skipped.reason)
+        );
+    }
+}
+
+/// One finding: `key` is its path in the JSON report; times are shown from `start_ts`.
+fn finding(s: &mut String, f: &Finding, key: &str, start_ts: u64) {
+    let (sev, kind) = (f.severity.name(), f.kind.name());
+    let place = f.at.describe();
+    let _ = write!(
+        s,
+        r#"<li class="finding {sev}"><div><span class="sev" data-k="{key}.severity" data-v="{sev}">{sev}</span> <span class="kind" data-k="{key}.kind" data-v="{kind}">{kind}</span>{}{} <span class="tier">[{} tier]</span></div>"#,
+        if place.is_empty() { "" } else { ": " },
+        esc(&place),
+        esc(&f.tier)
+    );
+    let after = |ts: u64| format!("+{}", human_duration(ts.saturating_sub(start_ts)));
+    let when = if f.when.first_ns == 0 {
+        "when: not recorded".to_owned()
+    } else if f.when.last_ns <= f.when.first_ns {
+        format!("at {}", after(f.when.first_ns))
+    } else {
+        format!(
+            "from {} to {} after the start",
+            after(f.when.first_ns),
+            after(f.when.last_ns)
+        )
+    };
+    let _ = write!(
+        s,
+        r#"<div class="when" data-first-ns="{}" data-last-ns="{}">{}</div><div class="summary">{}.</div>"#,
+        f.when.first_ns,
+        f.when.last_ns,
+        esc(&when),
+        esc(&f.summary)
+    );
+    if !f.evidence.is_empty() {
+        s.push_str(r#"<ul class="evidence">"#);
+        for (j, figure) in f.evidence.iter().enumerate() {
+            evidence(s, figure, &format!("{key}.evidence.{j}.value"));
+        }
+        s.push_str("</ul>");
+    }
+    let _ = write!(s, r#"<div class="fix">Fix: {}</div></li>"#, esc(f.advice));
+}
+
+fn evidence(s: &mut String, f: &Figure, key: &str) {
+    let v = f.value;
+    let (text, unit) = match f.unit {
+        "ns" => (human_duration(v.max(0.0).round() as u64), ""),
+        _ if v.fract() == 0.0 && v.abs() < 1e15 => (format!("{v:.0}"), f.unit),
+        _ => (format!("{v:.3}"), f.unit),
+    };
+    let _ = write!(
+        s,
+        r#"<li>{}: <span data-k="{key}" data-v="{v}">{}</span> {}</li>"#,
+        esc(f.name),
+        esc(&text),
+        esc(unit)
+    );
+}
+
+/// The findings' marks beside the strips of a recording (`label`: whose they are).
+fn finding_marks(s: &mut String, c: &Collected, label: &str, span_ns: u64) {
+    if c.report.findings.iter().all(|f| f.when.marks().is_empty()) {
+        return;
+    }
+    let _ = write!(s, r#"<span class="label">{}</span>"#, esc(label));
+    s.push_str(&svg::finding_marks(
+        &c.report.findings,
+        c.source.start_ts,
+        span_ns,
+    ));
+}
+
 fn strips_note(s: &mut String, cell_ns: u64) {
     let _ = write!(
         s,
@@ -705,6 +823,12 @@ pub(super) fn report(c: &Collected) -> String {
     banners(&mut s, r, None);
     let threads = plotted(r);
     cards(&mut s, c, &threads);
+    let _ = write!(
+        &mut s,
+        r#"<h2 id="findings">Findings ({})</h2>"#,
+        r.findings.len()
+    );
+    findings(&mut s, c);
 
     let _ = write!(
         &mut s,
@@ -729,6 +853,7 @@ pub(super) fn report(c: &Collected) -> String {
     s.push_str(r#"<div class="strips">"#);
     let span = r.duration_ns.max(1);
     strips(&mut s, c, &threads, None, span);
+    finding_marks(&mut s, c, "findings", span);
     s.push_str(r#"<span></span>"#);
     s.push_str(&svg::time_axis(span));
     s.push_str("</div>");
@@ -760,6 +885,18 @@ pub(super) fn comparison(recordings: &[(&str, &Collected)], comparison: &Compari
         banners(&mut s, &c.report, Some(name));
     }
     compare_table(&mut s, recordings, comparison);
+    s.push_str(r#"<h2 id="findings">Findings of each recording</h2>"#);
+    for (name, c) in recordings {
+        let _ = write!(
+            s,
+            r#"<div class="findings-of" data-recording="{}"><h3>{}: {} findings</h3>"#,
+            esc(name),
+            esc(name),
+            c.report.findings.len()
+        );
+        findings(&mut s, c);
+        s.push_str("</div>");
+    }
 
     s.push_str(r#"<h2 id="latency">Latency percentiles of each loop thread</h2><p class="note">One line per recording: its loop thread (the thread with the most wakeups), on the same axes.</p>"#);
     let mut all = Vec::new();
@@ -794,6 +931,7 @@ pub(super) fn comparison(recordings: &[(&str, &Collected)], comparison: &Compari
     for ((name, c), figures) in recordings.iter().zip(&comparison.recordings) {
         let threads: Vec<&ThreadReport> = loop_thread(figures, &c.report).into_iter().collect();
         strips(&mut s, c, &threads, Some(name), span);
+        finding_marks(&mut s, c, &format!("{name}: findings"), span);
     }
     s.push_str(r#"<span></span>"#);
     s.push_str(&svg::time_axis(span));

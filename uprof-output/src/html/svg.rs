@@ -1,6 +1,7 @@
 //! The page's pictures, inline SVG: percentile plots and utilization strips.
 use std::fmt::Write as _;
 
+use uprof_analysis::findings::Finding;
 use uprof_analysis::intervals::{Distribution, Metric};
 use uprof_analysis::{DurationSummary, human_duration};
 
@@ -268,6 +269,44 @@ pub(super) fn strip(
             utilization * 100.0,
             cell.calls,
         );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The findings' row beside the strips: a mark at each of a finding's times (its evidence's,
+/// see [`When::marks`](uprof_analysis::findings::When::marks)), `start_ts` at the left edge,
+/// coloured by severity.
+pub(super) fn finding_marks(findings: &[Finding], start_ts: u64, span_ns: u64) -> String {
+    let mut s = String::new();
+    let scale = STRIP_WIDTH / span_ns.max(1) as f64;
+    let _ = write!(
+        s,
+        r#"<svg class="marks" viewBox="0 0 {STRIP_WIDTH} {STRIP_HEIGHT}" width="{STRIP_WIDTH}" height="{STRIP_HEIGHT}" role="img" aria-label="findings over time"><rect class="bg" width="{STRIP_WIDTH}" height="{STRIP_HEIGHT}"/>"#
+    );
+    for f in findings {
+        // The evidence's time ranges, faint, under the marks.
+        for r in &f.when.ranges {
+            let x = r.start_ns.saturating_sub(start_ts) as f64 * scale;
+            let width = (r.end_ns.saturating_sub(r.start_ns) as f64 * scale).max(1.0);
+            let _ = write!(
+                s,
+                r#"<rect class="range {}" x="{:.2}" y="6" width="{width:.2}" height="6" opacity="0.35"/>"#,
+                f.severity.name(),
+                x.min(STRIP_WIDTH - width)
+            );
+        }
+        for ts in f.when.marks() {
+            let at = ts.saturating_sub(start_ts);
+            let x = (at as f64 * scale).clamp(4.0, STRIP_WIDTH - 4.0);
+            let _ = write!(
+                s,
+                r#"<path class="mark {sev}" d="M{x:.2} 2l4 14h-8z" data-kind="{kind}" data-severity="{sev}" data-ts-ns="{ts}"><title>{sev} {kind} at +{}</title></path>"#,
+                human_duration(at),
+                sev = f.severity.name(),
+                kind = f.kind.name(),
+            );
+        }
     }
     s.push_str("</svg>");
     s

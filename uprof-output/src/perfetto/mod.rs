@@ -64,11 +64,7 @@ impl<'w> PerfettoPrinter<'w> {
     fn mark_findings(&mut self, session: &SessionInfo) {
         let findings = std::mem::take(&mut self.findings).finish(session);
         for f in &findings.findings {
-            let mut times: Vec<u64> = f.when.ranges.iter().map(|r| r.start_ns).collect();
-            if times.is_empty() && f.when.first_ns > 0 {
-                times.push(f.when.first_ns);
-            }
-            for ts in times {
+            for ts in f.when.marks() {
                 self.w.event(ts, Type::Instant, tracks::SESSION, |e| {
                     e.name(Name::Finding.iid());
                     e.arg(Arg::Kind, Value::Str(f.kind.name()));
