@@ -38,10 +38,10 @@ pub fn boot(vmlinuz: &Path, initrd: &Path, options: &RunOptions, log: &Path) -> 
     let timeout = options.timeout;
     let mut cmd = Command::new("qemu-system-x86_64");
     // One vCPU: under TCG, a second one races the kernel's int3-based live patching (seen: an
-    // int3 oops at syscall exit in 6.12 while tracepoints were being enabled). 2 GiB: the
-    // initramfs unpacks every test executable of `vm-test` (500 MB of debug builds for 11 of
-    // them), next to its compressed copy; with 1 GiB unpacking failed ("write error").
-    cmd.args(["-accel", "tcg", "-m", "2048", "-smp", "1"])
+    // int3 oops at syscall exit in 6.12 while tracepoints were being enabled). 3 GiB: the
+    // initramfs unpacks the test executables `vm-test` runs (debug builds, 900 MB for all 17),
+    // next to its compressed copy; with too little memory unpacking fails ("write error").
+    cmd.args(["-accel", "tcg", "-m", "3072", "-smp", "1"])
         .args(["-nographic", "-no-reboot"])
         // No network card: nothing inside uses one, and its option ROM costs boot time.
         .args(["-nic", "none"])

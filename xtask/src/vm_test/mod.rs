@@ -11,7 +11,7 @@ pub mod artifacts;
 pub mod guest;
 pub mod libtest;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -45,17 +45,26 @@ pub fn main(args: Args) -> Result<()> {
     let artifacts = artifacts::build(workspace).context("cannot build the tests")?;
     let tests = plan(&artifacts, &args.skip)?;
     eprintln!(
-        "vm-test: {} tests from {} executables in each kernel",
+        "vm-test: {} tests from {} of {} executables in each kernel",
         tests.len(),
+        tests
+            .iter()
+            .map(|t| &t.executable)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         artifacts.tests.len()
     );
+    // Only the executables with a test to run: every one is hundreds of MB of debug build,
+    // unpacked into the VM's memory.
+    let mut executables: Vec<PathBuf> = tests.iter().map(|t| t.executable.clone()).collect();
+    executables.dedup();
     let payload = Payload {
         files: Vec::new(),
         at_host_paths: artifacts
             .programs
             .iter()
             .cloned()
-            .chain(artifacts.tests.iter().map(|t| t.path.clone()))
+            .chain(executables)
             .collect(),
         script: guest::script(&tests, Duration::from_secs(args.test_timeout)),
     };
