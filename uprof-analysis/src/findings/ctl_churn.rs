@@ -105,7 +105,7 @@ impl Rule for CtlChurn {
             if let [single] = top.as_slice() {
                 place = judge.known.with_entry(place, single.0);
             } else if let Some(first) = top.first()
-                && first.1 * 2 > e.churn
+                && first.1.saturating_mul(2) > e.churn
             {
                 // One fd makes most of it.
                 place = judge.known.with_entry(place, first.0);

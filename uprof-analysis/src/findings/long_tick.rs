@@ -54,7 +54,7 @@ impl Rule for LongTick {
             let Some(ready) = d.ready_ts else { continue };
             let waited = w.exit_ts.saturating_sub(ready);
             let in_tick = end.saturating_sub(ready.max(start));
-            if ready < end && 2 * in_tick >= waited {
+            if ready < end && in_tick.saturating_mul(2) >= waited {
                 waiting_fds += 1;
                 if longest.is_none_or(|(_, l)| waited > l) {
                     longest = Some((d.entry, waited));

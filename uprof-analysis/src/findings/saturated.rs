@@ -45,9 +45,9 @@ impl Load {
         }
         if self.current.is_some() && start >= self.span.0 && end <= self.span.1 {
             if busy {
-                self.busy += end - start;
+                self.busy = self.busy.saturating_add(end - start);
             } else {
-                self.blocked += end - start;
+                self.blocked = self.blocked.saturating_add(end - start);
             }
             return;
         }
@@ -77,9 +77,9 @@ impl Load {
             self.span = (first, first.saturating_add(width));
         }
         if busy {
-            self.busy += end - start;
+            self.busy = self.busy.saturating_add(end - start);
         } else {
-            self.blocked += end - start;
+            self.blocked = self.blocked.saturating_add(end - start);
         }
     }
 
@@ -90,10 +90,10 @@ impl Load {
             return;
         }
         let last = first + count - 1;
-        self.saturated += count;
+        self.saturated = self.saturated.saturating_add(count);
         self.share_sum += count as f64;
         self.run = match self.run {
-            Some((start, end)) if end + 1 == first => Some((start, last)),
+            Some((start, end)) if end.checked_add(1) == Some(first) => Some((start, last)),
             _ => {
                 self.end_run(limits);
                 Some((first, last))
@@ -111,11 +111,12 @@ impl Load {
             std::mem::take(&mut self.blocked),
         );
         // An interval the thread was seen in for less than half is not judged.
-        let share = ratio(busy, busy + blocked);
-        if 2 * (busy + blocked) >= width && share >= limits.saturated_utilization {
+        let seen = busy.saturating_add(blocked);
+        let share = ratio(busy, seen);
+        if seen.saturating_mul(2) >= width && share >= limits.saturated_utilization {
             self.saturated += 1;
             self.run = match self.run {
-                Some((first, last)) if last + 1 == index => Some((first, index)),
+                Some((first, last)) if last.checked_add(1) == Some(index) => Some((first, index)),
                 _ => {
                     self.end_run(limits);
                     Some((index, index))
@@ -163,8 +164,10 @@ impl Rule for Saturated {
             && w.exit_ts <= t.span.1
             && w.enter_ts <= w.exit_ts
         {
-            t.busy += busy.min(w.enter_ts);
-            t.blocked += w.exit_ts - w.enter_ts;
+            t.busy = t.busy.saturating_add(busy.min(w.enter_ts));
+            t.blocked = t
+                .blocked
+                .saturating_add(w.exit_ts.saturating_sub(w.enter_ts));
             return;
         }
         if let Some(busy) = w.busy_before_ns {
