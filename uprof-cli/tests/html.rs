@@ -584,13 +584,7 @@ fn a_page_refuses_a_terminal_and_an_unwritable_output_fails_first() {
             .arg(&target)
             .output()
             .unwrap();
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(
-            stderr.starts_with("uprof: error: cannot write "),
-            "{stderr}"
-        );
+        support::assert_cannot_write(&out);
     }
     // A bad input is found before the output is created.
     let page = dir.path().join("out.html");

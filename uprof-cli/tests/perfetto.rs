@@ -372,13 +372,7 @@ fn an_unwritable_output_is_one_line_and_writes_nothing() {
         .arg(&target)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("uprof: error: cannot write "),
-        "{stderr}"
-    );
+    support::assert_cannot_write(&out);
     assert!(out.stdout.is_empty());
 }
 

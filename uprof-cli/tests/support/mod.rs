@@ -93,6 +93,17 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// A command that failed saying one line only: `uprof: error: cannot write …`.
+pub fn assert_cannot_write(out: &Output) {
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("uprof: error: cannot write "),
+        "{stderr}"
+    );
+}
+
 /// Records a run of `uprof-demo` to `file`.
 pub fn record_demo(file: &Path) {
     let _serial = serial();
