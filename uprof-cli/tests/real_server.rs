@@ -122,14 +122,10 @@ fn redis_soak_keeps_memory_flat_loses_nothing_and_counts_equal_perf_stat() {
 fn tickloop_echo_report(slow_every: u64) -> serde_json::Value {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn(
-        Command::new(testprog("tickloop-echo"))
-            .args(["--port", "0", "--slow-every", &slow_every.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-        "tickloop-echo is built with the workspace",
+    let (mut server, addr) = workspace_server(
+        "tickloop-echo",
+        &["--port", "0", "--slow-every", &slow_every.to_string()],
     );
-    let addr: SocketAddr = listening_line(&mut server).parse().unwrap();
     let recorder = Recorder::start(dir.path(), &[server.pid()]);
     run(Command::new(testprog("tickloop-loadgen")).args([
         "--port",
@@ -361,14 +357,10 @@ fn tokio_wait_counts_equal_perf_stat_per_thread() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // It starts its workers before it prints `listening on ADDR`.
-    let mut server = spawn(
-        Command::new(testprog("tokio-mt-echo"))
-            .args(["--port", "0", "--workers", &TOKIO_WORKERS.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-        "tokio-mt-echo is built with the workspace",
+    let (mut server, addr) = workspace_server(
+        "tokio-mt-echo",
+        &["--port", "0", "--workers", &TOKIO_WORKERS.to_string()],
     );
-    let addr: SocketAddr = listening_line(&mut server).parse().unwrap();
     let traced = Traced::attach(dir.path(), &[server.pid()]);
 
     echo_load(&[addr], 2 * TOKIO_WORKERS, 300);
@@ -413,6 +405,20 @@ fn free_loopback_addr() -> SocketAddr {
 }
 
 /// What follows `listening on ` in the first line the server prints that starts so.
+/// A server program of the workspace, started with `args`, and the address it says it listens
+/// on (once it says so).
+fn workspace_server(program: &str, args: &[&str]) -> (Reaped, SocketAddr) {
+    let mut server = spawn(
+        Command::new(testprog(program))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        &format!("{program} is built with the workspace"),
+    );
+    let addr = listening_line(&mut server).parse().unwrap();
+    (server, addr)
+}
+
 fn listening_line(server: &mut Reaped) -> String {
     let mut out = BufReader::new(server.0.stdout.take().unwrap());
     let line = line_starting(&mut out, "listening on ");
