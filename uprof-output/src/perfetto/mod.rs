@@ -593,18 +593,8 @@ mod tests {
     #[test]
     fn findings_are_instants_on_the_session_track_at_their_evidence() {
         // fd 7 hangs up on each of 100 waits: a stale-interest finding, first seen at 1.5 µs.
-        let t = Task::new(10, 10);
-        let mut records = vec![
-            t.epoll_create(100, 3),
-            t.epoll_ctl(200, 3, EPOLL_CTL_ADD, 7, 7, 0),
-        ];
-        for k in 0..100 {
-            let enter = 1_000 + k * 1_000;
-            records.push(t.epoll_wait(enter, enter + 500, 3, 1));
-            records.extend(t.events(enter + 500, &[(EPOLLIN | uprof_common::EPOLLHUP, 7)]));
-        }
-        let events = events(&records);
-        let marks: Vec<&TrackEvent> = events
+        let hangups = events(&loop_delivering(EPOLLIN | uprof_common::EPOLLHUP));
+        let marks: Vec<&TrackEvent> = hangups
             .iter()
             .filter(|e| e.name_iid == Some(Name::Finding.iid()))
             .collect();
@@ -624,13 +614,14 @@ mod tests {
         );
         // Without the anti-pattern, no mark.
         assert!(
-            events_of_healthy_loop()
+            events(&loop_delivering(EPOLLIN))
                 .iter()
                 .all(|e| e.name_iid != Some(Name::Finding.iid()))
         );
     }
 
-    fn events_of_healthy_loop() -> Vec<TrackEvent> {
+    /// A loop whose 100 waits each deliver `mask` for fd 7.
+    fn loop_delivering(mask: u32) -> Vec<uprof_common::Record> {
         let t = Task::new(10, 10);
         let mut records = vec![
             t.epoll_create(100, 3),
@@ -639,9 +630,9 @@ mod tests {
         for k in 0..100 {
             let enter = 1_000 + k * 1_000;
             records.push(t.epoll_wait(enter, enter + 500, 3, 1));
-            records.extend(t.events(enter + 500, &[(EPOLLIN, 7)]));
+            records.extend(t.events(enter + 500, &[(mask, 7)]));
         }
-        events(&records)
+        records
     }
 
     #[test]
