@@ -97,3 +97,32 @@ pub(crate) fn unload_function_hook(ebpf: &mut Ebpf, name: &str) {
         _ => Ok(()),
     };
 }
+
+/// Unloads (and so detaches) every program of the object, all at once: the kernel waits for
+/// RCU grace periods (tens of milliseconds) to detach each one, and concurrent detaches share
+/// them, so one after the other they took seconds at every exit. A program whose thread cannot
+/// be started is left to the object's drop, which detaches it the same way, only later.
+pub(crate) fn unload_all(ebpf: &mut Ebpf) {
+    std::thread::scope(|scope| {
+        for (_, program) in ebpf.programs_mut() {
+            let _ = std::thread::Builder::new()
+                .name("uprof-detach".into())
+                .spawn_scoped(scope, move || unload(program));
+        }
+    });
+}
+
+/// Unloads one program of any kind uprof's object holds.
+fn unload(program: &mut Program) {
+    let _ = match program {
+        Program::TracePoint(p) => p.unload(),
+        Program::BtfTracePoint(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
+        Program::KProbe(p) => p.unload(),
+        Program::UProbe(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        // Kinds uprof does not use: dropped with the object.
+        _ => Ok(()),
+    };
+}

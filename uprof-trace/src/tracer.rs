@@ -215,6 +215,12 @@ impl Tracer {
     }
 }
 
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        attach::unload_all(&mut self.ebpf);
+    }
+}
+
 /// Loads the object with `tier`'s globals set and attaches the tier's own probes: the object,
 /// and whether wake-ups are followed.
 fn load_tier(
