@@ -6,19 +6,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
-cargo fmt --all --check
-cargo clippy --all-targets -- -D warnings
-cargo xtask perfetto-proto --check
-cargo test
+# Runs one step and says how long it took: CI has 45 minutes for all of them.
+step() {
+    local start=$SECONDS
+    "$@"
+    echo "test.sh: $* took $((SECONDS - start)) s" >&2
+}
+
+step scripts/setup.sh
+step cargo fmt --all --check
+step cargo clippy --all-targets -- -D warnings
+step cargo xtask perfetto-proto --check
+step cargo test
 # Under Miri (about a minute): the tests that need what Miri does not emulate (TCP sockets,
 # select, /proc) are ignored with their reason; doc examples are left out (TCP, signalfd).
 EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace/build.rs)
-cargo +"$EBPF_NIGHTLY" miri test -p tickloop --lib --tests
-cargo xtask fuzz --seconds 60
+step cargo +"$EBPF_NIGHTLY" miri test -p tickloop --lib --tests
+step cargo xtask fuzz --seconds 60
 # The real servers (redis, nginx, node), perf, Python (the hdrlog's and the Perfetto trace's
 # readers), Prometheus (`uprof agent`'s reader), bash, man, tmux and chromium are not in the VMs'
 # initramfs: those tests run on the host above. So do the findings' tests: their rules judge time
 # (ticks, intervals), and the VMs emulate the CPU (TCG) ten times slower or more: long ticks the
 # real loop does not have.
-cargo xtask vm-test --skip real_server --skip pypi_hdrhistogram --skip perfetto:: --skip terminal:: --skip html:: --skip agent:: --skip findings::
+step cargo xtask vm-test --skip real_server --skip pypi_hdrhistogram --skip perfetto:: --skip terminal:: --skip html:: --skip agent:: --skip findings::
