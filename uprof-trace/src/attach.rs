@@ -1,21 +1,13 @@
 //! Loading and attaching one program of uprof's object, for each kind of probe.
-use std::{path::Path, sync::OnceLock};
+use std::path::Path;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 use aya::{
-    Btf, Ebpf,
+    Ebpf,
     programs::{BtfTracePoint, FEntry, FExit, KProbe, Program, TracePoint},
 };
 
-/// The running kernel's BTF as aya reads it (to load fentry, fexit and tp_btf programs),
-/// parsed once per process.
-pub(crate) fn kernel_btf() -> Result<&'static Btf> {
-    static KERNEL: OnceLock<Result<Btf, String>> = OnceLock::new();
-    KERNEL
-        .get_or_init(|| Btf::from_sys_fs().map_err(|e| format!("{e:#}")))
-        .as_ref()
-        .map_err(|e| anyhow!("cannot read the kernel's BTF: {e}"))
-}
+use crate::btf;
 
 /// Program `name` of the object.
 pub(crate) fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Program> {
@@ -27,7 +19,7 @@ pub(crate) fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Prog
 pub(crate) fn fentry(ebpf: &mut Ebpf, program: &str, function: &str) -> Result<()> {
     let fentry: &mut FEntry = self::program(ebpf, program)?.try_into()?;
     fentry
-        .load(function, kernel_btf()?)
+        .load(function, &*btf::aya_kernel()?)
         .context("the kernel refused to load the fentry program")?;
     fentry
         .attach()
@@ -39,7 +31,7 @@ pub(crate) fn fentry(ebpf: &mut Ebpf, program: &str, function: &str) -> Result<(
 pub(crate) fn fexit(ebpf: &mut Ebpf, program: &str, function: &str) -> Result<()> {
     let fexit: &mut FExit = self::program(ebpf, program)?.try_into()?;
     fexit
-        .load(function, kernel_btf()?)
+        .load(function, &*btf::aya_kernel()?)
         .context("the kernel refused to load the fexit program")?;
     fexit.attach().context("cannot attach the fexit program")?;
     Ok(())
@@ -59,9 +51,9 @@ pub(crate) fn kprobe(ebpf: &mut Ebpf, program: &str, function: &str) -> Result<(
 
 /// Loads BTF tracepoint program `program` against tracepoint `tracepoint`, and attaches it.
 pub(crate) fn tp_btf(ebpf: &mut Ebpf, program: &str, tracepoint: &str) -> Result<()> {
-    let btf = kernel_btf()?;
+    let btf = btf::aya_kernel()?;
     let tp_btf: &mut BtfTracePoint = self::program(ebpf, program)?.try_into()?;
-    tp_btf.load(tracepoint, btf).with_context(|| {
+    tp_btf.load(tracepoint, &btf).with_context(|| {
         format!("the kernel refused to load the tp_btf program on {tracepoint}")
     })?;
     tp_btf

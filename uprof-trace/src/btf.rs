@@ -4,13 +4,70 @@
 //! The reader understands just what member offsets need (the BTF format is documented in the
 //! kernel's `Documentation/bpf/btf.rst`): the type section's records, struct and union members,
 //! and the typedef/qualifier chains to skip.
-use std::{collections::HashMap, fs, path::Path, sync::OnceLock};
+use std::{
+    collections::HashMap,
+    fs,
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 use uprof_common::arch::SYSCALL_ARG_REGISTERS;
 
 /// Where the running kernel's BTF is.
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// The running kernel's BTF as aya reads it (to load fentry, fexit and tp_btf programs).
+pub(crate) fn aya_kernel() -> Result<Arc<aya::Btf>> {
+    AYA_KERNEL
+        .get(|| aya::Btf::from_sys_fs().map_err(anyhow::Error::from))
+        .context("cannot read the kernel's BTF")
+}
+
+static AYA_KERNEL: Parsed<aya::Btf> = Parsed::new();
+static KERNEL: Parsed<Btf> = Parsed::new();
+
+/// A kernel BTF parsed on first use and kept until [`Loading`] ends: loading the programs
+/// reads it many times (each parse a fraction of a second under emulation), but parsed it
+/// takes tens of MB that a long-running agent must not keep.
+struct Parsed<T>(Mutex<Option<Arc<T>>>);
+
+impl<T> Parsed<T> {
+    const fn new() -> Parsed<T> {
+        Parsed(Mutex::new(None))
+    }
+
+    fn get(&self, parse: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(parsed) = &*kept {
+            return Ok(Arc::clone(parsed));
+        }
+        let parsed = Arc::new(parse()?);
+        *kept = Some(Arc::clone(&parsed));
+        Ok(parsed)
+    }
+
+    fn forget(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// While it lives, programs are being loaded: the kernel's BTF, once parsed, is kept; when it
+/// ends the parsed BTF is freed.
+pub(crate) struct Loading(());
+
+impl Loading {
+    pub(crate) fn start() -> Loading {
+        Loading(())
+    }
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        AYA_KERNEL.forget();
+        KERNEL.forget();
+    }
+}
 
 /// A load-time global of the eBPF programs that holds a kernel struct member's offset:
 /// `offset(ty, path) - offset(ty, from)` (`from` empty: the start of `ty`). `path` may list
@@ -87,12 +144,7 @@ pub const SYSCALL_REGS: &[Member] = &[
 
 /// Reads the offsets of `members` from the running kernel's BTF: `(global name, offset)`.
 pub fn offsets(members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
-    // Parsed once per process: several MB, a noticeable fraction of a second under emulation.
-    static KERNEL: OnceLock<Result<Btf, String>> = OnceLock::new();
-    let btf = KERNEL
-        .get_or_init(|| Btf::from_file(Path::new(VMLINUX)).map_err(|e| format!("{e:#}")))
-        .as_ref()
-        .map_err(|e| anyhow!("{e}"))?;
+    let btf = KERNEL.get(|| Btf::from_file(Path::new(VMLINUX)))?;
     members
         .iter()
         .flat_map(|group| group.iter())
@@ -320,6 +372,23 @@ fn extra_len(kind: u32, vlen: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parsed_btf_is_kept_until_forgotten() {
+        let kept = Parsed::new();
+        let mut parses = 0;
+        let mut parse = || -> Result<u32> {
+            parses += 1;
+            Ok(7)
+        };
+        let first = kept.get(&mut parse).unwrap();
+        assert!(Arc::ptr_eq(&first, &kept.get(&mut parse).unwrap()));
+        kept.forget();
+        assert!(!Arc::ptr_eq(&first, &kept.get(&mut parse).unwrap()));
+        assert!(kept.get(|| bail!("not parsed again")).is_ok());
+        drop(parse);
+        assert_eq!(parses, 2);
+    }
 
     fn host() -> Btf {
         Btf::from_file(Path::new(VMLINUX)).expect("this machine has kernel BTF")

@@ -45,6 +45,7 @@ pub struct Diagnosis {
 /// Probes the kernel: loads uprof's object with a small ring buffer, tries each program type,
 /// and predicts the tier and the syscall hooks with the decisions `uprof record` makes.
 pub fn diagnose() -> Result<Diagnosis> {
+    let _btf = btf::Loading::start();
     preflight::check_privileges()?;
     let tracefs = tracefs::ensure_mounted();
     let offsets = match &tracefs {

@@ -62,6 +62,7 @@ impl Tracer {
     /// Checks privileges and kernel, loads the programs and attaches them. Nothing is traced
     /// until [`Tracer::trace`] names a process.
     pub fn load(options: &TracerOptions) -> Result<Tracer> {
+        let _btf = btf::Loading::start();
         let kernel_release = preflight::kernel_release();
         preflight::check_privileges()?;
         preflight::check_kernel(&kernel_release)?;
@@ -263,6 +264,7 @@ pub(crate) fn load_object(
     // Programs wake the reader once a quarter of the buffer is waiting; the reader drains it
     // on a timer too (see `Tracer::DRAIN_INTERVAL`).
     let wakeup_bytes = options.buffer_bytes / 4;
+    let btf = btf::aya_kernel().ok();
     let mut loader = EbpfLoader::new();
     loader
         .map_max_entries("EVENTS", options.buffer_bytes)
@@ -271,8 +273,7 @@ pub(crate) fn load_object(
     for (global, value) in offset_globals.iter().chain(globals) {
         loader.override_global(global, value, true);
     }
-    if let Ok(btf) = attach::kernel_btf() {
-        // Parsed once for every use in the process.
+    if let Some(btf) = &btf {
         loader.btf(btf);
     }
     loader
