@@ -83,6 +83,9 @@ pub enum Command {
     ///   uprof agent --comm nginx --listen 0.0.0.0:9464
     ///   uprof agent --cgroup /sys/fs/cgroup/system.slice/redis-server.service
     #[command(verbatim_doc_comment)]
+    // Always on: the ring buffer's pages are mapped twice and count in the agent's RSS, and
+    // 4 MiB loses nothing at 50,000 waits/s (docs/benchmarks.md).
+    #[command(mut_arg("buffer_mib", |a| a.default_value(AGENT_BUFFER_MIB)))]
     Agent(AgentArgs),
     /// Shell completions for uprof, on stdout.
     ///
@@ -451,6 +454,9 @@ pub enum ViewArg {
     Fds,
     All,
 }
+
+/// `uprof agent`'s ring buffer, in MiB (`uprof record`'s is 16).
+const AGENT_BUFFER_MIB: &str = "4";
 
 /// The longest `--duration`: a longer one is surely a typo, and leaving `--duration` out records
 /// for as long as it takes.

@@ -14,6 +14,16 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// jemalloc gives freed memory back to the kernel, where glibc's malloc keeps most of what
+/// loading took (the kernel's BTF, parsed: tens of MB) in the arena of the thread that loaded,
+/// for the whole life of `uprof agent` (docs/benchmarks.md, uprof agent).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Freed pages go back after a second rather than jemalloc's default ten.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static ALLOCATOR_CONF: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if let cli::Command::Check(args) = &cli.command {
