@@ -11,8 +11,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// Calls between two looks at the clock.
-const BATCH: u64 = 256;
+/// Most calls between two looks at the clock.
+const MAX_BATCH: u64 = 256;
+
+/// Calls between two looks at the clock at `rate` calls per second (0: unpaced): about a
+/// hundredth of a second's worth, so that threads sharing a low rate each make a call now and
+/// then instead of all bursting together once a minute.
+fn batch(rate: f64) -> u64 {
+    if rate == 0.0 {
+        return MAX_BATCH;
+    }
+    (rate / 100.0).clamp(1.0, MAX_BATCH as f64) as u64
+}
 
 /// Command-line arguments of `cargo xtask bench epoll-load`.
 #[derive(Debug, Clone, clap::Args)]
@@ -107,14 +117,15 @@ fn poll_until(start: Instant, length: Duration, rate: f64) -> Result<u64> {
     };
     let mut event = libc::epoll_event { events: 0, u64: 0 };
     let mut calls = 0;
+    let batch = batch(rate);
     loop {
-        for _ in 0..BATCH {
+        for _ in 0..batch {
             // SAFETY: room for one event at a valid pointer.
             if unsafe { libc::epoll_wait(epoll.as_raw_fd(), &mut event, 1, 0) } < 0 {
                 return Err(io::Error::last_os_error()).context("epoll_wait");
             }
         }
-        calls += BATCH;
+        calls += batch;
         let elapsed = start.elapsed();
         if elapsed >= length {
             return Ok(calls);
@@ -146,11 +157,19 @@ mod tests {
     fn paced_load_stays_within_a_batch_of_its_rate() {
         let (rate, start) = (50_000.0, Instant::now());
         let calls = poll_until(start, Duration::from_millis(200), rate).unwrap();
-        let allowed = rate * start.elapsed().as_secs_f64() + BATCH as f64;
-        assert_eq!(calls % BATCH, 0);
+        let allowed = rate * start.elapsed().as_secs_f64() + batch(rate) as f64;
+        assert_eq!(calls % batch(rate), 0);
         assert!(
             calls as f64 <= allowed,
             "{calls} calls, at most {allowed} allowed"
         );
+    }
+
+    #[test]
+    fn a_slow_pace_is_a_call_at_a_time() {
+        // 1,000 threads sharing 5,000 calls per second: 5 calls per second each.
+        let (rate, start) = (5.0, Instant::now());
+        let calls = poll_until(start, Duration::from_millis(700), rate).unwrap();
+        assert!((3..=5).contains(&calls), "{calls} calls in 0.7 s at 5/s");
     }
 }
