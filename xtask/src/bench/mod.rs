@@ -13,7 +13,7 @@
 //! (an epoll_wait generator) and the interleaved rounds of `overhead`. Figures are ratios or
 //! rates measured within one run, since the machine they run on is small and shared.
 
-mod agent;
+pub mod agent;
 mod bystander;
 mod callback;
 mod export;
@@ -99,7 +99,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(quick: bool) -> Plan {
+    pub fn new(quick: bool) -> Plan {
         if quick {
             Plan {
                 rounds: 3,
@@ -130,6 +130,28 @@ pub struct Bench {
 }
 
 impl Bench {
+    /// Checks for root, builds uprof unless `uprof` names a binary, and makes the scratch
+    /// directory.
+    pub fn prepare(uprof: Option<PathBuf>, plan: Plan) -> Result<Bench> {
+        // SAFETY: geteuid has no memory effects.
+        if unsafe { libc::geteuid() } != 0 {
+            bail!("uprof needs root to load its eBPF programs: run the benchmarks as root");
+        }
+        let uprof = match uprof {
+            Some(path) => path,
+            None => uprof::build()?,
+        };
+        let scratch = tempfile::Builder::new()
+            .prefix("uprof-bench-")
+            .tempdir()
+            .context("cannot create a scratch directory")?;
+        Ok(Bench {
+            uprof,
+            plan,
+            scratch,
+        })
+    }
+
     /// A path in the scratch directory (removed at the end).
     pub fn scratch(&self, name: &str) -> PathBuf {
         self.scratch.path().join(name)
@@ -157,26 +179,13 @@ pub fn main(args: Args) -> Result<()> {
         Which::Synthetic(args) => return synthetic::main(args),
         _ => {}
     }
-    // SAFETY: geteuid has no memory effects.
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("uprof needs root to load its eBPF programs: run the benchmarks as root");
-    }
-    let uprof = match args.uprof {
-        Some(path) => path,
-        None => uprof::build()?,
-    };
-    let scratch = tempfile::Builder::new()
-        .prefix("uprof-bench-")
-        .tempdir()
-        .context("cannot create a scratch directory")?;
-    let bench = Bench {
-        uprof,
-        plan: match &which {
+    let bench = Bench::prepare(
+        args.uprof,
+        match &which {
             Which::Callback(callback) if callback.guest => callback::guest_plan(args.quick),
             _ => Plan::new(args.quick),
         },
-        scratch,
-    };
+    )?;
     println!("machine: {}", machine());
     println!("uprof: {}\n", bench.uprof.display());
 
