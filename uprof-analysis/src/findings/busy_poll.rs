@@ -8,12 +8,14 @@ use crate::stream::{Outcome, Timeout, Wait};
 pub(super) struct Spin {
     /// Empty polls followed by another empty poll.
     spins: u64,
-    /// The last wait was an empty poll.
+    /// The last wait was an empty poll: a run of polls is going on.
     polled: bool,
-    /// Time between waits and inside them, over the spinning stretches.
+    /// The run going on: its first poll's entry, its last poll's return, and `spins` before
+    /// it (it spun if `spins` grew since). Judged when it ends: per poll, a count and a store.
+    run: (u64, u64),
+    run_from: u64,
+    /// Over the runs that spun: from the first one's start to the last one's end.
     seen: Seen,
-    /// The run of polls going on: its first poll's entry, its last spinning poll's return.
-    run: Option<(u64, u64)>,
     longest_run: (u64, Range),
 }
 
@@ -27,43 +29,44 @@ impl Spin {
         let poll = empty_poll(w);
         if poll && self.polled {
             self.spins += 1;
-            self.seen.at(w.exit_ts);
-            if let Some(run) = &mut self.run {
-                run.1 = w.exit_ts;
-            }
+            self.run.1 = w.exit_ts;
         } else if poll {
-            self.run = Some((w.enter_ts, w.enter_ts));
+            self.run = (w.enter_ts, w.enter_ts);
+            self.run_from = self.spins;
         } else if self.polled {
-            self.longest_run = self.longest();
-            self.run = None;
+            self.end_run();
         }
         self.polled = poll;
     }
 
-    /// The longest run, counting the one going on: its length and span.
-    fn longest(&self) -> (u64, Range) {
-        match self.run {
-            Some((start, end)) if end.saturating_sub(start) > self.longest_run.0 => (
-                end - start,
-                Range {
-                    start_ns: start,
-                    end_ns: end,
-                },
-            ),
-            _ => self.longest_run,
+    fn end_run(&mut self) {
+        if std::mem::take(&mut self.polled) && self.spins > self.run_from {
+            let (start, end) = self.run;
+            self.seen.at(start);
+            self.seen.at(end);
+            if end.saturating_sub(start) > self.longest_run.0 {
+                self.longest_run = (
+                    end - start,
+                    Range {
+                        start_ns: start,
+                        end_ns: end,
+                    },
+                );
+            }
         }
     }
 }
 
-pub(super) fn finish(threads: &Threads, judge: &Judge<'_>, out: &mut Found) {
+pub(super) fn finish(threads: &mut Threads, judge: &Judge<'_>, out: &mut Found) {
     let limits = judge.limits;
-    for (id, state) in threads.iter() {
+    for (id, state) in threads.iter_mut() {
+        state.spin.end_run();
         let (t, waits) = (&state.spin, state.waits.waits);
         let share = ratio(t.spins, waits);
         if waits < limits.min_events || share < limits.busy_poll_share {
             continue;
         }
-        let (longest, range) = t.longest();
+        let (longest, range) = t.longest_run;
         out.push(Finding {
             kind: Kind::BusyPoll,
             severity: Severity::Warn,

@@ -27,11 +27,10 @@ struct Churn {
 }
 
 impl CtlChurn {
+    /// A wait that delivered events.
     #[inline]
     pub(super) fn wait(&mut self, w: &Wait<'_>) {
-        if let Some(e) = w.epoll
-            && !w.delivered.is_empty()
-        {
+        if let Some(e) = w.epoll {
             slot(&mut self.epolls, e.id.0 as usize)
                 .get_or_insert_default()
                 .delivered += w.delivered.len() as u64;

@@ -229,8 +229,18 @@ impl Known {
         info.pid = Some(t.pid);
     }
 
-    fn epoll(&mut self, e: EpollRef) {
-        slot(&mut self.epolls, e.id.0 as usize).get_or_insert(e);
+    /// Learns epoll instance `e` (inline: every wait calls it, and most know it already).
+    #[inline]
+    fn epoll(&mut self, e: &EpollRef) {
+        if !matches!(self.epolls.get(e.id.0 as usize), Some(Some(_))) {
+            self.new_epoll(e);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_epoll(&mut self, e: &EpollRef) {
+        *slot(&mut self.epolls, e.id.0 as usize) = Some(*e);
     }
 
     /// Learns from an event other than a wait (the engine learns those: see [`Threads::get`]).
@@ -238,11 +248,11 @@ impl Known {
         match event {
             Event::Ctl(c) => {
                 self.thread(c.thread);
-                self.epoll(c.epoll);
+                self.epoll(&c.epoll);
             }
-            Event::EpollCreated(c) => self.epoll(c.epoll),
-            Event::InterestSnapshot(s) => self.epoll(s.epoll),
-            Event::Ready(r) => self.epoll(r.epoll),
+            Event::EpollCreated(c) => self.epoll(&c.epoll),
+            Event::InterestSnapshot(s) => self.epoll(&s.epoll),
+            Event::Ready(r) => self.epoll(&r.epoll),
             Event::Thread(t) => match t.what {
                 ThreadChange::Forked {
                     child,
@@ -509,28 +519,32 @@ impl Consumer for Findings {
         if self.off {
             return;
         }
-        match event {
-            Event::Wait(w) => {
-                if let Some(e) = w.epoll {
-                    self.known.epoll(e);
-                }
-                self.threads
-                    .get(w.thread, &mut self.known)
-                    .wait(w, &self.limits, self.width);
+        // Most events are waits: tested first, without the jump through the kinds.
+        if let Event::Wait(w) = event {
+            if let Some(e) = &w.epoll {
+                self.known.epoll(e);
+            }
+            self.threads
+                .get(&w.thread, &mut self.known)
+                .wait(w, &self.limits, self.width);
+            if !w.delivered.is_empty() {
                 self.churn.wait(w);
                 self.hangups.wait(w);
             }
+            return;
+        }
+        match event {
             Event::Ctl(c) => {
                 self.known.event(event);
                 self.churn.ctl(c);
             }
             Event::Wake(w) => self
                 .threads
-                .get(w.thread, &mut self.known)
+                .get(&w.thread, &mut self.known)
                 .wakes
                 .woken(w.ts),
             Event::Herd(h) => {
-                for &t in &h.woken {
+                for t in &h.woken {
                     self.threads.get(t, &mut self.known).wakes.in_herd();
                 }
                 self.herds.herd(h);

@@ -11,7 +11,7 @@ pub(super) struct Load {
     /// The interval being added up, and its busy and blocked time.
     current: Option<u64>,
     /// The current interval's time span, `start..end` ns: a span within it is added without a
-    /// division (most are).
+    /// division (most are). `(0, 0)` when there is none: only an empty span fits in it.
     span: (u64, u64),
     busy: u64,
     blocked: u64,
@@ -30,7 +30,7 @@ impl Load {
         if start >= end {
             return;
         }
-        if self.current.is_some() && start >= self.span.0 && end <= self.span.1 {
+        if start >= self.span.0 && end <= self.span.1 {
             if busy {
                 self.busy = self.busy.saturating_add(end - start);
             } else {
@@ -93,6 +93,7 @@ impl Load {
         let Some(index) = self.current.take() else {
             return;
         };
+        self.span = (0, 0);
         let (busy, blocked) = (
             std::mem::take(&mut self.busy),
             std::mem::take(&mut self.blocked),
@@ -134,10 +135,8 @@ impl Load {
         // with one check.
         if let Some(busy) = w.busy_before_ns
             && w.outcome.finished()
-            && t.current.is_some()
             && w.enter_ts.saturating_sub(busy) >= t.span.0
             && w.exit_ts <= t.span.1
-            && w.enter_ts <= w.exit_ts
         {
             t.busy = t.busy.saturating_add(busy.min(w.enter_ts));
             t.blocked = t

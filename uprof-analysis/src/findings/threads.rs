@@ -6,6 +6,8 @@ use crate::stream::{Outcome, Wait};
 
 #[derive(Default)]
 pub(super) struct ThreadState {
+    /// The thread was seen (its slot is not just a gap below a higher id).
+    live: bool,
     pub(super) waits: Waits,
     pub(super) spin: busy_poll::Spin,
     pub(super) expiries: timers::Expiries,
@@ -62,31 +64,47 @@ impl ThreadState {
     }
 }
 
-/// [`ThreadState`]s by [`ThreadId`]; a thread's first state also tells [`Known`] its process.
+/// [`ThreadState`]s by [`ThreadId`] (dense, so a vector: a slot per id up to the highest
+/// seen, only the ids of threads seen here `live`); a thread's first state also tells
+/// [`Known`] its process.
 #[derive(Default)]
-pub(super) struct Threads(Vec<Option<ThreadState>>);
+pub(super) struct Threads(Vec<ThreadState>);
 
 impl Threads {
     #[inline]
-    pub(super) fn get(&mut self, t: ThreadRef, known: &mut Known) -> &mut ThreadState {
+    pub(super) fn get(&mut self, t: &ThreadRef, known: &mut Known) -> &mut ThreadState {
         let index = t.id.0 as usize;
-        if !matches!(self.0.get(index), Some(Some(_))) {
-            known.thread(t);
+        if index >= self.0.len() {
+            self.grow(index);
         }
-        slot(&mut self.0, index).get_or_insert_with(ThreadState::default)
+        let state = &mut self.0[index];
+        if !state.live {
+            state.live = true;
+            known.thread(*t);
+        }
+        state
+    }
+
+    /// Out of line: the per-event path stays short.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, index: usize) {
+        self.0.resize_with(index + 1, ThreadState::default);
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (ThreadId, &ThreadState)> {
         self.0
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| Some((ThreadId(i as u32), t.as_ref()?)))
+            .filter(|(_, t)| t.live)
+            .map(|(i, t)| (ThreadId(i as u32), t))
     }
 
     pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (ThreadId, &mut ThreadState)> {
         self.0
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, t)| Some((ThreadId(i as u32), t.as_mut()?)))
+            .filter(|(_, t)| t.live)
+            .map(|(i, t)| (ThreadId(i as u32), t))
     }
 }
