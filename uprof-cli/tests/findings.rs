@@ -81,6 +81,11 @@ fn a_hung_up_fd_left_registered_is_stale_interest() {
 }
 
 #[test]
+fn fds_registered_and_closed_without_an_event_are_stale_interest() {
+    planted("anti-leak", 0.0);
+}
+
+#[test]
 fn poll_over_many_fds_is_a_linear_scan() {
     planted("anti-linear-scan", 0.0);
 }

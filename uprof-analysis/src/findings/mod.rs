@@ -10,6 +10,7 @@ mod ctl_churn;
 mod hangup;
 mod herd;
 mod imbalance;
+mod leak;
 mod linear_scan;
 mod long_tick;
 mod lost;
@@ -404,6 +405,7 @@ pub struct Findings {
     herds: herd::Herds,
     churn: ctl_churn::CtlChurn,
     hangups: hangup::Hangup,
+    leaks: leak::Leaks,
 }
 
 impl Default for Findings {
@@ -435,6 +437,7 @@ impl Findings {
             herds: herd::Herds::default(),
             churn: ctl_churn::CtlChurn::default(),
             hangups: hangup::Hangup::default(),
+            leaks: leak::Leaks::default(),
         }
     }
 
@@ -453,7 +456,10 @@ impl Findings {
             Kind::SaturatedLoop => saturated::finish(threads, self.width, judge, out),
             Kind::ImbalancedWorkers => imbalance::finish(threads, judge, out),
             Kind::LinearScan => linear_scan::finish(threads, judge, out),
-            Kind::StaleInterest => self.hangups.finish(judge, out),
+            Kind::StaleInterest => {
+                self.hangups.finish(judge, out);
+                self.leaks.finish(judge, out);
+            }
         }
     }
 
@@ -530,6 +536,7 @@ impl Consumer for Findings {
             if !w.delivered.is_empty() {
                 self.churn.wait(w);
                 self.hangups.wait(w);
+                self.leaks.wait(w);
             }
             return;
         }
@@ -537,7 +544,13 @@ impl Consumer for Findings {
             Event::Ctl(c) => {
                 self.known.event(event);
                 self.churn.ctl(c);
+                self.leaks.ctl(c);
             }
+            Event::InterestSnapshot(s) => {
+                self.known.event(event);
+                self.leaks.found(s.epoll.pid, s.entry, s.ts);
+            }
+            Event::FdEnded(e) => self.leaks.ended(e, &self.limits),
             Event::Wake(w) => self
                 .threads
                 .get(&w.thread, &mut self.known)
