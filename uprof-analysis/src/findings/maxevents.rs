@@ -9,7 +9,9 @@ pub(super) struct Fill {
     ready: u64,
     full: u64,
     maxevents: u32,
-    epoll: Option<EpollId>,
+    /// The instance of the last full return (kept here: waits that deliver nothing captured
+    /// do not tell [`Known`] their instance).
+    epoll: Option<EpollRef>,
     seen: Seen,
 }
 
@@ -27,7 +29,7 @@ impl Fill {
         if count >= u64::from(w.nfds) {
             t.full += 1;
             t.maxevents = w.nfds;
-            t.epoll = Some(epoll.id);
+            t.epoll = Some(epoll);
             t.seen.at(w.exit_ts);
         }
     }
@@ -43,7 +45,7 @@ pub(super) fn finish(threads: &Threads, judge: &Judge<'_>, out: &mut Found) {
         }
         let mut place = judge.known.place_of_thread(id);
         if let Some(e) = t.epoll {
-            place = judge.known.with_epoll(place, e);
+            place = at_epoll(place, e);
         }
         out.push(Finding {
             kind: Kind::MaxeventsSaturated,

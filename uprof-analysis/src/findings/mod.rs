@@ -306,13 +306,11 @@ impl Known {
     }
 
     /// `place` with the epoll instance `id` filled in.
-    fn with_epoll(&self, mut place: Place, id: EpollId) -> Place {
-        if let Some(Some(e)) = self.epolls.get(id.0 as usize) {
-            place.pid = Some(e.pid);
-            place.epfd = Some(e.epfd);
-            place.epoll_generation = Some(e.generation);
+    fn with_epoll(&self, place: Place, id: EpollId) -> Place {
+        match self.epolls.get(id.0 as usize) {
+            Some(Some(e)) => at_epoll(place, *e),
+            _ => place,
         }
-        place
     }
 
     /// `place` with the fd entry `entry` (and its epoll instance) filled in.
@@ -324,6 +322,14 @@ impl Known {
         }
         place
     }
+}
+
+/// `place` at epoll instance `e`.
+fn at_epoll(mut place: Place, e: EpollRef) -> Place {
+    place.pid = Some(e.pid);
+    place.epfd = Some(e.epfd);
+    place.epoll_generation = Some(e.generation);
+    place
 }
 
 /// Findings kept per kind, at most: a server with thousands of threads could otherwise have a
@@ -527,13 +533,16 @@ impl Consumer for Findings {
         }
         // Most events are waits: tested first, without the jump through the kinds.
         if let Event::Wait(w) = event {
-            if let Some(e) = &w.epoll {
-                self.known.epoll(e);
-            }
             self.threads
                 .get(&w.thread, &mut self.known)
                 .wait(w, &self.limits, self.width);
+            // The findings that name an instance learned from waits name it by a delivered
+            // fd (or keep it: maxevents-saturated): a wait that delivers nothing teaches
+            // nothing, and most waits of a spinning loop are such.
             if !w.delivered.is_empty() {
+                if let Some(e) = &w.epoll {
+                    self.known.epoll(e);
+                }
                 self.churn.wait(w);
                 self.hangups.wait(w);
                 self.leaks.wait(w);

@@ -77,7 +77,9 @@ impl Threads {
         if index >= self.0.len() {
             self.grow(index);
         }
-        let state = &mut self.0[index];
+        let Some(state) = self.0.get_mut(index) else {
+            unreachable!("grown to hold it")
+        };
         if !state.live {
             state.live = true;
             known.thread(*t);
