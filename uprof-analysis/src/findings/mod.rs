@@ -230,7 +230,7 @@ impl Known {
         info.pid = Some(t.pid);
     }
 
-    /// Learns epoll instance `e` (inline: every wait calls it, and most know it already).
+    /// Learns epoll instance `e` (inline: every delivering wait calls it, most know it already).
     #[inline]
     fn epoll(&mut self, e: &EpollRef) {
         if !matches!(self.epolls.get(e.id.0 as usize), Some(Some(_))) {

@@ -1,6 +1,7 @@
 //! The state of every per-thread rule, in one record per thread: the engine looks a thread up
-//! once per event and each rule updates its own part of the record with a direct call (the
-//! rules used to keep a table each, a lookup per rule per wait: most of the findings' cost).
+//! once per event and each rule updates its own part of the record with a direct call (a
+//! table per rule would cost a lookup per rule per wait, which measured as most of the
+//! findings' cost).
 use super::*;
 use crate::stream::{Outcome, Wait};
 
