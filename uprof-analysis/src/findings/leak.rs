@@ -8,9 +8,9 @@ use rustc_hash::FxHashMap;
 use super::*;
 use crate::stream::{Ctl, CtlOp, EntryId, FdEnded, Wait};
 
-/// Fds named in the summary, at most.
+/// Fds named in the summary (the longest idle), at most.
 const FDS_LISTED: usize = 3;
-/// Idle registrations kept as evidence ranges (the longest).
+/// Idle registrations kept as evidence ranges (the longest), with their fds.
 const KEPT: usize = 5;
 
 #[derive(Default)]
@@ -37,8 +37,7 @@ struct Idle {
     fds: u64,
     /// The registration idle longest: its entry, how long, and who made it.
     longest: Option<(EntryRef, u64, Option<ThreadId>)>,
-    spans: Worst<Range, KEPT>,
-    listed: Vec<i32>,
+    spans: Worst<(Range, i32), KEPT>,
     seen: Seen,
 }
 
@@ -110,14 +109,14 @@ impl Leaks {
             }
             i.spans.offer(
                 idle,
-                Range {
-                    start_ns: r.since,
-                    end_ns: e.ts,
-                },
+                (
+                    Range {
+                        start_ns: r.since,
+                        end_ns: e.ts,
+                    },
+                    e.fd,
+                ),
             );
-            if i.listed.len() < FDS_LISTED {
-                i.listed.push(e.fd);
-            }
             i.seen.at(r.since);
             i.seen.at(e.ts);
         }
@@ -139,21 +138,22 @@ impl Leaks {
             place = judge
                 .known
                 .with_entry(judge.known.with_epoll(place, EpollId(i as u32)), entry);
-            let mut ranges: Vec<Range> = std::mem::take(&mut idle.spans)
-                .into_sorted()
-                .into_iter()
-                .map(|(_, r)| r)
+            let longest_first = std::mem::take(&mut idle.spans).into_sorted();
+            let fds: Vec<String> = longest_first
+                .iter()
+                .take(FDS_LISTED)
+                .map(|(_, (_, fd))| fd.to_string())
                 .collect();
+            let mut ranges: Vec<Range> = longest_first.iter().map(|(_, (r, _))| *r).collect();
             ranges.sort_by_key(|r| r.start_ns);
-            let fds: Vec<String> = idle.listed.iter().map(i32::to_string).collect();
             out.push(Finding {
                 kind: Kind::StaleInterest,
                 severity: Severity::Warn,
                 tier: judge.tier(Needs::Syscalls),
                 summary: format!(
-                    "{} fds (fds {}{}) stayed registered for at least {} without a single \
-                     event and were closed still registered (the longest after {}): \
-                     registrations the loop forgot",
+                    "{} fds (longest idle: fds {}{}) stayed registered for at least {} \
+                     without a single event and were closed still registered (the longest \
+                     after {}): registrations the loop forgot",
                     idle.fds,
                     fds.join(", "),
                     if idle.fds > fds.len() as u64 {

@@ -527,6 +527,7 @@ fn stale_interest_is_many_fds_idle_while_registered_then_closed() {
         (enough + (n - 1) * 1_000) as f64
     );
     assert_eq!(f.when.ranges.len(), 5, "the longest few idle spans");
+    assert!(f.summary.contains("fds 20, 21, 22, ..."), "{}", f.summary);
 
     assert!(
         kinds(&leaked(n - 1, enough, None)).is_empty(),
