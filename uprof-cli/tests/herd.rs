@@ -2,13 +2,16 @@
 //! socket three threads wait on, each through its own epoll instance, while all three sleep.
 //! Without `EPOLLEXCLUSIVE` each datagram wakes all three (a herd); with it, exactly one. The
 //! counts are exact in the socket tier (this host) and the callback tier (the stock kernels of
-//! `cargo xtask vm-test`); a report without wake-up figures fails.
+//! `cargo xtask vm-test`); a report without wake-up figures fails. The findings are checked
+//! here too, herd-related ones only (`thundering-herd`, `spurious-wakeups`): these tests run in
+//! the VMs, whose emulated CPU is slow enough to make long ticks the real loop does not have.
 mod support;
 
 use serde_json::Value;
 use support::{assert_report_matches, trace_scenario};
 
-const ROUNDS: u64 = 6;
+/// At least `herd-events` (10): the herds make a finding.
+const ROUNDS: u64 = 12;
 
 /// Records the scenario; returns what it did and uprof's report.
 fn herd(scenario: &str) -> (Value, Value) {
@@ -21,6 +24,27 @@ fn herd(scenario: &str) -> (Value, Value) {
         report["probes"]
     );
     (said, report)
+}
+
+/// The findings of `kind`.
+fn findings<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+fn evidence(finding: &Value, name: &str) -> f64 {
+    finding["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {finding:#}"))["value"]
+        .as_f64()
+        .unwrap()
 }
 
 /// Sum of `key` over every listed value.
@@ -68,6 +92,22 @@ fn each_datagram_wakes_every_waiter_without_epollexclusive() {
         sum(thread_wakeups(&report), "slept") + sum(thread_wakeups(&report), "spurious");
     // ...plus one wake-up per waiter by its own stop eventfd.
     assert_eq!(slept_or_spurious, ROUNDS * waiters + waiters);
+
+    let herds = findings(&report, "thundering-herd");
+    assert_eq!(herds.len(), 1, "{:#}", report["findings"]);
+    let f = herds[0];
+    assert_eq!(f["where"]["fd"], said["herd"]["fd"], "{f:#}");
+    assert_eq!(f["tier"], report["tier"], "from the recording's wake-ups");
+    let threads: Vec<&Value> = f["where"]["threads"].as_array().unwrap().iter().collect();
+    assert_eq!(threads.len() as u64, waiters, "{f:#}");
+    assert_eq!(evidence(f, "herds"), ROUNDS as f64);
+    assert_eq!(evidence(f, "waiters_per_herd"), waiters as f64);
+    // The woken waiters that found nothing are the herd's, not spurious wake-ups.
+    assert!(
+        findings(&report, "spurious-wakeups").is_empty(),
+        "{:#}",
+        report["findings"]
+    );
 }
 
 #[test]
@@ -84,6 +124,13 @@ fn each_datagram_wakes_one_waiter_with_epollexclusive() {
     assert_eq!(sum(thread_wakeups(&report), "herd"), 0);
     assert_eq!(socket_woke(&said, &report), ROUNDS);
     assert_eq!(sum(thread_wakeups(&report), "spurious"), 0);
+    for kind in ["thundering-herd", "spurious-wakeups"] {
+        assert!(
+            findings(&report, kind).is_empty(),
+            "{:#}",
+            report["findings"]
+        );
+    }
 }
 
 #[test]

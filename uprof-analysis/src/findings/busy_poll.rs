@@ -5,20 +5,17 @@ use super::*;
 use crate::stream::{Outcome, Timeout, Wait};
 
 #[derive(Default)]
-pub(super) struct BusyPoll {
-    threads: PerThread<Spin>,
-}
-
-#[derive(Default)]
-struct Spin {
-    waits: u64,
+pub(super) struct Spin {
     /// Empty polls followed by another empty poll.
     spins: u64,
-    /// The last wait was an empty poll.
+    /// The last wait was an empty poll: a run of polls is going on.
     polled: bool,
-    /// Time between waits and inside them, over the spinning stretches.
+    /// The run going on: its first poll's entry, its last poll's return, and `spins` before
+    /// it (it spun if `spins` grew since). Judged when it ends: per poll, a count and a store.
+    run: (u64, u64),
+    run_from: u64,
+    /// Over the runs that spun: from the first one's start to the last one's end.
     seen: Seen,
-    run: Option<u64>,
     longest_run: (u64, Range),
 }
 
@@ -26,76 +23,71 @@ fn empty_poll(w: &Wait) -> bool {
     w.timeout == Timeout::Zero && w.outcome == Outcome::Timeout
 }
 
-impl Rule for BusyPoll {
-    fn kind(&self) -> Kind {
-        Kind::BusyPoll
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Syscalls
-    }
-
-    fn reads(&self) -> Reads {
-        WAIT
-    }
-
-    fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
-        let Event::Wait(w) = event else { return };
-        let t = self.threads.get(w.thread.id);
-        t.waits += 1;
+impl Spin {
+    #[inline]
+    pub(super) fn wait(&mut self, w: &Wait<'_>) {
         let poll = empty_poll(w);
-        if poll && t.polled {
-            t.spins += 1;
-            t.seen.at(w.exit_ts);
-            let start = *t.run.get_or_insert(w.enter_ts);
-            let length = w.exit_ts.saturating_sub(start);
-            if length > t.longest_run.0 {
-                t.longest_run = (
-                    length,
+        if poll && self.polled {
+            self.spins += 1;
+            self.run.1 = w.exit_ts;
+        } else if poll {
+            self.run = (w.enter_ts, w.enter_ts);
+            self.run_from = self.spins;
+        } else if self.polled {
+            self.end_run();
+        }
+        self.polled = poll;
+    }
+
+    fn end_run(&mut self) {
+        if std::mem::take(&mut self.polled) && self.spins > self.run_from {
+            let (start, end) = self.run;
+            self.seen.at(start);
+            self.seen.at(end);
+            if end.saturating_sub(start) > self.longest_run.0 {
+                self.longest_run = (
+                    end - start,
                     Range {
                         start_ns: start,
-                        end_ns: w.exit_ts,
+                        end_ns: end,
                     },
                 );
             }
-        } else if !poll {
-            t.run = None;
-        } else {
-            t.run = Some(w.enter_ts);
         }
-        t.polled = poll;
     }
+}
 
-    fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
-        let limits = judge.limits;
-        for (id, t) in self.threads.iter() {
-            let share = ratio(t.spins, t.waits);
-            if t.waits < limits.min_events || share < limits.busy_poll_share {
-                continue;
-            }
-            let (longest, range) = t.longest_run;
-            out.push(Finding {
-                kind: Kind::BusyPoll,
-                severity: Severity::Warn,
-                tier: judge.tier(Needs::Syscalls),
-                at: judge.known.place_of_thread(id),
-                when: t.seen.when(vec![range]),
-                summary: format!(
-                    "{:.0} % of {} waits were zero-timeout polls that found nothing, right after \
-                     another such poll: the thread spins (longest run {})",
-                    share * 100.0,
-                    t.waits,
-                    crate::text::duration(longest)
-                ),
-                evidence: vec![
-                    figure("waits", t.waits as f64, "waits"),
-                    figure("spinning_polls", t.spins as f64, "waits"),
-                    figure("share", share, "ratio"),
-                    figure("longest_run", longest as f64, "ns"),
-                ],
-                advice: "Block in the wait (timeout -1, or until the next timer) when there is \
-                         no work; poll with timeout 0 at most once before blocking.",
-            });
+pub(super) fn finish(threads: &mut Threads, judge: &Judge<'_>, out: &mut Found) {
+    let limits = judge.limits;
+    for (id, state) in threads.iter_mut() {
+        state.spin.end_run();
+        let (t, waits) = (&state.spin, state.waits.waits);
+        let share = ratio(t.spins, waits);
+        if waits < limits.min_events || share < limits.busy_poll_share {
+            continue;
         }
+        let (longest, range) = t.longest_run;
+        out.push(Finding {
+            kind: Kind::BusyPoll,
+            severity: Severity::Warn,
+            tier: judge.tier(Needs::Syscalls),
+            at: judge.known.place_of_thread(id),
+            when: t.seen.when(vec![range]),
+            summary: format!(
+                "{:.0} % of {} waits were zero-timeout polls that found nothing, right after \
+                     another such poll: the thread spins (longest run {})",
+                share * 100.0,
+                waits,
+                crate::text::duration(longest)
+            ),
+            evidence: vec![
+                figure("waits", waits as f64, "waits"),
+                figure("spinning_polls", t.spins as f64, "waits"),
+                figure("share", share, "ratio"),
+                figure("longest_run", longest as f64, "ns"),
+            ],
+            advice: "Block in the wait (timeout -1, or until the next timer) when there is \
+                         no work; poll with timeout 0 at most once before blocking.",
+        });
     }
 }

@@ -1,7 +1,7 @@
 //! `ctl-churn`: `epoll_ctl` `MOD`s (or `DEL` then `ADD` of the same fd) per delivered event:
 //! a loop re-arming its interest after every event, one syscall each.
 use super::*;
-use crate::stream::CtlOp;
+use crate::stream::{Ctl, CtlOp, Wait};
 
 /// Fds listed per instance, at most.
 const FDS_KEPT: usize = 3;
@@ -26,54 +26,41 @@ struct Churn {
     seen: Seen,
 }
 
-impl Rule for CtlChurn {
-    fn kind(&self) -> Kind {
-        Kind::CtlChurn
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Syscalls
-    }
-
-    fn reads(&self) -> Reads {
-        WAIT | CTL
-    }
-
-    fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
-        match event {
-            Event::Wait(w) => {
-                if let Some(e) = w.epoll {
-                    slot(&mut self.epolls, e.id.0 as usize)
-                        .get_or_insert_default()
-                        .delivered += w.delivered.len() as u64;
-                }
-            }
-            Event::Ctl(c) if c.result.is_ok() && is_fd(c.entry) => {
-                let e = slot(&mut self.epolls, c.epoll.id.0 as usize).get_or_insert_default();
-                e.ctl += 1;
-                let fd =
-                    slot(&mut self.fds, c.entry.id.0 as usize).get_or_insert((c.entry, 0, false));
-                let churned = match c.op {
-                    CtlOp::Mod => true,
-                    CtlOp::Add => std::mem::take(&mut fd.2),
-                    CtlOp::Del => {
-                        fd.2 = true;
-                        false
-                    }
-                    CtlOp::Other(_) => false,
-                };
-                if churned {
-                    fd.1 += 1;
-                    e.churn += 1;
-                    e.caller = Some(c.thread.id);
-                    e.seen.at(c.ts);
-                }
-            }
-            _ => {}
+impl CtlChurn {
+    /// A wait that delivered events.
+    #[inline]
+    pub(super) fn wait(&mut self, w: &Wait<'_>) {
+        if let Some(e) = w.epoll {
+            slot(&mut self.epolls, e.id.0 as usize)
+                .get_or_insert_default()
+                .delivered += w.delivered.len() as u64;
         }
     }
 
-    fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
+    pub(super) fn ctl(&mut self, c: &Ctl) {
+        if c.result.is_ok() && is_fd(c.entry) {
+            let e = slot(&mut self.epolls, c.epoll.id.0 as usize).get_or_insert_default();
+            e.ctl += 1;
+            let fd = slot(&mut self.fds, c.entry.id.0 as usize).get_or_insert((c.entry, 0, false));
+            let churned = match c.op {
+                CtlOp::Mod => true,
+                CtlOp::Add => std::mem::take(&mut fd.2),
+                CtlOp::Del => {
+                    fd.2 = true;
+                    false
+                }
+                CtlOp::Other(_) => false,
+            };
+            if churned {
+                fd.1 += 1;
+                e.churn += 1;
+                e.caller = Some(c.thread.id);
+                e.seen.at(c.ts);
+            }
+        }
+    }
+
+    pub(super) fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
         let limits = judge.limits;
         let fires = |e: &Churn| {
             e.churn >= limits.min_events

@@ -3,28 +3,16 @@
 use rustc_hash::FxHashMap;
 
 use super::*;
-use crate::stream::EntryId;
+use crate::stream::{EntryId, Wait};
 
 #[derive(Default)]
 pub(super) struct Hangup {
     fds: FxHashMap<EntryId, (EntryRef, u64, Seen, Option<ThreadId>)>,
 }
 
-impl Rule for Hangup {
-    fn kind(&self) -> Kind {
-        Kind::StaleInterest
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Syscalls
-    }
-
-    fn reads(&self) -> Reads {
-        WAIT
-    }
-
-    fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
-        let Event::Wait(w) = event else { return };
+impl Hangup {
+    #[inline]
+    pub(super) fn wait(&mut self, w: &Wait<'_>) {
         for d in w.delivered {
             if d.mask & (uprof_common::EPOLLHUP | uprof_common::EPOLLERR) != 0 && is_fd(d.entry) {
                 let f = self
@@ -38,7 +26,7 @@ impl Rule for Hangup {
         }
     }
 
-    fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
+    pub(super) fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
         let mut fds: Vec<_> = self
             .fds
             .values()

@@ -24,21 +24,8 @@ struct FdHerds {
     times: Vec<u64>,
 }
 
-impl Rule for Herds {
-    fn kind(&self) -> Kind {
-        Kind::ThunderingHerd
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Wakeups
-    }
-
-    fn reads(&self) -> Reads {
-        HERD
-    }
-
-    fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
-        let Event::Herd(h) = event else { return };
+impl Herds {
+    pub(super) fn herd(&mut self, h: &crate::stream::Herd) {
         let Some(&entry) = h.entries.first() else {
             return;
         };
@@ -63,7 +50,7 @@ impl Rule for Herds {
         }
     }
 
-    fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
+    pub(super) fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
         let mut fds: Vec<&FdHerds> = self
             .fds
             .values()

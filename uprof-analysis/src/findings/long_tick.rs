@@ -1,17 +1,13 @@
 //! `long-tick`: a tick (wait return → next wait) so long that other fds became ready during it
 //! and waited for it to end.
 use super::*;
+use crate::stream::Wait;
 
 /// Worst ticks kept per thread.
 const KEPT: usize = 5;
 
 #[derive(Default)]
-pub(super) struct LongTick {
-    threads: PerThread<Ticks>,
-}
-
-#[derive(Default)]
-struct Ticks {
+pub(super) struct Ticks {
     long: u64,
     worst: Worst<Tick, KEPT>,
     seen: Seen,
@@ -26,21 +22,9 @@ struct Tick {
     waiting_fds: u64,
 }
 
-impl Rule for LongTick {
-    fn kind(&self) -> Kind {
-        Kind::LongTick
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Readiness
-    }
-
-    fn reads(&self) -> Reads {
-        WAIT
-    }
-
-    fn event(&mut self, event: &Event<'_>, limits: &Thresholds) {
-        let Event::Wait(w) = event else { return };
+impl Ticks {
+    #[inline]
+    pub(super) fn wait(&mut self, w: &Wait<'_>, limits: &Thresholds) {
         let Some(busy) = w.busy_before_ns else { return };
         if busy < limits.long_tick_ns {
             return;
@@ -64,7 +48,7 @@ impl Rule for LongTick {
         if waiting_fds == 0 {
             return;
         }
-        let t = self.threads.get(w.thread.id);
+        let t = self;
         t.long += 1;
         t.seen.at(start);
         t.seen.at(end);
@@ -82,58 +66,58 @@ impl Rule for LongTick {
             },
         );
     }
+}
 
-    fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
-        for (id, t) in self.threads.iter_mut() {
-            let worst = std::mem::take(&mut t.worst).into_sorted();
-            let Some((longest, first)) = worst.first().map(|(d, tick)| (*d, tick.waiting_fds))
-            else {
-                continue;
-            };
-            let mut place = judge.known.place_of_thread(id);
-            if let Some((entry, _)) = t.fd_waited {
-                place = judge.known.with_entry(place, entry);
-            }
-            let waited = t.fd_waited.map_or(0, |(_, w)| w);
-            let mut ranges: Vec<Range> = worst
-                .iter()
-                .map(|(_, tick)| Range {
-                    start_ns: tick.start,
-                    end_ns: tick.end,
-                })
-                .collect();
-            ranges.sort_by_key(|r| r.start_ns);
-            let severity = if longest >= judge.limits.long_tick_error_ns {
-                Severity::Error
-            } else if t.long >= judge.limits.long_tick_count {
-                Severity::Warn
-            } else {
-                Severity::Info
-            };
-            out.push(Finding {
-                kind: Kind::LongTick,
-                severity,
-                tier: judge.tier(Needs::Readiness),
-                summary: format!(
-                    "{} of at least {} kept ready fds waiting; the longest lasted {} ({} \
-                     waiting), and an fd waited up to {}",
-                    plural(t.long, "tick"),
-                    crate::text::duration(judge.limits.long_tick_ns),
-                    crate::text::duration(longest),
-                    plural(first, "fd"),
-                    crate::text::duration(waited)
-                ),
-                at: place,
-                when: t.seen.when(ranges),
-                evidence: vec![
-                    figure("long_ticks", t.long as f64, "ticks"),
-                    figure("longest_tick", longest as f64, "ns"),
-                    figure("fds_waiting_in_longest", first as f64, "fds"),
-                    figure("longest_fd_wait", waited as f64, "ns"),
-                ],
-                advice: "Split the long callback, move blocking or CPU-heavy work to a worker \
-                         thread or pool, or yield to the loop between chunks of work.",
-            });
+pub(super) fn finish(threads: &mut Threads, judge: &Judge<'_>, out: &mut Found) {
+    for (id, state) in threads.iter_mut() {
+        let t = &mut state.ticks;
+        let worst = std::mem::take(&mut t.worst).into_sorted();
+        let Some((longest, first)) = worst.first().map(|(d, tick)| (*d, tick.waiting_fds)) else {
+            continue;
+        };
+        let mut place = judge.known.place_of_thread(id);
+        if let Some((entry, _)) = t.fd_waited {
+            place = judge.known.with_entry(place, entry);
         }
+        let waited = t.fd_waited.map_or(0, |(_, w)| w);
+        let mut ranges: Vec<Range> = worst
+            .iter()
+            .map(|(_, tick)| Range {
+                start_ns: tick.start,
+                end_ns: tick.end,
+            })
+            .collect();
+        ranges.sort_by_key(|r| r.start_ns);
+        let severity = if longest >= judge.limits.long_tick_error_ns {
+            Severity::Error
+        } else if t.long >= judge.limits.long_tick_count {
+            Severity::Warn
+        } else {
+            Severity::Info
+        };
+        out.push(Finding {
+            kind: Kind::LongTick,
+            severity,
+            tier: judge.tier(Needs::Readiness),
+            summary: format!(
+                "{} of at least {} kept ready fds waiting; the longest lasted {} ({} \
+                     waiting), and an fd waited up to {}",
+                plural(t.long, "tick"),
+                crate::text::duration(judge.limits.long_tick_ns),
+                crate::text::duration(longest),
+                plural(first, "fd"),
+                crate::text::duration(waited)
+            ),
+            at: place,
+            when: t.seen.when(ranges),
+            evidence: vec![
+                figure("long_ticks", t.long as f64, "ticks"),
+                figure("longest_tick", longest as f64, "ns"),
+                figure("fds_waiting_in_longest", first as f64, "fds"),
+                figure("longest_fd_wait", waited as f64, "ns"),
+            ],
+            advice: "Split the long callback, move blocking or CPU-heavy work to a worker \
+                         thread or pool, or yield to the loop between chunks of work.",
+        });
     }
 }

@@ -24,29 +24,15 @@ pub(super) fn finding(total: u64, when: When) -> Finding {
     }
 }
 
-impl Rule for Lost {
-    fn kind(&self) -> Kind {
-        Kind::LostRecords
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Syscalls
-    }
-
-    fn reads(&self) -> Reads {
-        LOST
-    }
-
-    fn event(&mut self, event: &Event<'_>, _: &Thresholds) {
-        if let Event::Lost(l) = event
-            && l.total > self.total
-        {
+impl Lost {
+    pub(super) fn lost(&mut self, l: &crate::stream::Lost) {
+        if l.total > self.total {
             self.total = l.total;
             self.seen.at(l.ts);
         }
     }
 
-    fn finish(&mut self, _: &Judge<'_>, out: &mut Found) {
+    pub(super) fn finish(&mut self, out: &mut Found) {
         if self.total > 0 {
             out.push(finding(self.total, self.seen.when(Vec::new())));
         }

@@ -10,16 +10,20 @@ mod ctl_churn;
 mod hangup;
 mod herd;
 mod imbalance;
+mod leak;
 mod linear_scan;
 mod long_tick;
 mod lost;
 mod maxevents;
 mod saturated;
 mod spurious;
+mod threads;
 mod thresholds;
 mod timers;
 
 pub use thresholds::{BadThreshold, KNOBS, Knob, Thresholds, Unit};
+
+use threads::Threads;
 
 use serde::Serialize;
 
@@ -226,25 +230,30 @@ impl Known {
         info.pid = Some(t.pid);
     }
 
-    fn epoll(&mut self, e: EpollRef) {
-        slot(&mut self.epolls, e.id.0 as usize).get_or_insert(e);
+    /// Learns epoll instance `e` (inline: every delivering wait calls it, most know it already).
+    #[inline]
+    fn epoll(&mut self, e: &EpollRef) {
+        if !matches!(self.epolls.get(e.id.0 as usize), Some(Some(_))) {
+            self.new_epoll(e);
+        }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn new_epoll(&mut self, e: &EpollRef) {
+        *slot(&mut self.epolls, e.id.0 as usize) = Some(*e);
+    }
+
+    /// Learns from an event other than a wait (the engine learns those: see [`Threads::get`]).
     fn event(&mut self, event: &Event<'_>) {
         match event {
-            Event::Wait(w) => {
-                self.thread(w.thread);
-                if let Some(e) = w.epoll {
-                    self.epoll(e);
-                }
-            }
             Event::Ctl(c) => {
                 self.thread(c.thread);
-                self.epoll(c.epoll);
+                self.epoll(&c.epoll);
             }
-            Event::EpollCreated(c) => self.epoll(c.epoll),
-            Event::InterestSnapshot(s) => self.epoll(s.epoll),
-            Event::Ready(r) => self.epoll(r.epoll),
+            Event::EpollCreated(c) => self.epoll(&c.epoll),
+            Event::InterestSnapshot(s) => self.epoll(&s.epoll),
+            Event::Ready(r) => self.epoll(&r.epoll),
             Event::Thread(t) => match t.what {
                 ThreadChange::Forked {
                     child,
@@ -297,13 +306,11 @@ impl Known {
     }
 
     /// `place` with the epoll instance `id` filled in.
-    fn with_epoll(&self, mut place: Place, id: EpollId) -> Place {
-        if let Some(Some(e)) = self.epolls.get(id.0 as usize) {
-            place.pid = Some(e.pid);
-            place.epfd = Some(e.epfd);
-            place.epoll_generation = Some(e.generation);
+    fn with_epoll(&self, place: Place, id: EpollId) -> Place {
+        match self.epolls.get(id.0 as usize) {
+            Some(Some(e)) => at_epoll(place, *e),
+            _ => place,
         }
-        place
     }
 
     /// `place` with the fd entry `entry` (and its epoll instance) filled in.
@@ -315,6 +322,14 @@ impl Known {
         }
         place
     }
+}
+
+/// `place` at epoll instance `e`.
+fn at_epoll(mut place: Place, e: EpollRef) -> Place {
+    place.pid = Some(e.pid);
+    place.epfd = Some(e.epfd);
+    place.epoll_generation = Some(e.generation);
+    place
 }
 
 /// Findings kept per kind, at most: a server with thousands of threads could otherwise have a
@@ -382,45 +397,21 @@ impl Judge<'_> {
     }
 }
 
-/// The kinds of event a rule reads, as bits: the engine calls a rule only with those (most
-/// rules read only waits, and a server's stream is mostly other events).
-type Reads = u8;
-const WAIT: Reads = 1;
-const CTL: Reads = 1 << 1;
-const WAKE: Reads = 1 << 2;
-const HERD: Reads = 1 << 3;
-const LOST: Reads = 1 << 4;
-
-/// The bit of `event`'s kind (0 for kinds no rule reads).
-fn read_bit(event: &Event<'_>) -> Reads {
-    match event {
-        Event::Wait(_) => WAIT,
-        Event::Ctl(_) => CTL,
-        Event::Wake(_) => WAKE,
-        Event::Herd(_) => HERD,
-        Event::Lost(_) => LOST,
-        _ => 0,
-    }
-}
-
-/// One rule: a consumer of the stream that judges at the end.
-trait Rule {
-    fn kind(&self) -> Kind;
-    fn needs(&self) -> Needs;
-    /// The events its `event` reads ([`Reads`] bits); it is given no others.
-    fn reads(&self) -> Reads;
-    fn event(&mut self, event: &Event<'_>, limits: &Thresholds);
-    fn finish(&mut self, judge: &Judge<'_>, out: &mut Found);
-}
-
-/// The findings engine: a [`Consumer`] of the stream.
+/// The findings engine: a [`Consumer`] of the stream. Each rule is a field updated by a
+/// direct call; the per-thread rules share one [`threads::ThreadState`] per thread.
 pub struct Findings {
     limits: Thresholds,
+    /// Every kind silenced: the stream is not looked at (the report costs what it did without).
+    off: bool,
+    /// Width of saturated-loop's intervals (ns, at least 1).
+    width: u64,
     known: Known,
-    /// Each rule with the events it reads.
-    rules: Vec<(Reads, Box<dyn Rule>)>,
-    /// What any rule reads.
-    reads: Reads,
+    threads: Threads,
+    lost: lost::Lost,
+    herds: herd::Herds,
+    churn: ctl_churn::CtlChurn,
+    hangups: hangup::Hangup,
+    leaks: leak::Leaks,
 }
 
 impl Default for Findings {
@@ -429,47 +420,69 @@ impl Default for Findings {
     }
 }
 
+impl Kind {
+    /// What the rule needs beyond the syscall hooks.
+    fn needs(self) -> Needs {
+        match self {
+            Kind::LongTick => Needs::Readiness,
+            Kind::ThunderingHerd | Kind::SpuriousWakeups => Needs::Wakeups,
+            _ => Needs::Syscalls,
+        }
+    }
+}
+
 impl Findings {
     pub fn new(limits: Thresholds) -> Self {
-        let rules: Vec<Box<dyn Rule>> = vec![
-            Box::new(lost::Lost::default()),
-            Box::new(long_tick::LongTick::default()),
-            Box::new(busy_poll::BusyPoll::default()),
-            Box::new(herd::Herds::default()),
-            Box::new(ctl_churn::CtlChurn::default()),
-            Box::new(maxevents::Maxevents::default()),
-            Box::new(spurious::Spurious::default()),
-            Box::new(timers::Timers::default()),
-            Box::new(saturated::Saturated::new(limits.saturated_interval_ns)),
-            Box::new(imbalance::Imbalance::default()),
-            Box::new(linear_scan::LinearScan::default()),
-            Box::new(hangup::Hangup::default()),
-        ];
-        let rules: Vec<(Reads, Box<dyn Rule>)> = rules
-            .into_iter()
-            .filter(|r| limits.reports(r.kind()))
-            .map(|r| (r.reads(), r))
-            .collect();
         Self {
-            reads: rules.iter().fold(0, |all, (reads, _)| all | reads),
+            off: Kind::ALL.iter().all(|&k| !limits.reports(k)),
+            width: limits.saturated_interval_ns.max(1),
             limits,
             known: Known::default(),
-            rules,
+            threads: Threads::default(),
+            lost: lost::Lost::default(),
+            herds: herd::Herds::default(),
+            churn: ctl_churn::CtlChurn::default(),
+            hangups: hangup::Hangup::default(),
+            leaks: leak::Leaks::default(),
+        }
+    }
+
+    /// Kind `kind`'s findings into `out`.
+    fn judge(&mut self, kind: Kind, judge: &Judge<'_>, out: &mut Found) {
+        let threads = &mut self.threads;
+        match kind {
+            Kind::LostRecords => self.lost.finish(out),
+            Kind::LongTick => long_tick::finish(threads, judge, out),
+            Kind::BusyPoll => busy_poll::finish(threads, judge, out),
+            Kind::ThunderingHerd => self.herds.finish(judge, out),
+            Kind::CtlChurn => self.churn.finish(judge, out),
+            Kind::MaxeventsSaturated => maxevents::finish(threads, judge, out),
+            Kind::SpuriousWakeups => spurious::finish(threads, judge, out),
+            Kind::TimerWakeups => timers::finish(threads, judge, out),
+            Kind::SaturatedLoop => saturated::finish(threads, self.width, judge, out),
+            Kind::ImbalancedWorkers => imbalance::finish(threads, judge, out),
+            Kind::LinearScan => linear_scan::finish(threads, judge, out),
+            Kind::StaleInterest => {
+                self.hangups.finish(judge, out);
+                self.leaks.finish(judge, out);
+            }
         }
     }
 
     /// The findings, most severe first, and the rules this recording could not judge.
     pub fn finish(mut self, info: &SessionInfo) -> Judged {
         let coverage = Coverage::of(info);
+        let known = std::mem::take(&mut self.known);
+        let limits = self.limits.clone();
         let judge = Judge {
-            limits: &self.limits,
-            known: &self.known,
+            limits: &limits,
+            known: &known,
             tier: &info.tier,
         };
         let mut found = Found::default();
         let mut skipped = Vec::new();
-        for (_, rule) in &mut self.rules {
-            let missing = match rule.needs() {
+        for kind in Kind::ALL.into_iter().filter(|&k| limits.reports(k)) {
+            let missing = match kind.needs() {
                 Needs::Readiness if !coverage.readiness => {
                     Some("needs readiness (callback or socket tier); this recording has none")
                 }
@@ -479,16 +492,13 @@ impl Findings {
                 _ => None,
             };
             match missing {
-                Some(reason) => skipped.push(Skipped {
-                    kind: rule.kind(),
-                    reason,
-                }),
-                None => rule.finish(&judge, &mut found),
+                Some(reason) => skipped.push(Skipped { kind, reason }),
+                None => self.judge(kind, &judge, &mut found),
             }
         }
         // The recorder's own count of lost records, when no Lost record carried it.
         if info.lost_events > 0
-            && self.limits.reports(Kind::LostRecords)
+            && limits.reports(Kind::LostRecords)
             && !found.items.iter().any(|f| f.kind == Kind::LostRecords)
         {
             found.push(lost::finding(info.lost_events, When::default()));
@@ -518,49 +528,52 @@ impl Findings {
 
 impl Consumer for Findings {
     fn event(&mut self, event: &Event<'_>) {
-        // Everything silenced: nothing to learn (and the report costs what it did without).
-        if self.rules.is_empty() {
+        if self.off {
             return;
         }
-        self.known.event(event);
-        let bit = read_bit(event);
-        if bit & self.reads == 0 {
-            return;
-        }
-        for (reads, rule) in &mut self.rules {
-            if *reads & bit != 0 {
-                rule.event(event, &self.limits);
+        // Most events are waits: tested first, without the jump through the kinds.
+        if let Event::Wait(w) = event {
+            self.threads
+                .get(&w.thread, &mut self.known)
+                .wait(w, &self.limits, self.width);
+            // The findings that name an instance learned from waits name it by a delivered
+            // fd (or keep it: maxevents-saturated): a wait that delivers nothing teaches
+            // nothing, and most waits of a spinning loop are such.
+            if !w.delivered.is_empty() {
+                if let Some(e) = &w.epoll {
+                    self.known.epoll(e);
+                }
+                self.churn.wait(w);
+                self.hangups.wait(w);
+                self.leaks.wait(w);
             }
+            return;
         }
-    }
-}
-
-/// Per-thread state of a rule, by [`ThreadId`].
-struct PerThread<T>(Vec<Option<T>>);
-
-impl<T> Default for PerThread<T> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
-}
-
-impl<T: Default> PerThread<T> {
-    fn get(&mut self, id: ThreadId) -> &mut T {
-        slot(&mut self.0, id.0 as usize).get_or_insert_with(T::default)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (ThreadId, &T)> {
-        self.0
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| Some((ThreadId(i as u32), t.as_ref()?)))
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = (ThreadId, &mut T)> {
-        self.0
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, t)| Some((ThreadId(i as u32), t.as_mut()?)))
+        match event {
+            Event::Ctl(c) => {
+                self.known.event(event);
+                self.churn.ctl(c);
+                self.leaks.ctl(c);
+            }
+            Event::InterestSnapshot(s) => {
+                self.known.event(event);
+                self.leaks.found(s.epoll.pid, s.entry, s.ts);
+            }
+            Event::FdEnded(e) => self.leaks.ended(e, &self.limits),
+            Event::Wake(w) => self
+                .threads
+                .get(&w.thread, &mut self.known)
+                .wakes
+                .woken(w.ts),
+            Event::Herd(h) => {
+                for t in &h.woken {
+                    self.threads.get(t, &mut self.known).wakes.in_herd();
+                }
+                self.herds.herd(h);
+            }
+            Event::Lost(l) => self.lost.lost(l),
+            _ => self.known.event(event),
+        }
     }
 }
 

@@ -1,30 +1,17 @@
 //! `saturated-loop`: a thread busy (between waits) nearly all the time for several intervals
 //! in a row: the loop no longer keeps up with its work.
 use super::*;
+use crate::stream::Wait;
 
 /// Runs of saturated intervals kept per thread (the longest).
 const RUNS_KEPT: usize = 5;
 
-pub(super) struct Saturated {
-    width: u64,
-    threads: PerThread<Load>,
-}
-
-impl Saturated {
-    pub(super) fn new(width: u64) -> Self {
-        Self {
-            width: width.max(1),
-            threads: PerThread::default(),
-        }
-    }
-}
-
 #[derive(Default)]
-struct Load {
+pub(super) struct Load {
     /// The interval being added up, and its busy and blocked time.
     current: Option<u64>,
     /// The current interval's time span, `start..end` ns: a span within it is added without a
-    /// division (most are).
+    /// division (most are). `(0, 0)` when there is none: only an empty span fits in it.
     span: (u64, u64),
     busy: u64,
     blocked: u64,
@@ -43,7 +30,7 @@ impl Load {
         if start >= end {
             return;
         }
-        if self.current.is_some() && start >= self.span.0 && end <= self.span.1 {
+        if start >= self.span.0 && end <= self.span.1 {
             if busy {
                 self.busy = self.busy.saturating_add(end - start);
             } else {
@@ -106,6 +93,7 @@ impl Load {
         let Some(index) = self.current.take() else {
             return;
         };
+        self.span = (0, 0);
         let (busy, blocked) = (
             std::mem::take(&mut self.busy),
             std::mem::take(&mut self.blocked),
@@ -138,31 +126,17 @@ impl Load {
     }
 }
 
-impl Rule for Saturated {
-    fn kind(&self) -> Kind {
-        Kind::SaturatedLoop
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Syscalls
-    }
-
-    fn reads(&self) -> Reads {
-        WAIT
-    }
-
-    fn event(&mut self, event: &Event<'_>, limits: &Thresholds) {
-        let Event::Wait(w) = event else { return };
-        let width = self.width;
-        let t = self.threads.get(w.thread.id);
+impl Load {
+    /// Adds the tick before `w` (busy) and `w` itself (blocked) to intervals `width` ns wide.
+    #[inline]
+    pub(super) fn wait(&mut self, w: &Wait<'_>, width: u64, limits: &Thresholds) {
+        let t = self;
         // The tick and the wait after it both within the current interval (most are): added
         // with one check.
         if let Some(busy) = w.busy_before_ns
             && w.outcome.finished()
-            && t.current.is_some()
             && w.enter_ts.saturating_sub(busy) >= t.span.0
             && w.exit_ts <= t.span.1
-            && w.enter_ts <= w.exit_ts
         {
             t.busy = t.busy.saturating_add(busy.min(w.enter_ts));
             t.blocked = t
@@ -183,53 +157,53 @@ impl Rule for Saturated {
             t.add(w.enter_ts, w.exit_ts, false, width, limits);
         }
     }
+}
 
-    fn finish(&mut self, judge: &Judge<'_>, out: &mut Found) {
-        let limits = judge.limits;
-        let width = self.width;
-        for (id, t) in self.threads.iter_mut() {
-            t.close(width, limits);
-            t.end_run(limits);
-            let runs = std::mem::take(&mut t.runs).into_sorted();
-            let Some(&(longest, _)) = runs.first() else {
-                continue;
-            };
-            let mut ranges: Vec<Range> = runs
-                .iter()
-                .map(|&(_, (first, last))| Range {
-                    start_ns: first.saturating_mul(width),
-                    end_ns: (last + 1).saturating_mul(width),
-                })
-                .collect();
-            ranges.sort_by_key(|r| r.start_ns);
-            for r in &ranges {
-                t.seen.at(r.start_ns);
-                t.seen.at(r.end_ns);
-            }
-            let mean = t.share_sum / t.saturated.max(1) as f64;
-            out.push(Finding {
-                kind: Kind::SaturatedLoop,
-                severity: Severity::Warn,
-                tier: judge.tier(Needs::Syscalls),
-                at: judge.known.place_of_thread(id),
-                when: t.seen.when(ranges),
-                summary: format!(
-                    "busy at least {:.0} % of the time for {longest} intervals of {} in a row \
-                     ({}): the loop cannot keep up",
-                    limits.saturated_utilization * 100.0,
-                    crate::text::duration(width),
-                    super::plural(t.long_runs, "such run")
-                ),
-                evidence: vec![
-                    figure("longest_run", longest as f64, "intervals"),
-                    figure("runs", t.long_runs as f64, "runs"),
-                    figure("saturated_intervals", t.saturated as f64, "intervals"),
-                    figure("utilization", mean.min(1.0), "ratio"),
-                    figure("interval", width as f64, "ns"),
-                ],
-                advice: "Spread the work over more loops (threads or processes), or make each \
-                         tick cheaper; a saturated loop adds queueing delay to every event.",
-            });
+pub(super) fn finish(threads: &mut Threads, width: u64, judge: &Judge<'_>, out: &mut Found) {
+    let limits = judge.limits;
+    for (id, state) in threads.iter_mut() {
+        let t = &mut state.load;
+        t.close(width, limits);
+        t.end_run(limits);
+        let runs = std::mem::take(&mut t.runs).into_sorted();
+        let Some(&(longest, _)) = runs.first() else {
+            continue;
+        };
+        let mut ranges: Vec<Range> = runs
+            .iter()
+            .map(|&(_, (first, last))| Range {
+                start_ns: first.saturating_mul(width),
+                end_ns: (last + 1).saturating_mul(width),
+            })
+            .collect();
+        ranges.sort_by_key(|r| r.start_ns);
+        for r in &ranges {
+            t.seen.at(r.start_ns);
+            t.seen.at(r.end_ns);
         }
+        let mean = t.share_sum / t.saturated.max(1) as f64;
+        out.push(Finding {
+            kind: Kind::SaturatedLoop,
+            severity: Severity::Warn,
+            tier: judge.tier(Needs::Syscalls),
+            at: judge.known.place_of_thread(id),
+            when: t.seen.when(ranges),
+            summary: format!(
+                "busy at least {:.0} % of the time for {longest} intervals of {} in a row \
+                     ({}): the loop cannot keep up",
+                limits.saturated_utilization * 100.0,
+                crate::text::duration(width),
+                super::plural(t.long_runs, "such run")
+            ),
+            evidence: vec![
+                figure("longest_run", longest as f64, "intervals"),
+                figure("runs", t.long_runs as f64, "runs"),
+                figure("saturated_intervals", t.saturated as f64, "intervals"),
+                figure("utilization", mean.min(1.0), "ratio"),
+                figure("interval", width as f64, "ns"),
+            ],
+            advice: "Spread the work over more loops (threads or processes), or make each \
+                         tick cheaper; a saturated loop adds queueing delay to every event.",
+        });
     }
 }

@@ -465,6 +465,92 @@ fn stale_interest_is_an_fd_hanging_up_again_and_again() {
     assert_eq!((f.at.fd, f.at.tid), (Some(5), Some(10)));
 }
 
+/// Thread 10 of process 10 registers `fds` fds (20, 21, ...) on epoll 3 at 1 ms, 2 ms, ...,
+/// serves fd 5 with a wait every 10 ms, and closes the fds still registered in reverse order
+/// so that the first is idle longest, `idle` ns after its registration. `twist` changes one
+/// registration: delivered once, or removed (DEL) before its close.
+fn leaked(fds: u64, idle: u64, twist: Option<CtlOrEvent>) -> Vec<Record> {
+    let t = Task::new(10, 10);
+    let mut r = vec![
+        t.epoll_create(0, 3),
+        t.epoll_ctl(1, 3, EPOLL_CTL_ADD, 5, 5, 0),
+    ];
+    for i in 0..fds {
+        let fd = 20 + i as i32;
+        r.push(t.epoll_ctl((i + 1) * MS, 3, EPOLL_CTL_ADD, fd, fd as u64, 0));
+    }
+    let last = fds * MS;
+    let mut ts = last + MS;
+    while ts < MS + idle {
+        r.push(t.epoll_wait(ts, ts + 100, 3, 1));
+        let fd = if ts == last + MS && twist == Some(CtlOrEvent::Event) {
+            20
+        } else {
+            5
+        };
+        r.extend(t.events(ts + 100, &[(EPOLLIN, fd)]));
+        ts += 10 * MS;
+    }
+    if twist == Some(CtlOrEvent::Ctl) {
+        r.push(t.epoll_ctl(MS + idle - 1, 3, EPOLL_CTL_DEL, 20, 0, 0));
+    }
+    // fd 20 + i registered at (i + 1) ms, closed at 1 ms + idle + (fds - 1 - i) µs.
+    for i in (0..fds).rev() {
+        r.push(t.close(MS + idle + (fds - 1 - i) * 1_000, 20 + i as i32, 0));
+    }
+    r
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum CtlOrEvent {
+    Ctl,
+    Event,
+}
+
+#[test]
+fn stale_interest_is_many_fds_idle_while_registered_then_closed() {
+    let limits = Thresholds::default();
+    let (n, idle) = (limits.leak_fds, limits.leak_idle_ns);
+    // The last registered, the least idle: (n - 1) ms later than the first, closed n - 1 µs
+    // sooner. Every fd is idle at least the threshold when the last one is.
+    let least = |i: u64| idle + (n - 1) * MS - (n - 1 - i) * 1_000 - i * MS;
+    let enough = idle + (n - 1) * MS;
+    assert!(least(n - 1) >= idle && least(n - 1) < idle + MS);
+    let f = only(&leaked(n, enough, None), Kind::StaleInterest);
+    assert_eq!(
+        (f.severity, f.at.tid, f.at.epfd, f.at.fd),
+        (Severity::Warn, Some(10), Some(3), Some(20))
+    );
+    assert_eq!(evidence(&f, "idle_fds"), n as f64);
+    assert_eq!(
+        evidence(&f, "longest_idle"),
+        (enough + (n - 1) * 1_000) as f64
+    );
+    assert_eq!(f.when.ranges.len(), 5, "the longest few idle spans");
+    assert!(f.summary.contains("fds 20, 21, 22, ..."), "{}", f.summary);
+
+    assert!(
+        kinds(&leaked(n - 1, enough, None)).is_empty(),
+        "too few fds"
+    );
+    // The last registered fd a nanosecond short of idle: n - 1 idle fds.
+    let short = enough - (least(n - 1) - idle) - 1;
+    assert!(
+        kinds(&leaked(n, short, None)).is_empty(),
+        "one not idle long enough"
+    );
+    assert!(
+        kinds(&leaked(n, enough, Some(CtlOrEvent::Event))).is_empty(),
+        "one delivered an event"
+    );
+    assert!(
+        kinds(&leaked(n, enough, Some(CtlOrEvent::Ctl))).is_empty(),
+        "one removed before its close"
+    );
+    let f = only(&leaked(n + 1, enough + MS, None), Kind::StaleInterest);
+    assert_eq!(evidence(&f, "idle_fds"), (n + 1) as f64);
+}
+
 #[test]
 fn silenced_kinds_and_thresholds_apply() {
     let mut limits = Thresholds::default();

@@ -45,6 +45,12 @@ pub struct Thresholds {
     pub scan_per_ready: f64,
     /// stale-interest: EPOLLHUP/EPOLLERR deliveries of one fd.
     pub hangup_deliveries: u64,
+    /// stale-interest (leaks): a registration this long without a delivered event, ended by
+    /// the fd's close, is idle (ns).
+    pub leak_idle_ns: u64,
+    /// stale-interest (leaks): idle registrations closed in one epoll instance that make a
+    /// finding.
+    pub leak_fds: u64,
     /// Every rule but lost-records: events (waits, wake-ups, `epoll_ctl` calls, deliveries)
     /// below which a rule does not judge (too few to say anything).
     pub min_events: u64,
@@ -72,6 +78,8 @@ impl Default for Thresholds {
             imbalance_ratio: 5.0,
             scan_per_ready: 16.0,
             hangup_deliveries: 100,
+            leak_idle_ns: 1_000_000_000,
+            leak_fds: 8,
             min_events: 100,
             silenced: Vec::new(),
         }
@@ -173,6 +181,16 @@ pub const KNOBS: &[Knob] = &[
         "EPOLLHUP/EPOLLERR deliveries of one fd",
     ),
     knob(
+        "leak-idle-ms",
+        Unit::Milliseconds,
+        "a registration this long without an event, then closed, is idle",
+    ),
+    knob(
+        "leak-fds",
+        Unit::Count,
+        "idle registrations closed in one epoll instance",
+    ),
+    knob(
         "min-events",
         Unit::Count,
         "events below which a rule does not judge",
@@ -239,6 +257,8 @@ impl Thresholds {
             "imbalance-ratio" => self.imbalance_ratio = v,
             "scan-per-ready" => self.scan_per_ready = v,
             "hangup-deliveries" => self.hangup_deliveries = count().max(1),
+            "leak-idle-ms" => self.leak_idle_ns = ms(),
+            "leak-fds" => self.leak_fds = count().max(1),
             "min-events" => self.min_events = count(),
             _ => unreachable!("every knob has a field"),
         }

@@ -126,6 +126,37 @@ pub(super) fn hangup(run: &Run) -> Result<()> {
     Ok(())
 }
 
+/// How long `anti-leak`'s loop runs with its forgotten fds registered: longer than
+/// stale-interest's default idle time (1 s), so slower machines only make it longer.
+const LEAK_IDLE: Duration = Duration::from_millis(1_200);
+/// The timeout of each wait of `anti-leak`'s loop (not a short timer: 10 ms or less is).
+const LEAK_TICK: Duration = Duration::from_millis(100);
+
+/// `stale-interest` (leaks): the read ends of COUNT pipes are registered and never written to;
+/// the loop waits [`LEAK_IDLE`] in waits of [`LEAK_TICK`] that time out, then closes them
+/// still registered, in reverse order (the first registered is idle longest).
+pub(super) fn leak(run: &Run) -> Result<()> {
+    let c = run.caller;
+    let ep = c.epoll_create1().context("epoll_create1")?;
+    let mut pipes = Vec::new();
+    for _ in 0..run.count {
+        let (read, write) = fds::pipe().context("pipe")?;
+        c.epoll_ctl(ep, CtlOp::Add, read, IN)?;
+        pipes.push((read, write));
+    }
+    let start = Instant::now();
+    while start.elapsed() < LEAK_IDLE {
+        expect_timeout(c.epoll_wait(ep, EpollCall::Wait, 8, Some(LEAK_TICK)))?;
+    }
+    let first = pipes.first().map(|&(read, _)| read);
+    plant(run, "stale-interest", first, "idle_fds", run.count);
+    for &(read, write) in pipes.iter().rev() {
+        close_all(c, &[read, write])?;
+    }
+    c.close(ep.fd)?;
+    Ok(())
+}
+
 /// Pipes `linear-scan` polls.
 const SCANNED: usize = 200;
 

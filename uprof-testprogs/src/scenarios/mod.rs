@@ -228,6 +228,16 @@ pub const ALL: &[Scenario] = &[
         run: antipatterns::hangup,
     },
     Scenario {
+        name: "anti-leak",
+        summary: "the read ends of COUNT pipes are registered and never written; after 1.2 s of waits that time out they are closed still registered: the stale-interest finding (leaks)",
+        count: Some(Count {
+            meaning: "pipes",
+            default: 16,
+        }),
+        waits: None,
+        run: antipatterns::leak,
+    },
+    Scenario {
         name: "anti-linear-scan",
         summary: "COUNT poll calls over 200 pipes of which one is readable: the linear-scan finding",
         count: Some(Count {
