@@ -415,6 +415,14 @@ impl EventLoop {
     }
 
     fn run_due_timers(&mut self) {
+        // Most ticks of a busy server have no timer due: no list to build then.
+        if self
+            .timers
+            .next_deadline()
+            .is_none_or(|deadline| deadline > self.now)
+        {
+            return;
+        }
         for key in self.timers.take_due(self.now) {
             let Some(mut callback) = self.timers.take_callback(key) else {
                 continue;
@@ -504,6 +512,10 @@ impl EventLoop {
     /// is dropped like a finished one, the tasks woken after it stay queued, and the panic
     /// goes on to `run`'s caller.
     fn run_woken_tasks(&mut self) {
+        // Without tasks nothing can be woken: the shared list's lock is left alone.
+        if self.executor.len() == 0 {
+            return;
+        }
         let mut woken = self.executor.take_woken().into_iter();
         while let Some(token) = woken.next() {
             let Some((key, mut task, waker)) = self.executor.take(token) else {
@@ -533,6 +545,9 @@ impl EventLoop {
     }
 
     fn run_close_callbacks(&mut self) {
+        if self.closing.is_empty() {
+            return;
+        }
         // Callbacks may close more handles; those run in the next tick, as in libuv.
         for on_close in std::mem::take(&mut self.closing) {
             on_close(self);

@@ -2,8 +2,8 @@
 //! of instructions per request and per wakeup across the servers.
 //!
 //! Under `-icount shift=0` a guest nanosecond of CPU time is one instruction, so the server's
-//! on-CPU time from `/proc/PID/schedstat` (nanoseconds, user and kernel) counts the
-//! instructions it ran on behalf of the requests.
+//! on-CPU time from schedstat (nanoseconds, user and kernel) counts the instructions it ran on
+//! behalf of the requests.
 
 use anyhow::{Context, Result, bail};
 use tickloop_apps::report::ServerReport;
@@ -22,25 +22,15 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// The sample of a server from its `/proc/PID/schedstat`, `/proc/PID/status` and report.
-    pub fn parse(schedstat: &str, status: &str, report: &ServerReport) -> Result<Sample> {
+    /// The sample of a server: its CPU time so far (nanoseconds), its `/proc/PID/status` and its
+    /// report.
+    pub fn new(cpu_ns: u64, status: &str, report: &ServerReport) -> Result<Sample> {
         Ok(Sample {
-            cpu_ns: schedstat_cpu_ns(schedstat)?,
+            cpu_ns,
             sleeps: voluntary_switches(status)?,
             wait_returns: report.wait_returns,
         })
     }
-}
-
-/// The first field of `/proc/PID/schedstat`: nanoseconds spent on the CPU.
-fn schedstat_cpu_ns(text: &str) -> Result<u64> {
-    let field = text
-        .split_whitespace()
-        .next()
-        .with_context(|| format!("empty schedstat: {text:?}"))?;
-    field
-        .parse()
-        .with_context(|| format!("schedstat's first field is no count: {text:?}"))
 }
 
 /// `voluntary_ctxt_switches` of a `/proc/PID/status`.
@@ -171,8 +161,8 @@ mod tests {
                           voluntary_ctxt_switches:\t812\nnonvoluntary_ctxt_switches:\t3\n";
 
     #[test]
-    fn a_sample_reads_schedstat_status_and_the_report() {
-        let sample = Sample::parse("123456789 2000 17\n", STATUS, &report(Some(40))).unwrap();
+    fn a_sample_reads_the_status_and_the_report() {
+        let sample = Sample::new(123_456_789, STATUS, &report(Some(40))).unwrap();
         assert_eq!(
             sample,
             Sample {
@@ -184,11 +174,11 @@ mod tests {
     }
 
     #[test]
-    fn malformed_proc_files_are_errors() {
-        assert!(Sample::parse("", STATUS, &report(None)).is_err());
-        assert!(Sample::parse("x 1 2", STATUS, &report(None)).is_err());
+    fn a_status_without_voluntary_switches_is_an_error() {
         let no_switches = "Name:\tmio-echo\nnonvoluntary_ctxt_switches:\t3\n";
-        assert!(Sample::parse("1 2 3", no_switches, &report(None)).is_err());
+        assert!(Sample::new(1, no_switches, &report(None)).is_err());
+        let garbled = "voluntary_ctxt_switches:\tmany\n";
+        assert!(Sample::new(1, garbled, &report(None)).is_err());
     }
 
     fn sample(cpu_ns: u64, sleeps: u64, wait_returns: Option<u64>) -> Sample {

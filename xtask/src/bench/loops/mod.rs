@@ -5,7 +5,7 @@
 //!
 //! Inside the VM (`bench loops --guest`), each server in turn serves the same closed-loop load
 //! from `tickloop-loadgen --requests N` (the same N requests for every server). Around the
-//! load, the server's CPU time comes from `/proc/PID/schedstat`, its blocking waits from
+//! load, the server's CPU time comes from schedstat (`procs::thread_cpu_time`), its blocking waits from
 //! `/proc/PID/status` and its wait returns from its own report (see `figures`).
 
 mod figures;
@@ -21,6 +21,7 @@ use tickloop_apps::server_process::ServerProcess;
 
 use super::Target;
 use super::icount_vm::{Args, GuestBench};
+use super::procs::thread_cpu_time;
 use crate::loops::subjects::{Subject, loadgen_requests, run_stdout};
 use figures::{PerRequest, Run, Sample};
 
@@ -43,8 +44,10 @@ const BINARIES: [&str; 4] = [
     "tokio-echo",
     "tickloop-loadgen",
 ];
-/// Closed-loop connections of the load (as `cargo xtask loops`).
-const CONNECTIONS: usize = 16;
+/// Closed-loop connections of the two loads: with one, every request takes a wakeup of its
+/// own, so the loops' cost per iteration shows; with 16 (as `cargo xtask loops`), wakeups
+/// batch requests as the scheduler lets them.
+const CONNECTIONS: [usize; 2] = [1, 16];
 /// The load generator's bound on one run, in guest seconds (it ends with its last answer).
 const MAX_GUEST_SECONDS: u32 = 300;
 
@@ -61,7 +64,7 @@ impl Plan {
     fn new(quick: bool) -> Plan {
         if quick {
             Plan {
-                requests: 10_000,
+                requests: 20_000,
                 rounds: 1,
             }
         } else {
@@ -84,7 +87,7 @@ pub fn run(args: &Args, quick: bool) -> Result<Vec<Target>> {
         return guest(plan);
     }
     let bin = crate::release::build("bench loops", &["tickloop-apps"])?;
-    let served = (plan.requests as usize * plan.rounds * SERVERS.len()) as f64;
+    let served = (plan.requests as usize * plan.rounds * SERVERS.len() * CONNECTIONS.len()) as f64;
     GuestBench {
         name: "loops",
         files: BINARIES.iter().map(|name| bin.join(name)).collect(),
@@ -101,23 +104,49 @@ fn guest(plan: Plan) -> Result<Vec<Target>> {
     let exe = std::env::current_exe().context("cannot find the xtask binary")?;
     let bin = exe.parent().context("the xtask binary has no directory")?;
     println!(
-        "== loops: each echo server serves the same {} requests of 64 bytes from {CONNECTIONS} \
-         closed-loop connections (tickloop-loadgen --requests), {} round(s)",
+        "== loops: each echo server serves the same {} requests of 64 bytes (tickloop-loadgen \
+         --requests, closed loop), {} round(s); instructions of the server process (user + \
+         kernel), from its CPU time under icount",
         plan.requests, plan.rounds
     );
+    let mut targets = Vec::new();
+    for connections in CONNECTIONS {
+        println!();
+        println!("   {connections} connection(s):");
+        let rows = compare(plan, bin, connections)?;
+        let instructions = |subject: Subject| {
+            rows.iter()
+                .find(|(name, _)| *name == subject.name())
+                .map(|(_, row)| row.instructions)
+                .expect("every server has a row")
+        };
+        let ratio = instructions(TARGET) / instructions(BASELINE);
+        targets.push(Target {
+            what: format!("VM: {} instr/request, {connections} conn", TARGET.name()),
+            goal: "<= mio's",
+            measured: format!("x{ratio:.3} of mio's"),
+            met: ratio <= 1.0,
+        });
+    }
     println!(
-        "   instructions of the server process (user + kernel), from its CPU time under icount"
+        "   waits: returns of epoll_wait/poll/select (the servers' own counts; tokio keeps none); \
+         sleeps: voluntary context switches (/proc/PID/status), the waits that blocked\n"
     );
+    Ok(targets)
+}
+
+/// Every server under `connections`, round by round; prints the table and returns its rows.
+fn compare(plan: Plan, bin: &Path, connections: usize) -> Result<Vec<(String, PerRequest)>> {
     let mut rounds: Vec<Vec<PerRequest>> = vec![Vec::new(); SERVERS.len()];
     for round in 1..=plan.rounds {
         for (subject, figures) in SERVERS.iter().zip(&mut rounds) {
+            let name = subject.name();
             eprintln!(
-                "bench: loops round {round}/{}: {}",
-                plan.rounds,
-                subject.name()
+                "bench: loops, {connections} connection(s), round {round}/{}: {name}",
+                plan.rounds
             );
-            let run = serve(*subject, bin, plan.requests)
-                .with_context(|| format!("{} round {round}", subject.name()))?;
+            let run = serve(*subject, bin, connections, plan.requests)
+                .with_context(|| format!("{name}, {connections} connection(s), round {round}"))?;
             figures.push(run.per_request()?);
         }
     }
@@ -126,14 +155,9 @@ fn guest(plan: Plan) -> Result<Vec<Target>> {
         .zip(&rounds)
         .map(|(subject, figures)| (subject.name(), figures::median_of(figures)))
         .collect();
-    println!();
     for line in figures::table(&rows, &BASELINE.name())? {
         println!("{line}");
     }
-    println!(
-        "   waits: returns of epoll_wait/poll/select (the servers' own counts; tokio keeps none); \
-         sleeps: voluntary context switches (/proc/PID/status), the waits that blocked"
-    );
     if plan.rounds > 1 {
         println!("   instructions per request, round by round:");
         for (subject, figures) in SERVERS.iter().zip(&rounds) {
@@ -141,37 +165,23 @@ fn guest(plan: Plan) -> Result<Vec<Target>> {
                 .iter()
                 .map(|f| format!("{:.0}", f.instructions))
                 .collect();
-            println!("     {:<16} {}", subject.name(), each.join(" "));
+            println!("     {:<18} {}", subject.name(), each.join(" "));
         }
     }
-    println!();
-    let instructions = |subject: Subject| {
-        rows.iter()
-            .find(|(name, _)| *name == subject.name())
-            .map(|(_, row)| row.instructions)
-            .expect("every server has a row")
-    };
-    let ratio = instructions(TARGET) / instructions(BASELINE);
-    Ok(vec![Target {
-        what: format!("VM: {} instructions/request", TARGET.name()),
-        goal: "<= mio's",
-        measured: format!("x{ratio:.3} of mio's"),
-        met: ratio <= 1.0,
-    }])
+    Ok(rows)
 }
 
 /// Starts `subject`, puts the load on it, and samples it around the load.
-fn serve(subject: Subject, bin: &Path, requests: u64) -> Result<Run> {
+fn serve(subject: Subject, bin: &Path, connections: usize, requests: u64) -> Result<Run> {
     let mut server = subject.start_echo(bin)?;
     // The reports' own work falls outside the window: the first is asked for before it
     // opens, the last after it closed.
     let report = ask_report(&mut server)?;
-    let (schedstat, status) = proc_files(&server)?;
-    let before = Sample::parse(&schedstat, &status, &report)?;
+    let before = sample(&server, &report)?;
     let mut loadgen = Command::new(bin.join("tickloop-loadgen"));
     loadgen
         .args(["--port", &server.addr().port().to_string()])
-        .args(["--connections", &CONNECTIONS.to_string()])
+        .args(["--connections", &connections.to_string()])
         .args(["--requests", &requests.to_string()])
         .args(["--warmup", "0", "--json"])
         .args(["--duration", &MAX_GUEST_SECONDS.to_string()]);
@@ -179,9 +189,10 @@ fn serve(subject: Subject, bin: &Path, requests: u64) -> Result<Run> {
     if answered != requests {
         bail!("tickloop-loadgen had {answered} of {requests} requests answered");
     }
-    let (schedstat, status) = proc_files(&server)?;
+    let cpu_ns = cpu_ns(&server)?;
+    let status = status(&server)?;
     let report = ask_report(&mut server)?;
-    let after = Sample::parse(&schedstat, &status, &report)?;
+    let after = Sample::new(cpu_ns, &status, &report)?;
     server.shutdown()?;
     Ok(Run {
         requests,
@@ -196,11 +207,19 @@ fn ask_report(server: &mut ServerProcess) -> Result<ServerReport> {
     server.read_report()
 }
 
-/// The server's `/proc/PID/schedstat` and `/proc/PID/status`.
-fn proc_files(server: &ServerProcess) -> Result<(String, String)> {
-    let read = |name: &str| {
-        let path = format!("/proc/{}/{name}", server.pid());
-        fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))
-    };
-    Ok((read("schedstat")?, read("status")?))
+/// The server's counters now, with its last report.
+fn sample(server: &ServerProcess, report: &ServerReport) -> Result<Sample> {
+    Sample::new(cpu_ns(server)?, &status(server)?, report)
+}
+
+/// The server's CPU time so far, in nanoseconds: its instructions under icount.
+fn cpu_ns(server: &ServerProcess) -> Result<u64> {
+    let cpu = thread_cpu_time(server.pid() as u32)?;
+    Ok(u64::try_from(cpu.as_nanos()).expect("CPU time fits 64-bit nanoseconds"))
+}
+
+/// The server's `/proc/PID/status`.
+fn status(server: &ServerProcess) -> Result<String> {
+    let path = format!("/proc/{}/status", server.pid());
+    fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))
 }
