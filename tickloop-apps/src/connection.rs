@@ -15,7 +15,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 thread_local! {
     /// The buffer reads fill, one per thread: a fresh zeroed stack array per call cost the
-    /// servers a 16 KiB memset per wakeup, about 1,500 instructions (`cargo xtask bench loops`).
+    /// servers a 16 KiB memset per wakeup, about 1,670 instructions (`cargo xtask bench loops`).
     static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
