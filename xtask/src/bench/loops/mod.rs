@@ -64,12 +64,12 @@ impl Plan {
     fn new(quick: bool) -> Plan {
         if quick {
             Plan {
-                requests: 20_000,
+                requests: 15_000,
                 rounds: 1,
             }
         } else {
             Plan {
-                requests: 30_000,
+                requests: 20_000,
                 rounds: 3,
             }
         }
