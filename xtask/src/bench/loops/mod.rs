@@ -5,8 +5,8 @@
 //!
 //! Inside the VM (`bench loops --guest`), each server in turn serves the same closed-loop load
 //! from `tickloop-loadgen --requests N` (the same N requests for every server). Around the
-//! load, the server's CPU time comes from schedstat (`procs::thread_cpu_time`), its blocking waits from
-//! `/proc/PID/status` and its wait returns from its own report (see `figures`).
+//! load, the server's CPU time comes from schedstat (`procs::thread_cpu_time`), its blocking
+//! waits from `/proc/PID/status` and its wait returns from its own report (see `figures`).
 
 mod figures;
 
@@ -34,8 +34,9 @@ const SERVERS: [Subject; 6] = [
     Subject::Mio,
     Subject::Tokio,
 ];
-/// The server every row is compared with, and the one the target names.
+/// The server every row is compared with.
 const BASELINE: Subject = Subject::Mio;
+/// The server whose instructions per request must not exceed the baseline's.
 const TARGET: Subject = Subject::Tickloop("epoll");
 /// The binaries the VM needs beside xtask.
 const BINARIES: [&str; 4] = [
