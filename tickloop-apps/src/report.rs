@@ -14,6 +14,10 @@ pub struct ServerReport {
     pub open_connections: u64,
     /// The loop's own counters (tickloop servers only).
     pub loop_stats: Option<LoopStats>,
+    /// Returns from the readiness wait (`epoll_wait`, `poll`, `select`) so far, for the
+    /// servers that count them (tickloop's and mio's; tokio does not expose it).
+    #[serde(default)]
+    pub wait_returns: Option<u64>,
 }
 
 impl ServerReport {

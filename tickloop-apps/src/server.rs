@@ -38,6 +38,7 @@ pub fn serve<P: Protocol + 'static>(
             cpu_micros: process_cpu_micros(),
             open_connections: open.get(),
             loop_stats: Some(lp.stats()),
+            wait_returns: Some(lp.stats().polls),
         }
     };
     let on_signal_report = report.clone();

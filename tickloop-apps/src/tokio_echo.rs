@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::net;
 use crate::report::{ServerReport, process_cpu_micros};
@@ -26,9 +26,29 @@ pub fn run(name: &str, runtime: Runtime, port: u16, workers: Option<usize>) -> R
         if let Some(workers) = workers {
             wait_for_workers(workers).await;
         }
+        // The handlers are in place before anyone learns the address: a SIGUSR1 sent right
+        // after it would otherwise kill the server (the signal's default action).
+        let signals = Signals::new()?;
         net::announce(&std_listener)?;
-        serve(name, TcpListener::from_std(std_listener)?).await
+        serve(name, TcpListener::from_std(std_listener)?, signals).await
     })
+}
+
+/// The signals the server handles.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+    dump: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            dump: signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?,
+        })
+    }
 }
 
 fn report(name: &str, open: &AtomicU64) -> ServerReport {
@@ -37,6 +57,7 @@ fn report(name: &str, open: &AtomicU64) -> ServerReport {
         cpu_micros: process_cpu_micros(),
         open_connections: open.load(Ordering::Relaxed),
         loop_stats: None,
+        wait_returns: None,
     }
 }
 
@@ -51,10 +72,12 @@ async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
-async fn serve(name: &str, listener: TcpListener) -> Result<()> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut dump = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
+async fn serve(name: &str, listener: TcpListener, signals: Signals) -> Result<()> {
+    let Signals {
+        mut interrupt,
+        mut terminate,
+        mut dump,
+    } = signals;
     let open = Arc::new(AtomicU64::new(0));
     loop {
         tokio::select! {

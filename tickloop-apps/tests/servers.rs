@@ -44,21 +44,33 @@ fn tickloop_echo_echoes_and_exits_cleanly_on_every_backend() {
         assert_echoes_large_payload(&server);
         let report = server.shutdown().unwrap();
         assert_eq!(report.server, format!("tickloop-{backend}"));
-        assert!(report.loop_stats.unwrap().io_callbacks > 0);
+        let stats = report.loop_stats.unwrap();
+        assert!(stats.io_callbacks > 0);
+        assert_eq!(report.wait_returns, Some(stats.polls));
     }
 }
 
 #[test]
 fn mio_and_tokio_echo_echo_and_exit_cleanly() {
-    for binary in [
-        env!("CARGO_BIN_EXE_mio-echo"),
-        env!("CARGO_BIN_EXE_tokio-echo"),
-        env!("CARGO_BIN_EXE_tokio-mt-echo"),
+    for (binary, counts_waits) in [
+        (env!("CARGO_BIN_EXE_mio-echo"), true),
+        (env!("CARGO_BIN_EXE_tokio-echo"), false),
+        (env!("CARGO_BIN_EXE_tokio-mt-echo"), false),
     ] {
-        let server = ServerProcess::spawn(Path::new(binary), &[]).unwrap();
+        let mut server = ServerProcess::spawn(Path::new(binary), &[]).unwrap();
+        // A report asked for as soon as the address is announced: the handler is in place.
+        ServerProcess::request_report(server.pid());
+        assert_eq!(server.read_report().unwrap().open_connections, 0);
         assert_echoes_large_payload(&server);
         let report = server.shutdown().unwrap();
         assert!(report.loop_stats.is_none());
+        // At least one wait for the connection and one for its data.
+        let waits = report.wait_returns;
+        assert_eq!(
+            waits.is_some_and(|n| n >= 2),
+            counts_waits,
+            "{binary}: {waits:?}"
+        );
     }
 }
 
@@ -76,6 +88,7 @@ fn loadgen_against_every_backend() {
             rate: None,
             warmup: Duration::from_millis(100),
             duration: Duration::from_millis(300),
+            requests: None,
         };
         let pid = server.pid();
         let load = loadgen::run(&config, move |_| ServerProcess::request_report(pid)).unwrap();
@@ -85,6 +98,33 @@ fn loadgen_against_every_backend() {
         assert_eq!(at_start.open_connections, 54, "{backend}");
         // At the window's end the client is already closing, so the count may be lower.
         server.read_report().unwrap();
+        server.shutdown().unwrap();
+    }
+}
+
+/// With a request count, exactly that many requests are sent and answered, warm-up included,
+/// and the run ends with the last answer rather than at the end of its duration.
+#[test]
+fn loadgen_sends_exactly_the_requests_asked_for() {
+    for requests in [1, 3, 1000] {
+        let server = tickloop_echo("epoll");
+        let config = LoadConfig {
+            addr: server.addr(),
+            wire: Wire::Echo { message_size: 32 },
+            active: 4,
+            idle: 0,
+            rate: None,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(60),
+            requests: Some(requests),
+        };
+        let load = loadgen::run(&config, |_| {}).unwrap();
+        assert_eq!(load.requests, requests, "{load}");
+        assert_eq!(load.errors, 0, "{load}");
+        assert!(
+            load.seconds < 30.0,
+            "the run waited for its duration: {load}"
+        );
         server.shutdown().unwrap();
     }
 }
@@ -132,6 +172,7 @@ fn loadgen_drives_http_with_a_fixed_rate() {
         rate: Some(500.0),
         warmup: Duration::from_millis(100),
         duration: Duration::from_millis(400),
+        requests: None,
     };
     let pid = server.pid();
     let load = loadgen::run(&config, move |_| ServerProcess::request_report(pid)).unwrap();

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tickloop::{BackendKind, EventLoop, Interest, LoopError, RunMode};
 
@@ -203,7 +203,41 @@ fn completion_queues_more_work(kind: BackendKind) {
     assert_eq!(*chain.borrow(), [1, 2]);
 }
 
+/// Without timers the tick reads the clock only when its poll returns: an I/O callback still
+/// sees a `now()` no earlier than the moment its descriptor became ready.
+fn io_callbacks_see_the_time_their_poll_returned(kind: BackendKind) {
+    let (mut ours, mut peer) = socket_pair();
+    let mut lp = EventLoop::new(kind).unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        let written_at = Instant::now();
+        peer.write_all(b"x").unwrap();
+        written_at
+    });
+    let seen = Rc::new(Cell::new(None));
+    let slot = Rc::clone(&seen);
+    lp.watch(
+        ours.as_raw_fd(),
+        Interest::READABLE,
+        move |lp, handle, _| {
+            let mut byte = [0];
+            ours.read_exact(&mut byte).unwrap();
+            slot.set(Some(lp.now()));
+            lp.close(handle).unwrap();
+        },
+    )
+    .unwrap();
+    lp.run(RunMode::Default).unwrap();
+    let written_at = writer.join().unwrap();
+    let seen = seen.get().expect("the callback ran");
+    assert!(
+        seen >= written_at,
+        "now() {seen:?} is older than the write {written_at:?}"
+    );
+}
+
 crate::per_backend!(
+    io_callbacks_see_the_time_their_poll_returned,
     close_inside_own_callback,
     close_other_watcher_ready_in_same_poll,
     rearm_inside_callback,

@@ -16,7 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Measure uprof against its speed targets: overhead, bystander, callback, pipeline, report, rss.
+    /// Measure uprof against its speed targets: overhead, bystander, callback, pipeline, report,
+    /// export, rss, agent; and tickloop against mio and tokio (loops).
     Bench(xtask::bench::Args),
     /// Fuzz the record reader, the analysis and both report renderers (libFuzzer, nightly).
     Fuzz(xtask::fuzz::Args),

@@ -30,12 +30,13 @@ const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const FIRST_CONNECTION: usize = 2;
 
-fn report(open: usize) -> ServerReport {
+fn report(open: usize, wait_returns: u64) -> ServerReport {
     ServerReport {
         server: "mio".into(),
         cpu_micros: process_cpu_micros(),
         open_connections: open as u64,
         loop_stats: None,
+        wait_returns: Some(wait_returns),
     }
 }
 
@@ -59,8 +60,11 @@ fn main() -> Result<()> {
     let mut connections: HashMap<Token, (TcpStream, Connection<Echo>, Interest)> = HashMap::new();
     let mut next_token = FIRST_CONNECTION;
     let mut events = Events::with_capacity(1024);
+    let mut wait_returns = 0;
     'serve: loop {
-        if let Err(e) = poll.poll(&mut events, None) {
+        let polled = poll.poll(&mut events, None);
+        wait_returns += 1;
+        if let Err(e) = polled {
             if e.kind() == ErrorKind::Interrupted {
                 continue;
             }
@@ -86,7 +90,7 @@ fn main() -> Result<()> {
                 SIGNALS => {
                     while let Some(signal) = signals.read()? {
                         if signal == libc::SIGUSR1 {
-                            report(connections.len()).print();
+                            report(connections.len(), wait_returns).print();
                         } else {
                             break 'serve;
                         }
@@ -113,6 +117,6 @@ fn main() -> Result<()> {
             }
         }
     }
-    report(connections.len()).print();
+    report(connections.len(), wait_returns).print();
     Ok(())
 }

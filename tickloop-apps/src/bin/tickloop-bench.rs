@@ -130,6 +130,7 @@ fn throughput_comparison(cli: &Cli, pin: bool) -> Result<()> {
         rate: None,
         warmup: WARMUP,
         duration: Duration::from_secs_f64(cli.seconds),
+        requests: None,
     };
     let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
     for round in 0..cli.rounds {
@@ -203,6 +204,7 @@ fn scaling(cli: &Cli, pin: bool) -> Result<()> {
                 rate: Some(cli.rate),
                 warmup: WARMUP,
                 duration: Duration::from_secs_f64(cli.seconds),
+                requests: None,
             };
             let run = run_one(&target, &config, pin)?;
             let wakeups = run

@@ -30,6 +30,10 @@ struct Cli {
     /// Total requests per second; omit for closed loop.
     #[arg(long)]
     rate: Option<f64>,
+    /// Closed loop: send exactly this many requests in all (warm-up included) and end when the
+    /// last is answered; --duration then only bounds the run.
+    #[arg(long, conflicts_with = "rate")]
+    requests: Option<u64>,
     /// Seconds to measure (at most 600 including warm-up).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -73,6 +77,7 @@ fn main() -> Result<()> {
         rate: cli.rate,
         warmup: seconds(cli.warmup, "warmup")?,
         duration: seconds(cli.duration, "duration")?,
+        requests: cli.requests,
     };
     let report = loadgen::run(&config, |_| {})?;
     if cli.json {

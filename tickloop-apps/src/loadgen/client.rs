@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use tickloop::{EventLoop, Interest, IoHandle, Readiness};
 
 use super::framing::ResponseSplitter;
-use super::{CONNECT_TIMEOUT, LoadConfig, Measurements};
+use super::{CONNECT_TIMEOUT, CloseWindow, LoadConfig, Measurements};
 
 /// One active connection.
 struct Client {
@@ -29,18 +29,24 @@ struct ClientSet {
     clients: Vec<Client>,
     request: Vec<u8>,
     closed_loop: bool,
+    /// Requests still to send, when the run has a request count.
+    unsent: Option<u64>,
     measurements: Rc<RefCell<Measurements>>,
+    /// Called once the request count is sent and answered.
+    close_window: CloseWindow,
 }
 
 /// The active connections, shared by their watchers and the pacer.
 pub(super) struct Clients(Rc<RefCell<ClientSet>>);
 
 impl Clients {
-    /// Connects the active connections and watches them for responses.
+    /// Connects the active connections and watches them for responses; `close_window` ends
+    /// the run once a request count is answered.
     pub(super) fn connect(
         lp: &mut EventLoop,
         config: &LoadConfig,
         measurements: Rc<RefCell<Measurements>>,
+        close_window: CloseWindow,
     ) -> Result<Clients> {
         let mut clients = Vec::with_capacity(config.active);
         for _ in 0..config.active {
@@ -60,7 +66,9 @@ impl Clients {
             clients,
             request: config.wire.request(),
             closed_loop: config.rate.is_none(),
+            unsent: config.requests,
             measurements,
+            close_window,
         }));
         for index in 0..config.active {
             let fd = set.borrow().clients[index].stream.as_raw_fd();
@@ -107,8 +115,11 @@ impl Clients {
 impl ClientSet {
     fn send(&mut self, lp: &mut EventLoop, index: usize, intended: Instant) {
         let client = &mut self.clients[index];
-        if client.broken {
+        if client.broken || self.unsent == Some(0) {
             return;
+        }
+        if let Some(unsent) = &mut self.unsent {
+            *unsent -= 1;
         }
         client.outbox.extend_from_slice(&self.request);
         client.in_flight.push_back(intended);
@@ -172,6 +183,16 @@ impl ClientSet {
                 self.send(lp, index, now);
             }
         }
+        if completed > 0 && self.unsent == Some(0) && self.all_answered() {
+            (self.close_window)(lp);
+        }
+    }
+
+    /// Whether every request sent on a working connection has its response.
+    fn all_answered(&self) -> bool {
+        self.clients
+            .iter()
+            .all(|client| client.broken || client.in_flight.is_empty())
     }
 
     fn fail(&mut self, lp: &mut EventLoop, index: usize) {

@@ -43,6 +43,10 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// Measurement window.
     pub duration: Duration,
+    /// Closed loop only: send exactly this many requests over the whole run (warm-up
+    /// included), and close the window when the last response arrives; `duration` then only
+    /// bounds the run. Servers compared this way all do the same work.
+    pub requests: Option<u64>,
 }
 
 /// The edges of the measurement window, for callers that sample the server around it.
@@ -136,6 +140,13 @@ pub fn run(config: &LoadConfig, on_window: impl FnMut(Window) + 'static) -> Resu
     if let Some(rate) = config.rate {
         ensure!(rate > 0.0 && rate.is_finite(), "the rate must be positive");
     }
+    if let Some(requests) = config.requests {
+        ensure!(requests > 0, "the request count must be positive");
+        ensure!(
+            config.rate.is_none(),
+            "a request count needs the closed loop"
+        );
+    }
     let needed = (config.active + config.idle) as u64 + 256;
     let limit = crate::net::raise_fd_limit(needed)?;
     ensure!(
@@ -154,12 +165,12 @@ pub fn run(config: &LoadConfig, on_window: impl FnMut(Window) + 'static) -> Resu
         requests: 0,
         errors: 0,
     }));
-    let clients = Clients::connect(&mut lp, config, Rc::clone(&measurements))?;
+    let (window, close_window) = schedule_window(&mut lp, config, &measurements, on_window);
+    let clients = Clients::connect(&mut lp, config, Rc::clone(&measurements), close_window)?;
     match config.rate {
         None => clients.start_closed_loop(&mut lp),
         Some(rate) => clients.start_fixed_rate(&mut lp, rate),
     }
-    let window = schedule_window(&mut lp, config, &measurements, on_window);
     lp.run(RunMode::Default).context("running the load loop")?;
     drop(idle);
 
@@ -184,13 +195,17 @@ pub fn run(config: &LoadConfig, on_window: impl FnMut(Window) + 'static) -> Resu
 
 type WindowTimes = Rc<std::cell::Cell<Option<(Instant, Instant)>>>;
 
+/// Ends the measurement window and stops the loop: at the end of the duration, or earlier
+/// when the last of a request count is answered.
+pub(crate) type CloseWindow = Rc<dyn Fn(&mut EventLoop)>;
+
 /// Starts measuring after the warm-up and stops the loop when the window closes.
 fn schedule_window(
     lp: &mut EventLoop,
     config: &LoadConfig,
     measurements: &Rc<RefCell<Measurements>>,
     on_window: impl FnMut(Window) + 'static,
-) -> WindowTimes {
+) -> (WindowTimes, CloseWindow) {
     let times: WindowTimes = Rc::default();
     let on_window = Rc::new(RefCell::new(on_window));
     let (start_measurements, start_hook) = (Rc::clone(measurements), Rc::clone(&on_window));
@@ -202,12 +217,14 @@ fn schedule_window(
         start_measurements.borrow_mut().measuring = true;
     });
     let (end_measurements, end_time) = (Rc::clone(measurements), Rc::clone(&times));
-    lp.start_timer(config.warmup + config.duration, move |lp, _| {
+    let close: CloseWindow = Rc::new(move |lp: &mut EventLoop| {
         end_measurements.borrow_mut().measuring = false;
         let start = end_time.get().map_or_else(Instant::now, |(start, _)| start);
         end_time.set(Some((start, Instant::now())));
         (on_window.borrow_mut())(Window::End);
         lp.stop();
     });
-    times
+    let at_end = Rc::clone(&close);
+    lp.start_timer(config.warmup + config.duration, move |lp, _| at_end(lp));
+    (times, close)
 }

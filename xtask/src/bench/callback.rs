@@ -17,37 +17,25 @@
 //! callback for the server's epoll instance runs in redis-benchmark, and the reply's callback
 //! (for the client's instance) in redis-server. So both processes' CPU is shown.
 //!
-//! qemu runs with `-icount shift=0`: the guest's clock advances one nanosecond per instruction
-//! executed, so a guest µs of CPU time is a thousand instructions, whatever the host was doing
-//! meanwhile. The figures are instruction counts of an emulated CPU: the ratios compare the
-//! work done, not the time real hardware would take (caches, branch prediction and the cost of
-//! the machine's own exits do not show).
+//! The VM runs under qemu's `-icount` (see `icount_vm`): CPU times count instructions.
 
-use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::bystander::{Busy, Verdict};
+use super::icount_vm::{Args, GuestBench};
 use super::overhead::{self, Field, Run, UPROF_MAX_CPU_RATIO, Variant};
 use super::programs;
 use super::redis::Redis;
 use super::stats::list;
 use super::uprof::{Hooks, Options, Tier};
 use super::{Bench, Plan, Target};
-use crate::vm::{self, Payload, RunOptions, Series};
 
-/// Prefix of the console lines that carry the guest's standard output.
-const OUTPUT_PREFIX: &str = "UPROF-BENCH ";
 /// The busy loop's epoll_wait calls per second inside the VM (which runs about 7x slower than
 /// its clock says, and that clock a few times slower than the host).
 const VM_BUSY_RATE: u64 = 2_000;
-/// qemu's `-icount shift=N`: the guest's clock advances 2^N ns per instruction executed, so
-/// that the CPU time the guest charges a process counts the instructions it ran, whatever else
-/// the host was doing meanwhile (without it, a host busy with other work makes guest
-/// processes look slower at random).
-const ICOUNT_SHIFT: u32 = 0;
 /// Wall seconds per guest second of a redis-benchmark run (measured: about 7 with icount on
 /// the development machines), with room for a busier host.
 const WALL_PER_GUEST_SECOND: f64 = 20.0;
@@ -64,17 +52,6 @@ pub fn guest_plan(quick: bool) -> Plan {
     }
 }
 
-/// Options of `cargo xtask bench callback`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    /// The stock kernel to boot (series or Debian codename; see `cargo xtask vm`).
-    #[arg(long, default_value = "6.1")]
-    kernel: Series,
-    /// Run the measurements here: what the VM runs.
-    #[arg(long, hide = true)]
-    pub guest: bool,
-}
-
 /// Runs `cargo xtask bench callback`: on the host, boots the VM and relays what the benchmark
 /// printed inside; inside the VM (`--guest`), measures.
 pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
@@ -87,85 +64,25 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
         .with_context(|| format!("{} names no file", bench.uprof.display()))?
         .to_string_lossy()
         .into_owned();
-    let payload = Payload {
-        files: vec![
-            std::env::current_exe().context("cannot find the xtask binary")?,
-            bench.uprof.clone(),
-            on_path("redis-server")?,
-            on_path("redis-benchmark")?,
-        ],
-        at_host_paths: Vec::new(),
-        script: script(&uprof_name, quick),
-    };
     // Per round: six runs of each set, four of them with uprof starting; then two runs with
     // the programs' statistics.
     let plan = guest_plan(quick);
     let round = 6.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 4.0 * WALL_PER_UPROF_START;
     let statistics = 2.0 * (plan.redis_seconds * WALL_PER_GUEST_SECOND + WALL_PER_UPROF_START);
     let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round + statistics;
-    let options = RunOptions {
+    GuestBench {
+        name: "callback",
+        files: vec![
+            bench.uprof.clone(),
+            on_path("redis-server")?,
+            on_path("redis-benchmark")?,
+        ],
+        guest_options: format!(" --uprof '/payload/{uprof_name}'"),
         timeout: Duration::from_secs_f64(seconds),
-        out_dir: vm::target_dir().join("bench-callback"),
-        qemu_args: vec!["-icount".into(), format!("shift={ICOUNT_SHIFT}")],
-        ..RunOptions::default()
-    };
-    println!(
-        "== callback: inside Debian's {} kernel under qemu (TCG, 1 vCPU, -icount shift={ICOUNT_SHIFT}: \
-         a guest µs is 1000 instructions)",
-        args.kernel
-    );
-    println!(
-        "   console log (follow it with tail -f): {}",
-        options
-            .out_dir
-            .join(format!("{}.log", args.kernel))
-            .display()
-    );
-    let report = vm::run_matrix(&[args.kernel], &payload, &options)?
-        .pop()
-        .context("the VM matrix returned no report")?;
-    let log = fs::read_to_string(&report.log)
-        .with_context(|| format!("cannot read {}", report.log.display()))?;
-    println!(
-        "   VM: {} s of wall time; every line below comes from inside it (`xtask bench callback --guest`)\n",
-        report.total.as_secs()
-    );
-    for line in guest_output(&log) {
-        println!("{line}");
     }
-    if !report.ok() {
-        bail!(
-            "the benchmark failed inside the VM ({}); the console's last lines:\n{}",
-            report.verdict(),
-            report.tail.join("\n")
-        );
-    }
+    .run(args, quick)?;
     // The guest printed its targets with the rest of its output.
     Ok(Vec::new())
-}
-
-/// The script the VM runs: the benchmark of the uprof binary `/payload/<uprof>`, its output
-/// relayed with [`OUTPUT_PREFIX`] (its progress lines go to the console as they come), and the
-/// protocol's result lines.
-fn script(uprof: &str, quick: bool) -> String {
-    let quick = if quick { " --quick" } else { "" };
-    format!(
-        "cd /tmp\n\
-         echo \"guest uptime at start: $(cut -d ' ' -f 1 /proc/uptime) s\"\n\
-         xtask bench callback --guest{quick} --uprof '/payload/{uprof}' >/tmp/bench.out\n\
-         status=$?\n\
-         sed 's/^/{OUTPUT_PREFIX}/' /tmp/bench.out\n\
-         echo \"guest uptime at end: $(cut -d ' ' -f 1 /proc/uptime) s\"\n\
-         if [ $status -eq 0 ]; then echo 'UPROF-TEST bench-callback PASS'\n\
-         else echo \"UPROF-TEST bench-callback FAIL exit status $status\"; fi\n\
-         echo UPROF-DONE\n"
-    )
-}
-
-/// The guest's standard output, from the VM's console log.
-fn guest_output(log: &str) -> impl Iterator<Item = &str> {
-    log.lines()
-        .filter_map(|line| line.strip_prefix(OUTPUT_PREFIX))
 }
 
 /// `name` as found on `$PATH`, not resolved any further (redis-server is a link whose name
@@ -302,31 +219,4 @@ fn print_ratios(rounds: &overhead::Rounds, title: &str, a: Variant, b: Variant) 
         );
     }
     println!();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guest_output_is_the_prefixed_lines_without_their_prefix() {
-        let log = "[    1.2] kernel says\nUPROF-BENCH == callback\nbench: round 1/3\n\
-                   UPROF-BENCH    untraced  1000\nUPROF-DONE\n";
-        assert_eq!(
-            guest_output(log).collect::<Vec<_>>(),
-            ["== callback", "   untraced  1000"]
-        );
-    }
-
-    #[test]
-    fn script_runs_the_guest_and_reports_with_the_protocol() {
-        let script = script("uprof", true);
-        assert!(script.contains("xtask bench callback --guest --quick --uprof '/payload/uprof'"));
-        assert!(script.ends_with("echo UPROF-DONE\n"));
-        let other = super::script("uprof-main", false);
-        assert!(
-            other.contains("--guest --uprof '/payload/uprof-main'"),
-            "{other}"
-        );
-    }
 }

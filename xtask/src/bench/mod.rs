@@ -3,6 +3,8 @@
 //! Each benchmark is one module: `overhead` (CPU added to a traced redis-server, next to
 //! strace and perf trace), `bystander` (CPU uprof costs a process it does not trace),
 //! `callback` (the callback tier against the syscall tier, inside a stock kernel under qemu),
+//! `loops` (instructions per request of tickloop's echo server against mio's and tokio's, in the
+//! same VM; both run there through `icount_vm`),
 //! `pipeline` (records per second uprof stores without loss, and what `--interval` adds),
 //! `report` (records per second `uprof report` reads, on the pipeline's recording), `export`
 //! (records per second each export format writes, and its memory: hdrlog on the pipeline's
@@ -17,7 +19,9 @@ pub mod agent;
 mod bystander;
 mod callback;
 mod export;
+mod icount_vm;
 mod load;
+mod loops;
 mod overhead;
 mod pipeline;
 pub(crate) mod procs;
@@ -56,7 +60,11 @@ enum Which {
     Bystander,
     /// The callback tier's cost against the syscall tier's, traced and untraced, inside a
     /// stock kernel booted under qemu (not part of `all`).
-    Callback(callback::Args),
+    Callback(icount_vm::Args),
+    /// Instructions per echoed request and per wakeup of tickloop's echo server on each
+    /// backend, mio's and tokio's, under the same load inside a stock kernel booted under qemu
+    /// with -icount (not part of `all`; needs no uprof).
+    Loops(icount_vm::Args),
     /// Wait records per second uprof records without losing any.
     Pipeline,
     /// Records per second `uprof report --format json` reads and `--format perfetto` exports,
@@ -71,7 +79,7 @@ enum Which {
     /// CPU and RSS of `uprof agent` at 10k and 50k waits/s (beside `uprof record -o`), and the
     /// time of a /metrics scrape with 1,000 label sets.
     Agent,
-    /// All of the above but `callback`, in that order.
+    /// All of the above but `callback` and `loops`, in that order.
     All,
     /// The epoll_wait generator the pipeline benchmark traces.
     #[command(hide = true)]
@@ -177,6 +185,10 @@ pub fn main(args: Args) -> Result<()> {
     match which {
         Which::EpollLoad(load) => return load::main(load),
         Which::Synthetic(args) => return synthetic::main(args),
+        Which::Loops(loops) => {
+            println!("machine: {}\n", machine());
+            return print_targets(&loops::run(&loops, args.quick)?);
+        }
         _ => {}
     }
     let bench = Bench::prepare(
@@ -214,13 +226,20 @@ pub fn main(args: Args) -> Result<()> {
             targets.extend(agent::run(&bench)?);
             targets
         }
-        Which::EpollLoad(_) | Which::Synthetic(_) => unreachable!("handled above"),
+        Which::EpollLoad(_) | Which::Synthetic(_) | Which::Loops(_) => {
+            unreachable!("handled above")
+        }
     };
+    print_targets(&targets)
+}
+
+/// Prints each target with its verdict, if there are any.
+fn print_targets(targets: &[Target]) -> Result<()> {
     if targets.is_empty() {
         return Ok(());
     }
     println!("targets:");
-    for t in &targets {
+    for t in targets {
         let verdict = if t.met { "met" } else { "MISSED" };
         println!(
             "  {:<40} {:>26}  goal {:<14} {verdict}",

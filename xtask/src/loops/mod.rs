@@ -7,7 +7,7 @@
 //! with `uprof record -p PID` while the load runs; request counts come from the load
 //! generator (redis-benchmark's `-n` for redis) and give the per-request rows.
 
-mod subjects;
+pub(crate) mod subjects;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -50,6 +50,27 @@ impl Subject {
     }
 }
 
+impl Subject {
+    /// Starts this echo server, the binaries' from `bin` (node runs xtask's echo.js); redis is
+    /// driven by redis-benchmark instead.
+    pub fn start_echo(self, bin: &Path) -> Result<ServerProcess> {
+        match self {
+            Subject::Tickloop(backend) => {
+                ServerProcess::spawn(&bin.join("tickloop-echo"), &["--backend", backend])
+            }
+            Subject::Mio => ServerProcess::spawn(&bin.join("mio-echo"), &[]),
+            Subject::Tokio => ServerProcess::spawn(&bin.join("tokio-echo"), &[]),
+            Subject::Node => {
+                let echo_js = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/loops/echo.js");
+                let script = echo_js.to_str().context("non-UTF-8 xtask path")?;
+                ServerProcess::spawn(Path::new("node"), &[script])
+            }
+            Subject::Redis => bail!("redis is no echo server"),
+        }
+        .with_context(|| format!("starting {}", self.name()))
+    }
+}
+
 /// The load every TCP server gets from `tickloop-loadgen` (closed loop, no warm-up, so every
 /// request it counts happened while uprof was recording).
 #[derive(Clone, Copy, Debug)]
@@ -94,20 +115,7 @@ impl Setup {
     }
 
     fn record_tcp(&self, subject: Subject, file: &Path, load: Load) -> Result<(u64, Stopped)> {
-        let echo_js = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/loops/echo.js");
-        let server = match subject {
-            Subject::Tickloop(backend) => {
-                ServerProcess::spawn(&self.bin.join("tickloop-echo"), &["--backend", backend])
-            }
-            Subject::Mio => ServerProcess::spawn(&self.bin.join("mio-echo"), &[]),
-            Subject::Tokio => ServerProcess::spawn(&self.bin.join("tokio-echo"), &[]),
-            Subject::Node => {
-                let script = echo_js.to_str().context("non-UTF-8 xtask path")?;
-                ServerProcess::spawn(Path::new("node"), &[script])
-            }
-            Subject::Redis => unreachable!("redis is driven by redis-benchmark"),
-        }
-        .with_context(|| format!("starting {}", subject.name()))?;
+        let server = subject.start_echo(&self.bin)?;
         let mut cmd = record_pid(&self.uprof(), server.pid() as u32, file);
         let ready = Ready::give_to(&mut cmd)?;
         let mut record = Spawned::start(&mut cmd)?;
@@ -145,7 +153,7 @@ impl Setup {
 }
 
 /// Runs `cmd` to completion and returns its stdout; fails on a non-zero exit.
-fn run_stdout(cmd: &mut Command) -> Result<String> {
+pub(crate) fn run_stdout(cmd: &mut Command) -> Result<String> {
     let output = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -158,7 +166,7 @@ fn run_stdout(cmd: &mut Command) -> Result<String> {
 }
 
 /// The `requests` field of `tickloop-loadgen --json`'s report line.
-fn loadgen_requests(stdout: &str) -> Result<u64> {
+pub(crate) fn loadgen_requests(stdout: &str) -> Result<u64> {
     let report: serde_json::Value = serde_json::from_str(stdout.trim())
         .with_context(|| format!("tickloop-loadgen printed no JSON report: {stdout}"))?;
     if report["errors"].as_u64() != Some(0) {
