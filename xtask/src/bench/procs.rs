@@ -17,7 +17,20 @@ pub struct Spawned {
     child: Child,
     program: String,
     stderr: Arc<Mutex<Vec<String>>>,
-    reader: JoinHandle<()>,
+    reader: Option<JoinHandle<()>>,
+    /// Whether `wait4` reaped it (`Child` does not know).
+    reaped: bool,
+}
+
+impl Drop for Spawned {
+    /// A benchmark that fails half-way must not leave its tracer running (and attached): a
+    /// child not waited for gets the SIGINT every tracer here stops cleanly on.
+    fn drop(&mut self) {
+        if !self.reaped && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = signal(self.pid(), libc::SIGINT);
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// How a [`Spawned`] child ended.
@@ -52,7 +65,8 @@ impl Spawned {
             child,
             program,
             stderr,
-            reader,
+            reader: Some(reader),
+            reaped: false,
         })
     }
 
@@ -115,11 +129,15 @@ impl Spawned {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("waiting for `{}`", self.program));
         }
-        let _ = self.reader.join();
+        // Reaped: the pid may be another child's from now on.
+        self.reaped = true;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         let stderr =
             std::mem::take(&mut *self.stderr.lock().unwrap_or_else(PoisonError::into_inner));
         Ok(Waited {
-            program: self.program,
+            program: std::mem::take(&mut self.program),
             status,
             usage,
             stdout,
@@ -311,6 +329,19 @@ pub(crate) use crate::vm::tool::describe;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_dropped_while_running_is_interrupted_and_reaped() {
+        let child = Spawned::start(&mut Command::new("sleep").arg("30")).unwrap();
+        let pid = child.pid();
+        drop(child);
+        // SAFETY: signal 0 only checks whether the process exists.
+        assert_eq!(
+            unsafe { libc::kill(pid as i32, 0) },
+            -1,
+            "pid {pid} is still there"
+        );
+    }
 
     #[test]
     fn cpu_ticks_are_utime_plus_stime_even_with_spaces_in_the_name() {
