@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{assert_report_matches, trace_scenario};
+use support::{assert_report_matches, evidence, trace_scenario};
 
 /// At least `herd-events` (10): the herds make a finding.
 const ROUNDS: u64 = 12;
@@ -34,17 +34,6 @@ fn findings<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
         .iter()
         .filter(|f| f["kind"] == kind)
         .collect()
-}
-
-fn evidence(finding: &Value, name: &str) -> f64 {
-    finding["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {finding:#}"))["value"]
-        .as_f64()
-        .unwrap()
 }
 
 /// Sum of `key` over every listed value.

@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_child_dropped_while_running_is_interrupted_and_reaped() {
-        let child = Spawned::start(&mut Command::new("sleep").arg("30")).unwrap();
+        let child = Spawned::start(Command::new("sleep").arg("30")).unwrap();
         let pid = child.pid();
         drop(child);
         // SAFETY: signal 0 only checks whether the process exists.
