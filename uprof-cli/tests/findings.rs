@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{record_scenario, report_json, run, trace_scenario, uprof};
+use support::{evidence, record_scenario, report_json, run, trace_scenario, uprof};
 
 /// The report's findings as `(kind, finding)`.
 fn findings(report: &Value) -> Vec<(&str, &Value)> {
@@ -25,17 +25,6 @@ fn only<'a>(report: &'a Value, kind: &str) -> &'a Value {
     let kinds: Vec<&str> = found.iter().map(|(k, _)| *k).collect();
     assert_eq!(kinds, [kind], "findings: {:#}", report["findings"]);
     found[0].1
-}
-
-fn evidence(finding: &Value, name: &str) -> f64 {
-    finding["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {finding:#}"))["value"]
-        .as_f64()
-        .unwrap()
 }
 
 /// Runs an `anti-*` scenario and checks the finding it planted: kind, thread, fd and the

@@ -17,7 +17,7 @@ use std::{
 };
 
 use support::{
-    line_starting,
+    evidence, findings_of, line_starting,
     real::{
         Reaped, Recorder, Strays, ThreadWaits, Traced, assert_no_alarms, children_of,
         idle_threads_in_epoll, parse_per_thread, spawn, wait_for,
@@ -156,21 +156,11 @@ fn real_server_tickloop_echo_with_a_slow_callback_has_long_ticks() {
         return;
     }
     let report = tickloop_echo_report(500);
-    let findings = report["findings"].as_array().unwrap();
-    let kinds: Vec<&str> = findings
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap())
-        .collect();
-    assert!(kinds.contains(&"long-tick"), "{findings:#?}");
-    let tick = findings.iter().find(|f| f["kind"] == "long-tick").unwrap();
-    let longest = tick["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "longest_tick")
-        .unwrap()["value"]
-        .as_f64()
-        .unwrap();
+    let ticks = findings_of(&report, "long-tick");
+    let tick = ticks
+        .first()
+        .unwrap_or_else(|| panic!("{:#}", report["findings"]));
+    let longest = evidence(tick, "longest_tick");
     assert!(
         longest >= 50e6,
         "the planted callback blocks 50 ms: {tick:#}"
@@ -342,6 +332,174 @@ fn node_wait_counts_equal_perf_stat_per_thread() {
     assert!(
         unfinished >= NODE_LOOPS as u64,
         "node's {NODE_LOOPS} loops died blocked, yet uprof reports {unfinished} unfinished waits"
+    );
+}
+
+const CLUSTER_WORKERS: usize = 4;
+/// New connections, one at a time: each is a herd when the workers share the listening
+/// socket, and the rule wants `herd-events` (10) herds of one fd's registration, whichever
+/// worker's it is credited to (docs/findings.md).
+const CLUSTER_CONNECTIONS: usize = 60;
+
+/// node's cluster module: a primary forking `CLUSTER_WORKERS` workers that each serve an echo
+/// on the same port. Once every worker listens the primary prints `listening on PORT FD...`,
+/// the fd of the listening socket in each worker (-1 when the primary owns it).
+const NODE_CLUSTER_ECHO: &str = r#"'use strict';
+const cluster = require('cluster');
+const net = require('net');
+if (cluster.isPrimary) {
+  const workers = Number(process.argv[2]);
+  const fds = [];
+  let port;
+  for (let i = 0; i < workers; i++) {
+    cluster.fork().on('message', (listening) => {
+      port = listening.port;
+      fds.push(listening.fd);
+      if (fds.length === workers) process.stdout.write(`listening on ${port} ${fds.join(' ')}\n`);
+    });
+  }
+  process.on('SIGTERM', () => {
+    for (const worker of Object.values(cluster.workers)) worker.kill();
+    process.exit(0);
+  });
+} else {
+  const server = net.createServer((socket) => {
+    socket.on('data', (data) => socket.write(data));
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const fd = server._handle.fd;
+    process.send({ port: server.address().port, fd: fd === undefined ? -1 : fd });
+  });
+}
+"#;
+
+/// A node cluster under `NODE_CLUSTER_SCHED_POLICY=policy`, traced (primary and workers)
+/// while `CLUSTER_CONNECTIONS` connections arrive one at a time, each far enough from the
+/// last for every worker to be blocked in `epoll_pwait` again. Returns uprof's report, the
+/// workers' pids and their listening fds (-1 where the primary owns the socket).
+fn node_cluster_report(policy: &str) -> (serde_json::Value, Vec<u32>, Vec<i64>) {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cluster-echo.js");
+    std::fs::write(&script, NODE_CLUSTER_ECHO).unwrap();
+    let mut node = spawn(
+        Command::new("node")
+            .arg(&script)
+            .arg(CLUSTER_WORKERS.to_string())
+            .env("NODE_CLUSTER_SCHED_POLICY", policy)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        "node is part of nodejs, which scripts/setup.sh installs",
+    );
+    let line = listening_line(&mut node);
+    let mut words = line.split(' ');
+    let addr = SocketAddr::from(([127, 0, 0, 1], words.next().unwrap().parse().unwrap()));
+    let fds: Vec<i64> = words.map(|fd| fd.parse().unwrap()).collect();
+    assert_eq!(fds.len(), CLUSTER_WORKERS, "one fd per worker: {line}");
+    let workers = children_of(node.pid());
+    assert_eq!(
+        workers.len(),
+        CLUSTER_WORKERS,
+        "node's workers: {workers:?}"
+    );
+    let mut pids = vec![node.pid()];
+    pids.extend(&workers);
+    let _strays = Strays(pids.clone());
+    let traced = Traced::attach(dir.path(), &pids);
+
+    for _ in 0..CLUSTER_CONNECTIONS {
+        wait_for("node's workers to be blocked in epoll_pwait", || {
+            workers
+                .iter()
+                .all(|&w| idle_threads_in_epoll(w).is_some_and(|n| n >= 1))
+        });
+        echo_once(addr);
+    }
+
+    let status = node.end_with(libc::SIGTERM, "node's cluster primary");
+    assert!(status.success(), "node's primary exited with {status}");
+    let (_, report) = traced.finish_with_report();
+    (report, workers, fds)
+}
+
+/// One connection that sends a message, reads its echo and closes.
+fn echo_once(addr: SocketAddr) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut echoed = [0u8; 5];
+    stream.write_all(b"hello").unwrap();
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"hello", "echo from {addr}");
+}
+
+/// Workers that share the listening socket (`SCHED_NONE`) each wait on it in their own epoll
+/// instance, without `EPOLLEXCLUSIVE` (libuv does not set it): each new connection wakes
+/// several of them, one accepts it and the others find nothing.
+#[test]
+fn real_server_node_cluster_sharing_its_socket_is_a_thundering_herd() {
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let (report, workers, fds) = node_cluster_report("none");
+    let herds = findings_of(&report, "thundering-herd");
+    assert!(!herds.is_empty(), "no herd: {:#}", report["findings"]);
+    let mut total = 0.0;
+    for herd in herds {
+        println!("{}", herd["summary"]);
+        let at = &herd["where"];
+        let pid = at["pid"].as_u64().unwrap() as u32;
+        let worker = workers
+            .iter()
+            .position(|&w| w == pid)
+            .unwrap_or_else(|| panic!("a herd outside the workers {workers:?}: {herd:#}"));
+        assert_eq!(
+            at["fd"].as_i64(),
+            Some(fds[worker]),
+            "the listening socket: {herd:#}"
+        );
+        // Every worker was blocked on the socket when each connection came.
+        let mut waiters: Vec<u32> = at["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["pid"].as_u64().unwrap() as u32)
+            .collect();
+        waiters.sort_unstable();
+        let mut all = workers.clone();
+        all.sort_unstable();
+        assert_eq!(waiters, all, "{herd:#}");
+        assert!(evidence(herd, "waiters_per_herd") >= 2.0, "{herd:#}");
+        total += evidence(herd, "herds");
+    }
+    // One readiness of the listening socket per connection, approximate in this tier: most
+    // connections are seen as herds, none twice.
+    let connections = CLUSTER_CONNECTIONS as f64;
+    assert!(
+        total >= connections * 0.75 && total <= connections,
+        "{total} herds for {CLUSTER_CONNECTIONS} connections: {:#}",
+        report["findings"]
+    );
+}
+
+/// The control: under the default policy (`SCHED_RR`) the primary alone accepts and hands
+/// each connection to a worker over its IPC channel; no worker waits on the listening socket.
+#[test]
+fn real_server_node_cluster_handing_connections_over_has_no_herd() {
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let (report, _, fds) = node_cluster_report("rr");
+    assert!(
+        fds.iter().all(|&fd| fd == -1),
+        "the primary owns the socket: {fds:?}"
+    );
+    assert!(
+        findings_of(&report, "thundering-herd").is_empty(),
+        "{:#}",
+        report["findings"]
     );
 }
 

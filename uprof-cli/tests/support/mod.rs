@@ -148,6 +148,28 @@ pub fn report_json(file: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("uprof report --format json prints JSON")
 }
 
+/// The findings of `kind` in a JSON report.
+pub fn findings_of<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+/// The figure `name` of a finding's evidence.
+pub fn evidence(finding: &Value, name: &str) -> f64 {
+    finding["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {finding:#}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
 /// The times a timeline marks the findings of a JSON report at, as `(kind, severity, ns)`,
 /// sorted: each evidence range's start, else the first occurrence when the report has one
 /// (docs/findings.md).
