@@ -420,6 +420,18 @@ fn node_cluster_report(policy: &str) -> (serde_json::Value, Vec<u32>, Vec<i64>) 
     let status = node.end_with(libc::SIGTERM, "node's cluster primary");
     assert!(status.success(), "node's primary exited with {status}");
     let (_, report) = traced.finish_with_report();
+    assert!(
+        !report["herds"].is_null(),
+        "no wake-up figures in the {} tier, where a herd cannot be seen",
+        report["tier"]
+    );
+    let kinds: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}: {}", f["kind"], f["summary"]))
+        .collect();
+    println!("herds: {}; findings: {kinds:?}", report["herds"]);
     (report, workers, fds)
 }
 
@@ -496,6 +508,7 @@ fn real_server_node_cluster_handing_connections_over_has_no_herd() {
         fds.iter().all(|&fd| fd == -1),
         "the primary owns the socket: {fds:?}"
     );
+    assert_eq!(report["herds"]["events"], 0, "{:#}", report["herds"]);
     assert!(
         findings_of(&report, "thundering-herd").is_empty(),
         "{:#}",
