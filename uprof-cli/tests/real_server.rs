@@ -8,6 +8,7 @@
 mod support;
 
 use std::{
+    collections::BTreeMap,
     io::{BufReader, Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
@@ -342,20 +343,22 @@ const CLUSTER_WORKERS: usize = 4;
 const CLUSTER_CONNECTIONS: usize = 60;
 
 /// node's cluster module: a primary forking `CLUSTER_WORKERS` workers that each serve an echo
-/// on the same port. Once every worker listens the primary prints `listening on PORT FD...`,
-/// the fd of the listening socket in each worker (-1 when the primary owns it).
+/// on the same port. Once every worker listens the primary prints
+/// `listening on PORT PID:FD...`: each worker's pid and the fd of the listening socket in it
+/// (-1 when the primary owns the socket).
 const NODE_CLUSTER_ECHO: &str = r#"'use strict';
 const cluster = require('cluster');
 const net = require('net');
 if (cluster.isPrimary) {
   const workers = Number(process.argv[2]);
-  const fds = [];
-  let port;
+  const listeners = [];
   for (let i = 0; i < workers; i++) {
-    cluster.fork().on('message', (listening) => {
-      port = listening.port;
-      fds.push(listening.fd);
-      if (fds.length === workers) process.stdout.write(`listening on ${port} ${fds.join(' ')}\n`);
+    const worker = cluster.fork();
+    worker.on('message', ({ port, fd }) => {
+      listeners.push(`${worker.process.pid}:${fd}`);
+      if (listeners.length === workers) {
+        process.stdout.write(`listening on ${port} ${listeners.join(' ')}\n`);
+      }
     });
   }
   process.on('SIGTERM', () => {
@@ -376,9 +379,9 @@ if (cluster.isPrimary) {
 
 /// A node cluster under `NODE_CLUSTER_SCHED_POLICY=policy`, traced (primary and workers)
 /// while `CLUSTER_CONNECTIONS` connections arrive one at a time, each far enough from the
-/// last for every worker to be blocked in `epoll_pwait` again. Returns uprof's report, the
-/// workers' pids and their listening fds (-1 where the primary owns the socket).
-fn node_cluster_report(policy: &str) -> (serde_json::Value, Vec<u32>, Vec<i64>) {
+/// last for every worker to be blocked in `epoll_pwait` again. Returns uprof's report and the
+/// workers' listening fds by pid (-1 where the primary owns the socket).
+fn node_cluster_report(policy: &str) -> (serde_json::Value, BTreeMap<u32, i64>) {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("cluster-echo.js");
@@ -395,14 +398,14 @@ fn node_cluster_report(policy: &str) -> (serde_json::Value, Vec<u32>, Vec<i64>) 
     let line = listening_line(&mut node);
     let mut words = line.split(' ');
     let addr = SocketAddr::from(([127, 0, 0, 1], words.next().unwrap().parse().unwrap()));
-    let fds: Vec<i64> = words.map(|fd| fd.parse().unwrap()).collect();
-    assert_eq!(fds.len(), CLUSTER_WORKERS, "one fd per worker: {line}");
-    let workers = children_of(node.pid());
-    assert_eq!(
-        workers.len(),
-        CLUSTER_WORKERS,
-        "node's workers: {workers:?}"
-    );
+    let fds: BTreeMap<u32, i64> = words
+        .map(|listener| {
+            let (pid, fd) = listener.split_once(':').unwrap();
+            (pid.parse().unwrap(), fd.parse().unwrap())
+        })
+        .collect();
+    let workers: Vec<u32> = fds.keys().copied().collect();
+    assert_eq!(workers, children_of(node.pid()), "node's workers: {line}");
     let mut pids = vec![node.pid()];
     pids.extend(&workers);
     let _strays = Strays(pids.clone());
@@ -432,7 +435,7 @@ fn node_cluster_report(policy: &str) -> (serde_json::Value, Vec<u32>, Vec<i64>) 
         .map(|f| format!("{}: {}", f["kind"], f["summary"]))
         .collect();
     println!("herds: {}; findings: {kinds:?}", report["herds"]);
-    (report, workers, fds)
+    (report, fds)
 }
 
 /// One connection that sends a message, reads its echo and closes.
@@ -455,7 +458,8 @@ fn real_server_node_cluster_sharing_its_socket_is_a_thundering_herd() {
     if !support::may_load_ebpf() {
         return;
     }
-    let (report, workers, fds) = node_cluster_report("none");
+    let (report, fds) = node_cluster_report("none");
+    let workers: Vec<u32> = fds.keys().copied().collect(); // sorted
     let herds = findings_of(&report, "thundering-herd");
     assert!(!herds.is_empty(), "no herd: {:#}", report["findings"]);
     let mut total = 0.0;
@@ -463,13 +467,12 @@ fn real_server_node_cluster_sharing_its_socket_is_a_thundering_herd() {
         println!("{}", herd["summary"]);
         let at = &herd["where"];
         let pid = at["pid"].as_u64().unwrap() as u32;
-        let worker = workers
-            .iter()
-            .position(|&w| w == pid)
-            .unwrap_or_else(|| panic!("a herd outside the workers {workers:?}: {herd:#}"));
+        let fd = fds
+            .get(&pid)
+            .unwrap_or_else(|| panic!("a herd outside the workers {fds:?}: {herd:#}"));
         assert_eq!(
             at["fd"].as_i64(),
-            Some(fds[worker]),
+            Some(*fd),
             "the listening socket: {herd:#}"
         );
         // Every worker was blocked on the socket when each connection came.
@@ -480,9 +483,7 @@ fn real_server_node_cluster_sharing_its_socket_is_a_thundering_herd() {
             .map(|t| t["pid"].as_u64().unwrap() as u32)
             .collect();
         waiters.sort_unstable();
-        let mut all = workers.clone();
-        all.sort_unstable();
-        assert_eq!(waiters, all, "{herd:#}");
+        assert_eq!(waiters, workers, "{herd:#}");
         assert!(evidence(herd, "waiters_per_herd") >= 2.0, "{herd:#}");
         total += evidence(herd, "herds");
     }
@@ -503,9 +504,9 @@ fn real_server_node_cluster_handing_connections_over_has_no_herd() {
     if !support::may_load_ebpf() {
         return;
     }
-    let (report, _, fds) = node_cluster_report("rr");
+    let (report, fds) = node_cluster_report("rr");
     assert!(
-        fds.iter().all(|&fd| fd == -1),
+        fds.values().all(|&fd| fd == -1),
         "the primary owns the socket: {fds:?}"
     );
     assert_eq!(report["herds"]["events"], 0, "{:#}", report["herds"]);
@@ -545,7 +546,6 @@ fn tokio_wait_counts_equal_perf_stat_per_thread() {
     assert_loops_waited(&threads, TOKIO_WORKERS - 1, 20, "tokio's worker threads");
 }
 
-/// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).
 /// A redis-server saving nothing, serving on a Unix socket in `dir` (returned) once it is up.
 fn redis_on_a_unix_socket(dir: &Path) -> (Reaped, PathBuf) {
     let socket = dir.join("redis.sock");
@@ -568,6 +568,7 @@ fn redis_on_a_unix_socket(dir: &Path) -> (Reaped, PathBuf) {
     (redis, socket)
 }
 
+/// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).
 fn free_loopback_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -575,7 +576,6 @@ fn free_loopback_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// What follows `listening on ` in the first line the server prints that starts so.
 /// A server program of the workspace, started with `args`, and the address it says it listens
 /// on (once it says so).
 fn workspace_server(program: &str, args: &[&str]) -> (Reaped, SocketAddr) {
@@ -590,6 +590,7 @@ fn workspace_server(program: &str, args: &[&str]) -> (Reaped, SocketAddr) {
     (server, addr)
 }
 
+/// What follows `listening on ` in the first line the server prints that starts so.
 fn listening_line(server: &mut Reaped) -> String {
     let mut out = BufReader::new(server.0.stdout.take().unwrap());
     let line = line_starting(&mut out, "listening on ");
