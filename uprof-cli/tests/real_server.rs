@@ -1,7 +1,9 @@
 //! Real servers under load: redis and nginx from Debian's packages, node (libuv) and a tokio
 //! program on its multi-threaded runtime. In each, uprof's wait-call counts equal those
 //! `perf stat` counts from the same tracepoints in the same run, thread by thread and
-//! syscall by syscall (see `support::real` for how both attach and what is compared).
+//! syscall by syscall (see `support::real` for how both attach and what is compared). Their
+//! findings: no false alarms, a planted slow callback's long ticks, and the thundering herd
+//! of a node cluster whose workers share the listening socket (docs/findings.md).
 //!
 //! A missing server or perf fails these tests (scripts/setup.sh installs them); they never
 //! skip.
