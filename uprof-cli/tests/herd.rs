@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{assert_report_matches, evidence, trace_scenario};
+use support::{assert_report_matches, evidence, findings_of, trace_scenario};
 
 /// At least `herd-events` (10): the herds make a finding.
 const ROUNDS: u64 = 12;
@@ -24,16 +24,6 @@ fn herd(scenario: &str) -> (Value, Value) {
         report["probes"]
     );
     (said, report)
-}
-
-/// The findings of `kind`.
-fn findings<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["kind"] == kind)
-        .collect()
 }
 
 /// Sum of `key` over every listed value.
@@ -82,7 +72,7 @@ fn each_datagram_wakes_every_waiter_without_epollexclusive() {
     // ...plus one wake-up per waiter by its own stop eventfd.
     assert_eq!(slept_or_spurious, ROUNDS * waiters + waiters);
 
-    let herds = findings(&report, "thundering-herd");
+    let herds = findings_of(&report, "thundering-herd");
     assert_eq!(herds.len(), 1, "{:#}", report["findings"]);
     let f = herds[0];
     assert_eq!(f["where"]["fd"], said["herd"]["fd"], "{f:#}");
@@ -93,7 +83,7 @@ fn each_datagram_wakes_every_waiter_without_epollexclusive() {
     assert_eq!(evidence(f, "waiters_per_herd"), waiters as f64);
     // The woken waiters that found nothing are the herd's, not spurious wake-ups.
     assert!(
-        findings(&report, "spurious-wakeups").is_empty(),
+        findings_of(&report, "spurious-wakeups").is_empty(),
         "{:#}",
         report["findings"]
     );
@@ -115,7 +105,7 @@ fn each_datagram_wakes_one_waiter_with_epollexclusive() {
     assert_eq!(sum(thread_wakeups(&report), "spurious"), 0);
     for kind in ["thundering-herd", "spurious-wakeups"] {
         assert!(
-            findings(&report, kind).is_empty(),
+            findings_of(&report, kind).is_empty(),
             "{:#}",
             report["findings"]
         );

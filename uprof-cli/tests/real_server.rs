@@ -1,13 +1,16 @@
 //! Real servers under load: redis and nginx from Debian's packages, node (libuv) and a tokio
 //! program on its multi-threaded runtime. In each, uprof's wait-call counts equal those
 //! `perf stat` counts from the same tracepoints in the same run, thread by thread and
-//! syscall by syscall (see `support::real` for how both attach and what is compared).
+//! syscall by syscall (see `support::real` for how both attach and what is compared). Their
+//! findings: no false alarms, a planted slow callback's long ticks, and the thundering herd
+//! of a node cluster whose workers share the listening socket (docs/findings.md).
 //!
 //! A missing server or perf fails these tests (scripts/setup.sh installs them); they never
 //! skip.
 mod support;
 
 use std::{
+    collections::BTreeMap,
     io::{BufReader, Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
@@ -17,7 +20,7 @@ use std::{
 };
 
 use support::{
-    line_starting,
+    evidence, findings_of, line_starting,
     real::{
         Reaped, Recorder, Strays, ThreadWaits, Traced, assert_no_alarms, children_of,
         idle_threads_in_epoll, parse_per_thread, spawn, wait_for,
@@ -156,21 +159,11 @@ fn real_server_tickloop_echo_with_a_slow_callback_has_long_ticks() {
         return;
     }
     let report = tickloop_echo_report(500);
-    let findings = report["findings"].as_array().unwrap();
-    let kinds: Vec<&str> = findings
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap())
-        .collect();
-    assert!(kinds.contains(&"long-tick"), "{findings:#?}");
-    let tick = findings.iter().find(|f| f["kind"] == "long-tick").unwrap();
-    let longest = tick["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "longest_tick")
-        .unwrap()["value"]
-        .as_f64()
-        .unwrap();
+    let ticks = findings_of(&report, "long-tick");
+    let tick = ticks
+        .first()
+        .unwrap_or_else(|| panic!("{:#}", report["findings"]));
+    let longest = evidence(tick, "longest_tick");
     assert!(
         longest >= 50e6,
         "the planted callback blocks 50 ms: {tick:#}"
@@ -345,6 +338,187 @@ fn node_wait_counts_equal_perf_stat_per_thread() {
     );
 }
 
+const CLUSTER_WORKERS: usize = 4;
+/// New connections, one at a time: each is a herd when the workers share the listening
+/// socket, and the rule wants `herd-events` (10) herds of one fd's registration, whichever
+/// worker's it is credited to (docs/findings.md).
+const CLUSTER_CONNECTIONS: usize = 60;
+
+/// node's cluster module: a primary forking `CLUSTER_WORKERS` workers that each serve an echo
+/// on the same port. Once every worker listens the primary prints
+/// `listening on PORT PID:FD...`: each worker's pid and the fd of the listening socket in it
+/// (-1 when the primary owns the socket).
+const NODE_CLUSTER_ECHO: &str = r#"'use strict';
+const cluster = require('cluster');
+const net = require('net');
+if (cluster.isPrimary) {
+  const workers = Number(process.argv[2]);
+  const listeners = [];
+  for (let i = 0; i < workers; i++) {
+    const worker = cluster.fork();
+    worker.on('message', ({ port, fd }) => {
+      listeners.push(`${worker.process.pid}:${fd}`);
+      if (listeners.length === workers) {
+        process.stdout.write(`listening on ${port} ${listeners.join(' ')}\n`);
+      }
+    });
+  }
+  process.on('SIGTERM', () => {
+    for (const worker of Object.values(cluster.workers)) worker.kill();
+    process.exit(0);
+  });
+} else {
+  const server = net.createServer((socket) => {
+    socket.on('data', (data) => socket.write(data));
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const fd = server._handle.fd;
+    process.send({ port: server.address().port, fd: fd === undefined ? -1 : fd });
+  });
+}
+"#;
+
+/// A node cluster under `NODE_CLUSTER_SCHED_POLICY=policy`, traced (primary and workers)
+/// while `CLUSTER_CONNECTIONS` connections arrive one at a time, each far enough from the
+/// last for every worker to be blocked in `epoll_pwait` again. Returns uprof's report and the
+/// workers' listening fds by pid (-1 where the primary owns the socket).
+fn node_cluster_report(policy: &str) -> (serde_json::Value, BTreeMap<u32, i64>) {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cluster-echo.js");
+    std::fs::write(&script, NODE_CLUSTER_ECHO).unwrap();
+    let mut node = spawn(
+        Command::new("node")
+            .arg(&script)
+            .arg(CLUSTER_WORKERS.to_string())
+            .env("NODE_CLUSTER_SCHED_POLICY", policy)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+        "node is part of nodejs, which scripts/setup.sh installs",
+    );
+    let line = listening_line(&mut node);
+    let mut words = line.split(' ');
+    let addr = SocketAddr::from(([127, 0, 0, 1], words.next().unwrap().parse().unwrap()));
+    let fds: BTreeMap<u32, i64> = words
+        .map(|listener| {
+            let (pid, fd) = listener.split_once(':').unwrap();
+            (pid.parse().unwrap(), fd.parse().unwrap())
+        })
+        .collect();
+    let workers: Vec<u32> = fds.keys().copied().collect();
+    assert_eq!(workers, children_of(node.pid()), "node's workers: {line}");
+    let mut pids = vec![node.pid()];
+    pids.extend(&workers);
+    let _strays = Strays(pids.clone());
+    let traced = Traced::attach(dir.path(), &pids);
+
+    for _ in 0..CLUSTER_CONNECTIONS {
+        wait_for("node's workers to be blocked in epoll_pwait", || {
+            workers
+                .iter()
+                .all(|&w| idle_threads_in_epoll(w).is_some_and(|n| n >= 1))
+        });
+        echo_once(addr);
+    }
+
+    let status = node.end_with(libc::SIGTERM, "node's cluster primary");
+    assert!(status.success(), "node's primary exited with {status}");
+    let (_, report) = traced.finish_with_report();
+    assert!(
+        !report["herds"].is_null(),
+        "no wake-up figures in the {} tier, where a herd cannot be seen",
+        report["tier"]
+    );
+    let kinds: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}: {}", f["kind"], f["summary"]))
+        .collect();
+    println!("herds: {}; findings: {kinds:?}", report["herds"]);
+    (report, fds)
+}
+
+/// One connection that sends a message, reads its echo and closes.
+fn echo_once(addr: SocketAddr) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut echoed = [0u8; 5];
+    stream.write_all(b"hello").unwrap();
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"hello", "echo from {addr}");
+}
+
+/// Workers that share the listening socket (`SCHED_NONE`) each wait on it in their own epoll
+/// instance, without `EPOLLEXCLUSIVE` (libuv does not set it): each new connection wakes
+/// several of them, one accepts it and the others find nothing.
+#[test]
+fn real_server_node_cluster_sharing_its_socket_is_a_thundering_herd() {
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let (report, fds) = node_cluster_report("none");
+    let workers: Vec<u32> = fds.keys().copied().collect(); // sorted
+    let herds = findings_of(&report, "thundering-herd");
+    assert!(!herds.is_empty(), "no herd: {:#}", report["findings"]);
+    let mut total = 0.0;
+    for herd in herds {
+        println!("{}", herd["summary"]);
+        let at = &herd["where"];
+        let pid = at["pid"].as_u64().unwrap() as u32;
+        let fd = fds
+            .get(&pid)
+            .unwrap_or_else(|| panic!("a herd outside the workers {fds:?}: {herd:#}"));
+        assert_eq!(
+            at["fd"].as_i64(),
+            Some(*fd),
+            "the listening socket: {herd:#}"
+        );
+        // Every worker was blocked on the socket when each connection came.
+        let mut waiters: Vec<u32> = at["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["pid"].as_u64().unwrap() as u32)
+            .collect();
+        waiters.sort_unstable();
+        assert_eq!(waiters, workers, "{herd:#}");
+        assert!(evidence(herd, "waiters_per_herd") >= 2.0, "{herd:#}");
+        total += evidence(herd, "herds");
+    }
+    // One readiness of the listening socket per connection, approximate in this tier: most
+    // connections are seen as herds, none twice.
+    let connections = CLUSTER_CONNECTIONS as f64;
+    assert!(
+        total >= connections * 0.75 && total <= connections,
+        "{total} herds for {CLUSTER_CONNECTIONS} connections: {:#}",
+        report["findings"]
+    );
+}
+
+/// The control: under the default policy (`SCHED_RR`) the primary alone accepts and hands
+/// each connection to a worker over its IPC channel; no worker waits on the listening socket.
+#[test]
+fn real_server_node_cluster_handing_connections_over_has_no_herd() {
+    if !support::may_load_ebpf() {
+        return;
+    }
+    let (report, fds) = node_cluster_report("rr");
+    assert!(
+        fds.values().all(|&fd| fd == -1),
+        "the primary owns the socket: {fds:?}"
+    );
+    assert_eq!(report["herds"]["events"], 0, "{:#}", report["herds"]);
+    assert!(
+        findings_of(&report, "thundering-herd").is_empty(),
+        "{:#}",
+        report["findings"]
+    );
+}
+
 const TOKIO_WORKERS: usize = 3;
 
 /// tokio's multi-threaded runtime: whichever worker thread parks holding the I/O driver
@@ -374,7 +548,6 @@ fn tokio_wait_counts_equal_perf_stat_per_thread() {
     assert_loops_waited(&threads, TOKIO_WORKERS - 1, 20, "tokio's worker threads");
 }
 
-/// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).
 /// A redis-server saving nothing, serving on a Unix socket in `dir` (returned) once it is up.
 fn redis_on_a_unix_socket(dir: &Path) -> (Reaped, PathBuf) {
     let socket = dir.join("redis.sock");
@@ -397,6 +570,7 @@ fn redis_on_a_unix_socket(dir: &Path) -> (Reaped, PathBuf) {
     (redis, socket)
 }
 
+/// An address on 127.0.0.1 that nothing listens on (the kernel's pick of a free port).
 fn free_loopback_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -404,7 +578,6 @@ fn free_loopback_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// What follows `listening on ` in the first line the server prints that starts so.
 /// A server program of the workspace, started with `args`, and the address it says it listens
 /// on (once it says so).
 fn workspace_server(program: &str, args: &[&str]) -> (Reaped, SocketAddr) {
@@ -419,6 +592,7 @@ fn workspace_server(program: &str, args: &[&str]) -> (Reaped, SocketAddr) {
     (server, addr)
 }
 
+/// What follows `listening on ` in the first line the server prints that starts so.
 fn listening_line(server: &mut Reaped) -> String {
     let mut out = BufReader::new(server.0.stdout.take().unwrap());
     let line = line_starting(&mut out, "listening on ");

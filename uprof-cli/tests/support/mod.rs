@@ -148,7 +148,17 @@ pub fn report_json(file: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("uprof report --format json prints JSON")
 }
 
-/// The figure `name` of a finding's evidence (JSON report).
+/// The findings of `kind` in a JSON report.
+pub fn findings_of<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+/// The figure `name` of a finding's evidence.
 pub fn evidence(finding: &Value, name: &str) -> f64 {
     finding["evidence"]
         .as_array()
