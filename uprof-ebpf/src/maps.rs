@@ -39,6 +39,23 @@ pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0
 #[map]
 pub static EPOLLS: HashMap<u64, EpollOwner> = HashMap::with_max_entries(16384, 0);
 
+/// Slots of `struct eventpoll` addresses (`callback::epoll_slot`) that a traced instance falls
+/// into: non-zero once one does, never cleared during a session. `ep_poll_callback` runs for
+/// every epoll instance of the machine: this inlined array lookup ends it for most untraced ones
+/// before the hash lookup in `EPOLLS`.
+#[map]
+pub static EPOLL_SLOTS: Array<u8> = Array::with_max_entries(EPOLL_SLOT_COUNT, 0);
+
+/// A power of two.
+pub const EPOLL_SLOT_COUNT: u32 = 1 << 16;
+
+/// The generation of traced epoll fds: bumped whenever one may stop naming the instance a thread
+/// remembered for it (a `close` of a known instance, a `dup2`/`dup3` onto any fd, an instance
+/// taken over by another owner). A thread's `InFlight::known_generation` older than this makes
+/// its next wait resolve its epoll fd again.
+#[map]
+pub static EPOLL_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Sockets registered in traced epoll instances (socket tier), by inode number: only their
 /// `sk_data_ready` events are reported. Filled when a traced thread adds a socket to an epoll
 /// instance, and by user space for sockets registered before tracing began. Least recently
