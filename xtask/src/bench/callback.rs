@@ -7,8 +7,8 @@
 //! Inside, two sets of interleaved rounds (see `overhead`), each over the set-ups of
 //! [`SETUPS`]:
 //! - **traced**: the redis-server untraced, traced with each set-up, and untraced again (the
-//!   noise); then, in separate runs, the instructions each of uprof's programs takes (see
-//!   `programs`);
+//!   noise); then, in separate runs, the instructions each of uprof's programs takes with each
+//!   fentry set-up (see `programs`; `--only programs` measures only these);
 //! - **bystander**: the redis-server untraced while uprof traces a busy epoll loop beside it,
 //!   with no uprof, each set-up, and no uprof again. The callback program runs for every epoll
 //!   instance of the machine, traced or not.
@@ -73,13 +73,30 @@ pub struct Args {
     /// Run the measurements here: what the VM runs.
     #[arg(long, hide = true)]
     pub guest: bool,
+    /// Leave out part of the benchmark.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
 }
+
+/// The parts `--only` keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The traced server's rounds and the programs' statistics, without the bystander rounds:
+    /// about half the time.
+    Traced,
+    /// The instructions of each of uprof's programs per request (BPF run-time statistics, one
+    /// traced run per set-up with fentry hooks), without any rounds.
+    Programs,
+}
+
+/// Requests of each statistics run with `--only programs` (what `--quick`'s rounds make).
+const PROGRAMS_ONLY_REQUESTS: u64 = 20_000;
 
 /// Runs `cargo xtask bench callback`: on the host, boots the VM and relays what the benchmark
 /// printed inside; inside the VM (`--guest`), measures.
 pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
     if args.guest {
-        return guest(bench);
+        return guest(bench, args.only);
     }
     let uprof_name = bench
         .uprof
@@ -95,13 +112,13 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
             on_path("redis-benchmark")?,
         ],
         at_host_paths: Vec::new(),
-        script: script(&uprof_name, quick),
+        script: script(&uprof_name, quick, args.only),
     };
-    // Per round: six runs of each set, four of them with uprof starting; then two runs with
+    // Per round: six runs of each set, four of them with uprof starting; then three runs with
     // the programs' statistics.
     let plan = guest_plan(quick);
     let round = 6.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 4.0 * WALL_PER_UPROF_START;
-    let statistics = 2.0 * (plan.redis_seconds * WALL_PER_GUEST_SECOND + WALL_PER_UPROF_START);
+    let statistics = 3.0 * (plan.redis_seconds * WALL_PER_GUEST_SECOND + WALL_PER_UPROF_START);
     let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round + statistics;
     let options = RunOptions {
         timeout: Duration::from_secs_f64(seconds),
@@ -147,8 +164,11 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
 /// The script the VM runs: the benchmark of the uprof binary `/payload/<uprof>`, its output
 /// relayed with [`OUTPUT_PREFIX`] (its progress lines go to the console as they come), and the
 /// protocol's result lines.
-fn script(uprof: &str, quick: bool) -> String {
-    let quick = if quick { " --quick" } else { "" };
+fn script(uprof: &str, quick: bool, only: Option<Only>) -> String {
+    let mut quick = if quick { " --quick" } else { "" }.to_owned();
+    if let Some(value) = only.and_then(|only| clap::ValueEnum::to_possible_value(&only)) {
+        quick += &format!(" --only {}", value.get_name());
+    }
     format!(
         "cd /tmp\n\
          echo \"guest uptime at start: $(cut -d ' ' -f 1 /proc/uptime) s\"\n\
@@ -205,8 +225,14 @@ const SETUPS: [Options; 4] = [
 ];
 
 /// The measurements, inside the VM.
-fn guest(bench: &Bench) -> Result<Vec<Target>> {
+fn guest(bench: &Bench, only: Option<Only>) -> Result<Vec<Target>> {
     let redis = Redis::start(bench.scratch_dir())?;
+    if only == Some(Only::Programs) {
+        for options in &SETUPS[1..] {
+            programs::print_costs(bench, &redis, *options, PROGRAMS_ONLY_REQUESTS)?;
+        }
+        return Ok(Vec::new());
+    }
     let traced_variants = SETUPS.map(Variant::traced);
     let [tracepoints, syscall, callback, _] = traced_variants;
     overhead::heading(bench, &redis, "callback, traced server");
@@ -225,8 +251,11 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
         callback,
         syscall,
     );
-    for options in &SETUPS[1..3] {
+    for options in &SETUPS[1..] {
         programs::print_costs(bench, &redis, *options, traced.requests())?;
+    }
+    if only == Some(Only::Traced) {
+        return Ok(traced_targets(&traced, traced_variants));
     }
 
     let mut busy = Busy::start(VM_BUSY_RATE)?;
@@ -254,11 +283,22 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
     }
     println!();
 
-    let mut targets: Vec<Target> = traced_variants
+    let mut targets = traced_targets(&traced, traced_variants);
+    targets.extend(
+        verdicts
+            .iter()
+            .map(|(label, verdict)| verdict.target(&format!("VM: bystander CPU/req, {label}"))),
+    );
+    Ok(targets)
+}
+
+/// The traced server's CPU per request with each set-up, against its target.
+fn traced_targets(traced: &overhead::Rounds, variants: [Variant; 4]) -> Vec<Target> {
+    variants
         .into_iter()
         .zip(SETUPS)
         .map(|(variant, options)| {
-            let ratio = traced.ratio(variant, Variant::Untraced, server);
+            let ratio = traced.ratio(variant, Variant::Untraced, |r| r.server_us);
             Target {
                 what: format!("VM: redis CPU/req, {}", options.label()),
                 goal: "<= x1.05",
@@ -266,13 +306,7 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
                 met: ratio <= UPROF_MAX_CPU_RATIO,
             }
         })
-        .collect();
-    targets.extend(
-        verdicts
-            .iter()
-            .map(|(label, verdict)| verdict.target(&format!("VM: bystander CPU/req, {label}"))),
-    );
-    Ok(targets)
+        .collect()
 }
 
 /// `variants` between an untraced run and the untraced-again one (the noise).
@@ -320,13 +354,18 @@ mod tests {
 
     #[test]
     fn script_runs_the_guest_and_reports_with_the_protocol() {
-        let script = script("uprof", true);
+        let script = script("uprof", true, None);
         assert!(script.contains("xtask bench callback --guest --quick --uprof '/payload/uprof'"));
         assert!(script.ends_with("echo UPROF-DONE\n"));
-        let other = super::script("uprof-main", false);
+        let other = super::script("uprof-main", false, None);
         assert!(
             other.contains("--guest --uprof '/payload/uprof-main'"),
             "{other}"
+        );
+        let programs = super::script("uprof", true, Some(Only::Programs));
+        assert!(
+            programs.contains("--guest --quick --only programs --uprof '/payload/uprof'"),
+            "{programs}"
         );
     }
 }
