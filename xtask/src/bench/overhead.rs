@@ -74,12 +74,13 @@ impl BpftraceScript {
             "tracepoint:syscalls:sys_exit_epoll_wait,tracepoint:syscalls:sys_exit_epoll_pwait";
         let ctl = "tracepoint:syscalls:sys_exit_epoll_ctl";
         match self {
+            // One line, so that the printed command is one line too.
             Self::Equivalent => format!(
-                "{enter} /pid == {pid}/ {{ @start[tid] = nsecs; }}\n\
-                 {exit} /@start[tid]/ {{ @wait_ns[tid] = hist(nsecs - @start[tid]); delete(@start[tid]); }}\n\
-                 {ctl} /pid == {pid}/ {{ @epoll_ctl[tid] = count(); }}\n"
+                "{enter} /pid == {pid}/ {{ @start[tid] = nsecs; }} \
+                 {exit} /@start[tid]/ {{ @wait_ns[tid] = hist(nsecs - @start[tid]); delete(@start[tid]); }} \
+                 {ctl} /pid == {pid}/ {{ @epoll_ctl[tid] = count(); }}"
             ),
-            Self::Empty => format!("{enter} {{ }}\n{exit} {{ }}\n{ctl} {{ }}\n"),
+            Self::Empty => format!("{enter} {{ }} {exit} {{ }} {ctl} {{ }}"),
         }
     }
 }
