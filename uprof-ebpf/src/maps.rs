@@ -94,6 +94,12 @@ pub mod offsets {
     #[unsafe(no_mangle)]
     pub static SOCKET_TIER: u32 = 0;
 
+    /// Non-zero when the kernel has `bpf_get_current_task_btf` (5.11+; the loader asks its
+    /// BTF): the fd-table walk then loads through BTF-typed pointers instead of calling
+    /// `bpf_probe_read_kernel` for each.
+    #[unsafe(no_mangle)]
+    pub static TASK_BTF: u32 = 0;
+
     // Kernel struct member offsets (bytes), read from the running kernel's BTF by the loader.
     /// `eppoll_entry.wait` (the wait-queue entry `ep_poll_callback` receives).
     #[unsafe(no_mangle)]
