@@ -15,14 +15,14 @@ VENV=${UPROF_VENV:-/usr/local/lib/uprof-venv}
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
 # Debian packages: qemu + busybox + cpio for the stock-kernel VM tests, redis, nginx and node as
-# real targets, linux-perf and strace as independent oracles and benchmark competitors, python3-venv
+# real targets, linux-perf, strace and bpftrace as independent oracles and benchmark competitors, python3-venv
 # for the tests' Python packages, protobuf-compiler for `cargo xtask perfetto-proto`, tmux to drive
 # `uprof top` in its tests, man-db and groff-base to render `uprof man`'s pages, chromium (headless)
 # to load the HTML report in a real browser in its tests, prometheus to scrape `uprof agent` in its
 # tests.
 PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light nodejs linux-perf strace
           rsync build-essential pkg-config python3-venv protobuf-compiler tmux man-db groff-base chromium
-          prometheus)
+          prometheus bpftrace)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

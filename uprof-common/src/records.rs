@@ -493,9 +493,14 @@ pub struct InFlight {
     pub woken_ts: u64,
     /// Waits: delay from the last wake-up to running again (0: not woken yet).
     pub run_delay_ns: u64,
+    /// Callback tier: the epoll fd whose instance this thread last made sure the kernel side
+    /// knows (`-1`: none), and the generation of epoll fds it did so in. The entry outlives
+    /// the call, so a loop's waits on one instance resolve it once, not at every return.
+    pub known_epfd: i32,
+    pub known_generation: u32,
 }
 
-const _: () = assert!(size_of::<InFlight>() == 88);
+const _: () = assert!(size_of::<InFlight>() == 96);
 
 #[cfg(feature = "user")]
 // SAFETY: plain data, no implicit padding (checked above).

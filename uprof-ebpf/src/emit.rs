@@ -47,14 +47,28 @@ pub fn mark_traced(id: u32) {
     }
 }
 
+/// Zeroes the `N` 8-byte words at `dst`, one store each. LLVM merges runs of zero stores into a
+/// `memset`, which in eBPF is a call of a byte-by-byte loop (about 5 instructions a byte):
+/// volatile stores are never merged.
+///
+/// # Safety
+/// `dst` must be valid for writes of `N` aligned words.
+#[inline(always)]
+pub unsafe fn zero_words<const N: usize>(dst: *mut u64) {
+    for i in 0..N {
+        unsafe { core::ptr::write_volatile(dst.add(i), 0) };
+    }
+}
+
+#[inline(always)]
 pub fn now() -> u64 {
     unsafe { bpf_ktime_get_ns() }
 }
 
-/// A header for a record of type `R` produced now by the current thread.
+/// A header for a record of type `R` produced at `ts` by thread `tid` of process `pid` (the
+/// caller has them from its one `current()`: each is a helper call).
 #[inline(always)]
-pub fn header<R: RecordBody>(ts: u64) -> Header {
-    let (pid, tid) = current();
+pub fn header<R: RecordBody>(ts: u64, (pid, tid): (u32, u32)) -> Header {
     Header {
         kind: R::KIND as u16,
         len: size_of::<R>() as u16,

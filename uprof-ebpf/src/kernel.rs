@@ -1,6 +1,8 @@
 //! Reading kernel memory at member offsets the loader read from BTF (see
 //! [`crate::maps::offsets`]).
-use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+use aya_ebpf::helpers::{
+    bpf_get_current_task, bpf_probe_read_kernel, generated::bpf_get_current_task_btf,
+};
 
 use crate::maps::offsets;
 
@@ -16,14 +18,29 @@ pub fn read<T: Default>(base: u64, offset: &'static u32) -> T {
 /// The `struct file` behind `fd` of the current process, or 0 when the fd is not open.
 #[inline(always)]
 pub fn file_of(fd: i32) -> u64 {
-    let task = unsafe { bpf_get_current_task() };
-    let files: u64 = read(task, &offsets::TASK_FILES);
-    let fdt: u64 = read(files, &offsets::FILES_FDT);
-    let max_fds: u32 = read(fdt, &offsets::FDTABLE_MAX_FDS);
+    let (max_fds, table): (u32, u64) = if offsets::get(&offsets::TASK_BTF) != 0 {
+        // BTF-typed pointers down to the table: direct loads, checked by the verifier against
+        // the kernel's BTF and made fault-safe by the JIT. (Dead code for the verifier where
+        // the kernel lacks the helper: the global is a constant of the read-only data.)
+        let task = unsafe { bpf_get_current_task_btf() } as u64;
+        let files: u64 = load(task, &offsets::TASK_FILES);
+        let fdt: u64 = load(files, &offsets::FILES_FDT);
+        (
+            load(fdt, &offsets::FDTABLE_MAX_FDS),
+            load(fdt, &offsets::FDTABLE_FD),
+        )
+    } else {
+        let task = unsafe { bpf_get_current_task() };
+        let files: u64 = read(task, &offsets::TASK_FILES);
+        let fdt: u64 = read(files, &offsets::FILES_FDT);
+        (
+            read(fdt, &offsets::FDTABLE_MAX_FDS),
+            read(fdt, &offsets::FDTABLE_FD),
+        )
+    };
     if fd < 0 || fd as u32 >= max_fds {
         return 0;
     }
-    let table: u64 = read(fdt, &offsets::FDTABLE_FD);
     // In bounds: 0 <= fd < max_fds.
     let slot = table.wrapping_add(fd as u64 * 8);
     unsafe { bpf_probe_read_kernel(slot as *const u64) }.unwrap_or(0)

@@ -22,6 +22,9 @@
 //! its own perf event.)
 #![no_std]
 #![no_main]
+// `atomic_xadd`: see `callback::new_generation`.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod callback;
 mod emit;

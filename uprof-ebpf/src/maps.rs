@@ -39,6 +39,23 @@ pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0
 #[map]
 pub static EPOLLS: HashMap<u64, EpollOwner> = HashMap::with_max_entries(16384, 0);
 
+/// Slots of `struct eventpoll` addresses (`callback::epoll_slot`) that a traced instance falls
+/// into: non-zero once one does, never cleared during a session. `ep_poll_callback` runs for
+/// every epoll instance of the machine: this inlined array lookup ends it for most untraced ones
+/// before the hash lookup in `EPOLLS`.
+#[map]
+pub static EPOLL_SLOTS: Array<u8> = Array::with_max_entries(EPOLL_SLOT_COUNT, 0);
+
+/// A power of two.
+pub const EPOLL_SLOT_COUNT: u32 = 1 << 16;
+
+/// The generation of traced epoll fds: bumped whenever one may stop naming the instance a thread
+/// remembered for it (a `close` of a known instance, a `dup2`/`dup3` onto any fd, an instance
+/// taken over by another owner). A thread's `InFlight::known_generation` older than this makes
+/// its next wait resolve its epoll fd again.
+#[map]
+pub static EPOLL_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Sockets registered in traced epoll instances (socket tier), by inode number: only their
 /// `sk_data_ready` events are reported. Filled when a traced thread adds a socket to an epoll
 /// instance, and by user space for sockets registered before tracing began. Least recently
@@ -76,6 +93,12 @@ pub mod offsets {
     /// Non-zero when the socket tier is loaded: `epoll_ctl` exits learn which fds are sockets.
     #[unsafe(no_mangle)]
     pub static SOCKET_TIER: u32 = 0;
+
+    /// Non-zero when the kernel has `bpf_get_current_task_btf` (5.11+; the loader asks its
+    /// BTF): the fd-table walk then loads through BTF-typed pointers instead of calling
+    /// `bpf_probe_read_kernel` for each.
+    #[unsafe(no_mangle)]
+    pub static TASK_BTF: u32 = 0;
 
     // Kernel struct member offsets (bytes), read from the running kernel's BTF by the loader.
     /// `eppoll_entry.wait` (the wait-queue entry `ep_poll_callback` receives).

@@ -5,7 +5,7 @@
 use uprof_common::{InFlight, WaitSyscall, Wake};
 
 use crate::{
-    emit::{current, header, maybe_traced, now, send},
+    emit::{current, header, maybe_traced, now, reserve, wakeup},
     kernel,
     maps::{INFLIGHT, offsets},
 };
@@ -51,19 +51,25 @@ pub fn waking(task: u64) {
     };
     let ts = now();
     f.woken_ts = ts;
+    let Some(mut entry) = reserve::<Wake>() else {
+        return;
+    };
     let (waker_pid, waker_tid) = current();
-    let mut header = header::<Wake>(ts);
-    header.pid = f.pid;
-    header.tid = tid;
-    send(Wake {
-        header,
-        enter_ts: f.ts,
-        waker_pid,
-        waker_tid,
-        epfd: syscall.target(&f.args).0,
-        syscall: syscall as u8,
-        _pad: [0; 3],
-    });
+    let rec = entry.as_mut_ptr();
+    // Field by field: the byte array of padding would be zeroed by a call to a byte-by-byte
+    // memset.
+    unsafe {
+        (*rec).header = header::<Wake>(ts, (f.pid, tid));
+        (*rec).enter_ts = f.ts;
+        (*rec).waker_pid = waker_pid;
+        (*rec).waker_tid = waker_tid;
+        (*rec).epfd = syscall.target(&f.args).0;
+        (*rec).syscall = syscall as u8;
+        (*rec)._pad[0] = 0;
+        (*rec)._pad[1] = 0;
+        (*rec)._pad[2] = 0;
+    }
+    entry.submit(wakeup());
 }
 
 /// `sched_switch(.., next, ..)`: a woken thread runs again; keep the delay for its wait record.

@@ -5,7 +5,7 @@
 use uprof_common::{SockReady, Socket};
 
 use crate::{
-    emit::{header, now, send},
+    emit::{current, header, now, send},
     kernel::{file_of, read},
     maps::{SOCKETS, offsets},
 };
@@ -23,7 +23,7 @@ pub fn enabled() -> bool {
 /// A traced thread added `fd` to an epoll instance: if it is a socket, watch it and tell user
 /// space which socket the fd is.
 #[inline(always)]
-pub fn learn(fd: i32, ts: u64) {
+pub fn learn(fd: i32, ts: u64, task: (u32, u32)) {
     let file = file_of(fd);
     if file == 0 {
         return;
@@ -36,7 +36,7 @@ pub fn learn(fd: i32, ts: u64) {
     let ino: u64 = read(inode, &offsets::INODE_INO);
     let _ = SOCKETS.insert(&ino, &1, 0);
     send(Socket {
-        header: header::<Socket>(ts),
+        header: header::<Socket>(ts, task),
         fd,
         _pad: 0,
         ino,
@@ -55,7 +55,7 @@ pub fn sk_data_ready(sk: u64) {
         return;
     }
     send(SockReady {
-        header: header::<SockReady>(now()),
+        header: header::<SockReady>(now(), current()),
         ino,
     });
 }

@@ -2,7 +2,10 @@
 //! the kernel's syscall functions (see `main.rs`). Entry remembers the arguments of a traced
 //! thread's call in `INFLIGHT`; exit turns them and the result into one record (plus, for
 //! epoll waits, the returned events read from the caller's buffer while it is still valid).
-use core::ffi::c_void;
+use core::{
+    ffi::c_void,
+    mem::{MaybeUninit, size_of},
+};
 
 use aya_ebpf::{
     helpers::{bpf_probe_read_user, generated},
@@ -10,27 +13,22 @@ use aya_ebpf::{
 };
 use uprof_common::{
     Close, Dup, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, EVENTS_PER_CHUNK,
-    EpollCreate, EpollCtl, InFlight, MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents,
+    EpollCreate, EpollCtl, Header, InFlight, MAX_EVENT_CHUNKS, TIMEOUT_INFINITE, Wait, WaitEvents,
     WaitSyscall, arch, call,
 };
 
 use crate::{
     callback,
-    emit::{current, header, maybe_traced, now, reserve, send, traced, wakeup},
+    emit::{current, header, maybe_traced, now, reserve, send, wakeup, zero_words},
     kernel,
-    maps::{INFLIGHT, offsets},
+    maps::{INFLIGHT, TRACED, offsets},
     sockets,
 };
 
-/// The six arguments in a `sys_enter_*` tracepoint's context.
+/// The six arguments in a `sys_enter_*` tracepoint's context: one read.
 #[inline(always)]
 pub fn tracepoint_args(ctx: &TracePointContext) -> [u64; 6] {
-    let base = offsets::get(&offsets::SYSCALL_ARGS);
-    let mut args = [0; 6];
-    for (i, arg) in args.iter_mut().enumerate() {
-        *arg = unsafe { ctx.read_at::<u64>(base + i * 8) }.unwrap_or(0);
-    }
-    args
+    unsafe { ctx.read_at::<[u64; 6]>(offsets::get(&offsets::SYSCALL_ARGS)) }.unwrap_or([0; 6])
 }
 
 /// The syscall's return value from a `sys_exit_*` tracepoint's context.
@@ -56,44 +54,68 @@ pub fn regs_args(regs: u64) -> [u64; 6] {
     ]
 }
 
-/// What a traced thread's call is, from its arguments (`args` reads them: only for traced
-/// threads), entered now; `None` for untraced threads.
+/// The timeout of call `call` with `args`, in ns (waits), or [`TIMEOUT_INFINITE`].
 #[inline(always)]
-fn in_flight(call: u8, args: impl FnOnce() -> [u64; 6]) -> Option<(u32, InFlight)> {
-    if !traced() {
-        return None;
+fn timeout_of(call: u8, args: &[u64; 6]) -> i64 {
+    match WaitSyscall::from_u8(call) {
+        Some(syscall) => wait_timeout(syscall, args),
+        None => TIMEOUT_INFINITE,
     }
-    let (pid, tid) = current();
-    let mut f = InFlight {
-        ts: now(),
-        timeout_ns: TIMEOUT_INFINITE,
-        call,
-        pid,
-        args: args(),
-        ..Default::default()
+}
+
+/// Call `call` of a thread of process `pid` with `args`, entered at `ts`, built without the
+/// calls of a byte-by-byte `memset` its zero fields would compile to (see `zero_words`).
+#[inline(always)]
+fn new_in_flight(call: u8, pid: u32, args: [u64; 6], ts: u64) -> InFlight {
+    let mut f = MaybeUninit::<InFlight>::uninit();
+    // SAFETY: every field is an integer (any bits are valid) and the value is 8-byte aligned.
+    let mut f = unsafe {
+        zero_words::<{ size_of::<InFlight>() / 8 }>(f.as_mut_ptr().cast());
+        f.assume_init()
     };
-    if let Some(syscall) = WaitSyscall::from_u8(call) {
-        f.timeout_ns = wait_timeout(syscall, &f.args);
-    }
-    Some((tid, f))
+    f.ts = ts;
+    f.timeout_ns = timeout_of(call, &args);
+    f.args = args;
+    f.call = call;
+    f.pid = pid;
+    f.known_epfd = -1;
+    f
 }
 
 /// Entry of any traced syscall: remember `call`, the arguments and the time in the thread's
-/// `INFLIGHT` entry, overwritten in place when it has one (cheaper than an insertion and a
-/// deletion per call).
+/// `INFLIGHT` entry. A thread that has an entry is traced (entries are made only for threads of
+/// traced processes, and removed at their exit): its entry is overwritten in place, field by
+/// field, after one lookup. Only a thread's first call looks in `TRACED` and inserts one.
 #[inline(always)]
 pub fn enter(call: u8, args: impl FnOnce() -> [u64; 6]) {
-    let Some((tid, f)) = in_flight(call, args) else {
+    let (pid, tid) = current();
+    if !maybe_traced(pid) {
         return;
+    }
+    let args = match INFLIGHT.get_ptr_mut(&tid) {
+        Some(entry) => {
+            let f = unsafe { &mut *entry };
+            f.args = args();
+            f.timeout_ns = timeout_of(call, &f.args);
+            f.ts = now();
+            f.call = call;
+            f.pid = pid;
+            // woken_ts, run_delay_ns: adjacent words.
+            unsafe { zero_words::<2>(&mut f.woken_ts) };
+            f.args
+        }
+        None => {
+            if unsafe { TRACED.get(&pid) }.is_none() {
+                return;
+            }
+            let args = args();
+            let f = new_in_flight(call, pid, args, now());
+            let _ = INFLIGHT.insert(&tid, &f, 0);
+            args
+        }
     };
     if call == call::CLOSE && callback::enabled() {
-        callback::forget_epoll(f.args[0] as i32);
-    }
-    match INFLIGHT.get_ptr_mut(&tid) {
-        Some(entry) => unsafe { *entry = f },
-        None => {
-            let _ = INFLIGHT.insert(&tid, &f, 0);
-        }
+        callback::forget_epoll(args[0] as i32, pid);
     }
 }
 
@@ -101,24 +123,34 @@ pub fn enter(call: u8, args: impl FnOnce() -> [u64; 6]) {
 /// already inside the call when tracing began) is ignored.
 #[inline(always)]
 pub fn exit(call: u8, ret: impl FnOnce() -> i64) {
-    let (pid, tid) = current();
-    if !maybe_traced(pid) {
+    let task = current();
+    if !maybe_traced(task.0) {
         return;
     }
-    let Some(entry) = INFLIGHT.get_ptr_mut(&tid) else {
+    let Some(entry) = INFLIGHT.get_ptr_mut(&task.1) else {
         return;
     };
-    let f = unsafe { *entry };
+    let entry = unsafe { &mut *entry };
+    let f = *entry;
     if f.call == call::NONE {
         return;
     }
-    unsafe {
-        (*entry).call = call::NONE;
-        (*entry).woken_ts = 0;
+    entry.call = call::NONE;
+    entry.woken_ts = 0;
+    if f.call != call {
+        return;
     }
-    if f.call == call {
-        finish(&f, ret(), stamp(&f, now()));
+    let ret = ret();
+    let ts = stamp(&f, now());
+    let Some(syscall) = WaitSyscall::from_u8(call) else {
+        finish(&f, task, ret, ts);
+        return;
+    };
+    if callback::enabled() && syscall.is_epoll() && (ret >= 0 || ret == -EINTR) {
+        // The wait succeeded (or was interrupted): its first argument is an epoll fd.
+        callback::learn_epoll_of_wait(entry, f.args[0] as i32, task.0);
     }
+    finish_wait(&f, task, syscall, ts, ret);
 }
 
 /// The time the record of call `f`, returning at `exit_ts`, carries. The kernel frees an fd
@@ -138,28 +170,40 @@ fn stamp(f: &InFlight, exit_ts: u64) -> u64 {
 /// the calls whose entry time does not matter (`epoll_ctl`, `epoll_create`, `dup2`).
 #[inline(always)]
 pub fn returned(call: u8, args: impl FnOnce() -> [u64; 6], ret: i64) {
-    if let Some((_, f)) = in_flight(call, args) {
-        finish(&f, ret, f.ts);
+    let task = current();
+    let pid = task.0;
+    if !maybe_traced(pid) || unsafe { TRACED.get(&pid) }.is_none() {
+        return;
     }
+    let ts = now();
+    let f = new_in_flight(call, pid, args(), ts);
+    finish(&f, task, ret, ts);
 }
 
-/// Emits the record of call `f`, which returned `ret` at `ts`.
+/// Emits the record of call `f` (not a wait) of thread `task`, which returned `ret` at `ts`,
+/// after what the tiers learn from it.
 #[inline(always)]
-fn finish(f: &InFlight, ret: i64, ts: u64) {
+fn finish(f: &InFlight, task: (u32, u32), ret: i64, ts: u64) {
     let call = f.call;
-    if callback::enabled() && names_epoll(call, ret) {
-        callback::learn_epoll(f.args[0] as i32);
+    if callback::enabled() {
+        if call == call::EPOLL_CTL && ret == 0 {
+            callback::learn_epoll(f.args[0] as i32, task.0);
+        }
+        if (call == call::DUP2 || call == call::DUP3) && ret >= 0 {
+            // The new fd may have been an epoll fd: threads must look at theirs again.
+            callback::new_generation();
+        }
     }
     if sockets::enabled()
         && call == call::EPOLL_CTL
         && ret == 0
         && f.args[1] == EPOLL_CTL_ADD as u64
     {
-        sockets::learn(f.args[2] as i32, ts);
+        sockets::learn(f.args[2] as i32, ts, task);
     }
     match call {
         call::EPOLL_CREATE | call::EPOLL_CREATE1 => send(EpollCreate {
-            header: header::<EpollCreate>(ts),
+            header: header::<EpollCreate>(ts, task),
             flags: if call == call::EPOLL_CREATE1 {
                 f.args[0] as i32
             } else {
@@ -167,14 +211,14 @@ fn finish(f: &InFlight, ret: i64, ts: u64) {
             },
             ret: ret as i32,
         }),
-        call::EPOLL_CTL => send_ctl(f, ts, ret),
+        call::EPOLL_CTL => send_ctl(f, task, ts, ret),
         call::CLOSE => send(Close {
-            header: header::<Close>(ts),
+            header: header::<Close>(ts, task),
             fd: f.args[0] as i32,
             ret: ret as i32,
         }),
         call::DUP2 | call::DUP3 => send(Dup {
-            header: header::<Dup>(ts),
+            header: header::<Dup>(ts, task),
             oldfd: f.args[0] as i32,
             newfd: f.args[1] as i32,
             flags: if call == call::DUP3 {
@@ -184,26 +228,11 @@ fn finish(f: &InFlight, ret: i64, ts: u64) {
             },
             ret: ret as i32,
         }),
-        _ => {
-            if let Some(syscall) = WaitSyscall::from_u8(call) {
-                finish_wait(f, syscall, ts, ret);
-            }
-        }
+        _ => {}
     }
 }
 
-/// Whether a call that returned `ret` proves its first argument is an epoll fd.
-#[inline(always)]
-fn names_epoll(call: u8, ret: i64) -> bool {
-    match call {
-        call::EPOLL_CTL => ret == 0,
-        _ => {
-            WaitSyscall::from_u8(call).is_some_and(|s| s.is_epoll()) && (ret >= 0 || ret == -EINTR)
-        }
-    }
-}
-
-fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
+fn send_ctl(f: &InFlight, task: (u32, u32), ts: u64, ret: i64) {
     let op = f.args[1] as i32;
     let (mut events, mut data) = (0, 0);
     // The caller's `struct epoll_event`; DEL may pass NULL.
@@ -214,7 +243,7 @@ fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
         }
     }
     send(EpollCtl {
-        header: header::<EpollCtl>(ts),
+        header: header::<EpollCtl>(ts, task),
         enter_ts: f.ts,
         epfd: f.args[0] as i32,
         op,
@@ -226,37 +255,54 @@ fn send_ctl(f: &InFlight, ts: u64, ret: i64) {
     });
 }
 
-/// Emits the record of a wait that returned `ret` (or never will: `flags`).
+/// Emits the record of a wait of thread `task` that returned `ret` (or never will: `flags`),
+/// submitted with `submit_flags`.
 #[inline(always)]
-pub fn send_wait(f: &InFlight, syscall: WaitSyscall, ts: u64, ret: i64, flags: u8, captured: u16) {
-    send(Wait::new(
-        header::<Wait>(ts),
-        f,
-        syscall,
-        ret,
-        flags,
-        captured,
-    ));
+pub fn send_wait(
+    f: &InFlight,
+    task: (u32, u32),
+    syscall: WaitSyscall,
+    (ts, ret): (u64, i64),
+    (flags, captured): (u8, u16),
+    submit_flags: u64,
+) {
+    if let Some(mut entry) = reserve::<Wait>() {
+        entry.write(Wait::new(
+            header::<Wait>(ts, task),
+            f,
+            syscall,
+            ret,
+            flags,
+            captured,
+        ));
+        entry.submit(submit_flags);
+    }
 }
 
-fn finish_wait(f: &InFlight, syscall: WaitSyscall, ts: u64, ret: i64) {
+#[inline(always)]
+fn finish_wait(f: &InFlight, task: (u32, u32), syscall: WaitSyscall, ts: u64, ret: i64) {
     let max_captured = (EVENTS_PER_CHUNK * MAX_EVENT_CHUNKS) as i64;
     let captured = if syscall.is_epoll() && ret > 0 {
         ret.min(max_captured) as u32
     } else {
         0
     };
-    send_wait(f, syscall, ts, ret, 0, captured as u16);
+    // Decided once for the wait and its events: each decision is a helper call.
+    let flags = wakeup();
+    send_wait(f, task, syscall, (ts, ret), (0, captured as u16), flags);
     if captured > 0 {
-        send_events(f.args[1], captured, ts);
+        send_events(f.args[1], captured, &header::<WaitEvents>(ts, task), flags);
     }
 }
 
-/// Copies `n` returned `struct epoll_event`s from the caller's buffer, a chunk per record.
-fn send_events(user_events: u64, n: u32, ts: u64) {
-    // Decided once: a decision per chunk multiplies the states the verifier must explore
-    // (older verifiers give up on the unrolled loop).
-    let flags = wakeup();
+/// Words of [`WaitEvents::raw`].
+const RAW_WORDS: usize = EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE / 8;
+const _: () = assert!(RAW_WORDS * 8 == EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE);
+
+/// Copies `n` returned `struct epoll_event`s from the caller's buffer, a chunk per record with
+/// `header`, written straight into the ring buffer. (Not inlined: a function, whose arguments
+/// must fit the five argument registers.)
+fn send_events(user_events: u64, n: u32, header: &Header, flags: u64) {
     for chunk in 0..MAX_EVENT_CHUNKS as u32 {
         let start = chunk * EVENTS_PER_CHUNK as u32;
         if start >= n {
@@ -268,11 +314,13 @@ fn send_events(user_events: u64, n: u32, ts: u64) {
         };
         let rec = entry.as_mut_ptr();
         unsafe {
-            (*rec).header = header::<WaitEvents>(ts);
+            (*rec).header = *header;
             (*rec).chunk = chunk as u16;
             (*rec).count = count as u16;
             (*rec)._pad = 0;
-            (*rec).raw = [0; EVENTS_PER_CHUNK * EPOLL_EVENT_SIZE];
+            // Word by word (the reservation is 8-byte aligned): as a byte array, a call of a
+            // byte-by-byte memset, about 1,000 instructions.
+            zero_words::<RAW_WORDS>(core::ptr::addr_of_mut!((*rec).raw) as *mut u64);
             // A pointer from the caller: a wrapped one only makes the read fail.
             let offset = start as u64 * EPOLL_EVENT_SIZE as u64;
             let src = user_events.wrapping_add(offset) as *const c_void;

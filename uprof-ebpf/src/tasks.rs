@@ -4,7 +4,7 @@ use aya_ebpf::{helpers::bpf_get_current_comm, programs::TracePointContext};
 use uprof_common::{COMM_LEN, Fork, Kind, TaskComm, WAIT_ABANDONED, WaitSyscall};
 
 use crate::{
-    emit::{current, header, mark_traced, now, send, traced},
+    emit::{current, header, mark_traced, now, send, traced, wakeup},
     maps::{INFLIGHT, TRACED, offsets},
     syscalls::send_wait,
 };
@@ -14,9 +14,8 @@ fn comm() -> [u8; COMM_LEN] {
 }
 
 fn send_comm(kind: Kind, tid: u32, name: [u8; COMM_LEN]) {
-    let mut header = header::<TaskComm>(now());
+    let mut header = header::<TaskComm>(now(), (current().0, tid));
     header.kind = kind as u16;
-    header.tid = tid;
     send(TaskComm { header, comm: name });
 }
 
@@ -33,7 +32,7 @@ pub fn fork(ctx: &TracePointContext) {
     mark_traced(child);
     let _ = TRACED.insert(&child, &1, 0);
     send(Fork {
-        header: header::<Fork>(now()),
+        header: header::<Fork>(now(), current()),
         child_tid: child,
         _pad: 0,
         comm: comm(),
@@ -56,7 +55,14 @@ pub fn exit(_ctx: &TracePointContext) {
     if let Some(f) = unsafe { INFLIGHT.get(&tid) }.copied() {
         // The thread dies inside a syscall: its exit tracepoint will never fire.
         if let Some(syscall) = WaitSyscall::from_u8(f.call) {
-            send_wait(&f, syscall, now(), 0, WAIT_ABANDONED, 0);
+            send_wait(
+                &f,
+                (pid, tid),
+                syscall,
+                (now(), 0),
+                (WAIT_ABANDONED, 0),
+                wakeup(),
+            );
         }
         let _ = INFLIGHT.remove(&tid);
     }

@@ -142,9 +142,23 @@ pub const SYSCALL_REGS: &[Member] = &[
     member("PT_REGS_ARG5", "pt_regs", SYSCALL_ARG_REGISTERS[5]),
 ];
 
+/// The running kernel's BTF (our reader), parsed once per [`Loading`].
+fn kernel() -> Result<Arc<Btf>> {
+    KERNEL.get(|| Btf::from_file(Path::new(VMLINUX)))
+}
+
+/// The global that says whether the programs may walk from the current task through BTF-typed
+/// pointers (`bpf_get_current_task_btf`, Linux 5.11+): direct loads instead of a
+/// `bpf_probe_read_kernel` call per pointer. The kernel's BTF names its helpers (`enum
+/// bpf_func_id`), so this asks the kernel, not its version number.
+pub fn task_btf_global() -> Result<(&'static str, u32)> {
+    let has = kernel()?.has_enumerator("bpf_func_id", "BPF_FUNC_get_current_task_btf");
+    Ok(("TASK_BTF", u32::from(has)))
+}
+
 /// Reads the offsets of `members` from the running kernel's BTF: `(global name, offset)`.
 pub fn offsets(members: &[&[Member]]) -> Result<Vec<(&'static str, u32)>> {
-    let btf = KERNEL.get(|| Btf::from_file(Path::new(VMLINUX)))?;
+    let btf = kernel()?;
     members
         .iter()
         .flat_map(|group| group.iter())
@@ -177,6 +191,7 @@ const MAX_NESTING: u32 = 32;
 /// BTF kinds (`BTF_KIND_*`) this reader looks at.
 const STRUCT: u32 = 4;
 const UNION: u32 = 5;
+const ENUM: u32 = 6;
 const TYPEDEF: u32 = 8;
 const VOLATILE: u32 = 9;
 const CONST: u32 = 10;
@@ -188,7 +203,8 @@ struct TypeRecord {
     kind: u32,
     name: u32,
     referred: u32,
-    /// `(name, type, bit offset)` of a struct's or union's members.
+    /// `(name, type, bit offset)` of a struct's or union's members; `(name, 0, value)` of an
+    /// enum's enumerators.
     members: Vec<(u32, u32, u32)>,
 }
 
@@ -252,6 +268,14 @@ impl Btf {
             );
             at += TYPE_LEN;
             let mut members = Vec::new();
+            if kind == ENUM {
+                for i in 0..vlen {
+                    let e = at + 8 * i;
+                    let e_name = u32_at(e).context("BTF enumerator cut short")?;
+                    let e_value = u32_at(e + 4).context("BTF enumerator cut short")?;
+                    members.push((e_name, 0, e_value));
+                }
+            }
             if kind == STRUCT || kind == UNION {
                 for i in 0..vlen {
                     let m = at + 12 * i;
@@ -288,6 +312,17 @@ impl Btf {
             }
         }
         Ok(btf)
+    }
+
+    /// Whether `enum enum_name` has an enumerator `value`.
+    pub fn has_enumerator(&self, enum_name: &str, value: &str) -> bool {
+        self.types.iter().any(|t| {
+            t.kind == ENUM
+                && self.name(t.name) == enum_name
+                && t.members
+                    .iter()
+                    .any(|&(name, _, _)| self.name(name) == value)
+        })
     }
 
     /// The byte offset of `path` (members separated by dots) in `struct name`.
@@ -482,6 +517,21 @@ mod tests {
         let typedef = [0, TYPEDEF << 24, 2];
         let btf = Btf::parse(&blob(&[&s, &typedef], strings)).unwrap();
         assert!(btf.member_offset("S", "a").is_err());
+    }
+
+    #[test]
+    fn finds_enumerators() {
+        // enum E (id 1) { A = 0, B = 1 }.
+        let strings = b"\0E\0A\0B\0C\0";
+        let e = [1, ENUM << 24 | 2, 4, 3, 0, 5, 1];
+        let btf = Btf::parse(&blob(&[&e], strings)).unwrap();
+        assert!(btf.has_enumerator("E", "B"));
+        assert!(!btf.has_enumerator("E", "C"));
+        assert!(!btf.has_enumerator("A", "B"));
+        // Every kernel uprof runs on has bpf_get_current_task (4.8+); none has this one.
+        let host = host();
+        assert!(host.has_enumerator("bpf_func_id", "BPF_FUNC_get_current_task"));
+        assert!(!host.has_enumerator("bpf_func_id", "BPF_FUNC_no_such_helper"));
     }
 
     #[test]

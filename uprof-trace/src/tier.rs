@@ -80,6 +80,7 @@ pub(crate) fn globals(tier: Tier) -> Result<Vec<(&'static str, u32)>> {
         Tier::Syscall => return Ok(Vec::new()),
     };
     let mut globals = btf::offsets(members)?;
+    globals.push(btf::task_btf_global()?);
     globals.push((switch, 1));
     Ok(globals)
 }

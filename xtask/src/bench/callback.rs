@@ -7,8 +7,8 @@
 //! Inside, two sets of interleaved rounds (see `overhead`), each over the set-ups of
 //! [`SETUPS`]:
 //! - **traced**: the redis-server untraced, traced with each set-up, and untraced again (the
-//!   noise); then, in separate runs, the instructions each of uprof's programs takes (see
-//!   `programs`);
+//!   noise); then, in separate runs, the instructions each of uprof's programs takes with each
+//!   fentry set-up (see `programs`; `--only programs` measures only these);
 //! - **bystander**: the redis-server untraced while uprof traces a busy epoll loop beside it,
 //!   with no uprof, each set-up, and no uprof again. The callback program runs for every epoll
 //!   instance of the machine, traced or not.
@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::bystander::{Busy, Verdict};
-use super::icount_vm::{Args, GuestBench};
+use super::icount_vm::{self, GuestBench};
 use super::overhead::{self, Field, Run, UPROF_MAX_CPU_RATIO, Variant};
 use super::programs;
 use super::redis::Redis;
@@ -52,11 +52,35 @@ pub fn guest_plan(quick: bool) -> Plan {
     }
 }
 
+/// Options of `cargo xtask bench callback`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub vm: icount_vm::Args,
+    /// Leave out part of the benchmark.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
+}
+
+/// The parts `--only` keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The traced server's rounds and the programs' statistics, without the bystander rounds:
+    /// about half the time.
+    Traced,
+    /// The instructions of each of uprof's programs per request (BPF run-time statistics, one
+    /// traced run per set-up with fentry hooks), without any rounds.
+    Programs,
+}
+
+/// Requests of each statistics run with `--only programs` (what `--quick`'s rounds make).
+const PROGRAMS_ONLY_REQUESTS: u64 = 20_000;
+
 /// Runs `cargo xtask bench callback`: on the host, boots the VM and relays what the benchmark
 /// printed inside; inside the VM (`--guest`), measures.
 pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
-    if args.guest {
-        return guest(bench);
+    if args.vm.guest {
+        return guest(bench, args.only);
     }
     let uprof_name = bench
         .uprof
@@ -64,11 +88,11 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
         .with_context(|| format!("{} names no file", bench.uprof.display()))?
         .to_string_lossy()
         .into_owned();
-    // Per round: six runs of each set, four of them with uprof starting; then two runs with
+    // Per round: six runs of each set, four of them with uprof starting; then three runs with
     // the programs' statistics.
     let plan = guest_plan(quick);
     let round = 6.0 * plan.redis_seconds * WALL_PER_GUEST_SECOND + 4.0 * WALL_PER_UPROF_START;
-    let statistics = 2.0 * (plan.redis_seconds * WALL_PER_GUEST_SECOND + WALL_PER_UPROF_START);
+    let statistics = 3.0 * (plan.redis_seconds * WALL_PER_GUEST_SECOND + WALL_PER_UPROF_START);
     let seconds = 120.0 + 2.0 * (plan.rounds + 1) as f64 * round + statistics;
     GuestBench {
         name: "callback",
@@ -77,12 +101,19 @@ pub fn run(bench: &Bench, args: &Args, quick: bool) -> Result<Vec<Target>> {
             on_path("redis-server")?,
             on_path("redis-benchmark")?,
         ],
-        guest_options: format!(" --uprof '/payload/{uprof_name}'"),
+        guest_options: format!("{} --uprof '/payload/{uprof_name}'", only_option(args.only)),
         timeout: Duration::from_secs_f64(seconds),
     }
-    .run(args, quick)?;
+    .run(&args.vm, quick)?;
     // The guest printed its targets with the rest of its output.
     Ok(Vec::new())
+}
+
+/// `--only`'s option on the guest's command line (with a leading space), or nothing.
+fn only_option(only: Option<Only>) -> String {
+    only.and_then(|only| clap::ValueEnum::to_possible_value(&only))
+        .map(|value| format!(" --only {}", value.get_name()))
+        .unwrap_or_default()
 }
 
 /// `name` as found on `$PATH`, not resolved any further (redis-server is a link whose name
@@ -122,8 +153,14 @@ const SETUPS: [Options; 4] = [
 ];
 
 /// The measurements, inside the VM.
-fn guest(bench: &Bench) -> Result<Vec<Target>> {
+fn guest(bench: &Bench, only: Option<Only>) -> Result<Vec<Target>> {
     let redis = Redis::start(bench.scratch_dir())?;
+    if only == Some(Only::Programs) {
+        for options in &SETUPS[1..] {
+            programs::print_costs(bench, &redis, *options, PROGRAMS_ONLY_REQUESTS)?;
+        }
+        return Ok(Vec::new());
+    }
     let traced_variants = SETUPS.map(Variant::traced);
     let [tracepoints, syscall, callback, _] = traced_variants;
     overhead::heading(bench, &redis, "callback, traced server");
@@ -142,8 +179,11 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
         callback,
         syscall,
     );
-    for options in &SETUPS[1..3] {
+    for options in &SETUPS[1..] {
         programs::print_costs(bench, &redis, *options, traced.requests())?;
+    }
+    if only == Some(Only::Traced) {
+        return Ok(traced_targets(&traced, traced_variants));
     }
 
     let mut busy = Busy::start(VM_BUSY_RATE)?;
@@ -171,11 +211,22 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
     }
     println!();
 
-    let mut targets: Vec<Target> = traced_variants
+    let mut targets = traced_targets(&traced, traced_variants);
+    targets.extend(
+        verdicts
+            .iter()
+            .map(|(label, verdict)| verdict.target(&format!("VM: bystander CPU/req, {label}"))),
+    );
+    Ok(targets)
+}
+
+/// The traced server's CPU per request with each set-up, against its target.
+fn traced_targets(traced: &overhead::Rounds, variants: [Variant; 4]) -> Vec<Target> {
+    variants
         .into_iter()
         .zip(SETUPS)
         .map(|(variant, options)| {
-            let ratio = traced.ratio(variant, Variant::Untraced, server);
+            let ratio = traced.ratio(variant, Variant::Untraced, |r| r.server_us);
             Target {
                 what: format!("VM: redis CPU/req, {}", options.label()),
                 goal: "<= x1.05",
@@ -183,13 +234,7 @@ fn guest(bench: &Bench) -> Result<Vec<Target>> {
                 met: ratio <= UPROF_MAX_CPU_RATIO,
             }
         })
-        .collect();
-    targets.extend(
-        verdicts
-            .iter()
-            .map(|(label, verdict)| verdict.target(&format!("VM: bystander CPU/req, {label}"))),
-    );
-    Ok(targets)
+        .collect()
 }
 
 /// `variants` between an untraced run and the untraced-again one (the noise).
@@ -219,4 +264,16 @@ fn print_ratios(rounds: &overhead::Rounds, title: &str, a: Variant, b: Variant) 
         );
     }
     println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_is_passed_on_to_the_guest_by_its_command_line_name() {
+        assert_eq!(only_option(None), "");
+        assert_eq!(only_option(Some(Only::Programs)), " --only programs");
+        assert_eq!(only_option(Some(Only::Traced)), " --only traced");
+    }
 }

@@ -60,7 +60,7 @@ enum Which {
     Bystander,
     /// The callback tier's cost against the syscall tier's, traced and untraced, inside a
     /// stock kernel booted under qemu (not part of `all`).
-    Callback(icount_vm::Args),
+    Callback(callback::Args),
     /// Instructions per echoed request and per wakeup of tickloop's echo server on each
     /// backend, mio's and tokio's, under the same load inside a stock kernel booted under qemu
     /// with -icount (not part of `all`; needs no uprof).
@@ -194,7 +194,7 @@ pub fn main(args: Args) -> Result<()> {
     let bench = Bench::prepare(
         args.uprof,
         match &which {
-            Which::Callback(callback) if callback.guest => callback::guest_plan(args.quick),
+            Which::Callback(callback) if callback.vm.guest => callback::guest_plan(args.quick),
             _ => Plan::new(args.quick),
         },
     )?;

@@ -26,6 +26,8 @@ use super::{Bench, Target};
 const WARMUP_REQUESTS: u64 = 20_000;
 /// perf trace says nothing when it is ready: give it this long to set up.
 const PERF_SETTLE: Duration = Duration::from_secs(2);
+/// How long bpftrace gets to end after a SIGINT before it gets another.
+const BPFTRACE_STOP_INTERVAL: Duration = Duration::from_secs(10);
 /// uprof's CPU target: at most this much more server CPU per request.
 pub const UPROF_MAX_CPU_RATIO: f64 = 1.05;
 
@@ -48,6 +50,39 @@ pub enum Variant {
     Strace,
     /// `perf trace` on the redis-server.
     PerfTrace,
+    /// bpftrace on the redis-server's epoll syscalls, at the tracepoints uprof uses where
+    /// fentry is refused.
+    Bpftrace(BpftraceScript),
+}
+
+/// What the bpftrace variant's programs do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BpftraceScript {
+    /// What uprof's default report says of waits, aggregated in the kernel: a histogram of
+    /// wait times and a count of `epoll_ctl` per thread.
+    Equivalent,
+    /// The same probes with empty bodies: the floor of a bpftrace tracepoint program.
+    Empty,
+}
+
+impl BpftraceScript {
+    /// The script for the redis-server `pid`.
+    fn text(self, pid: u32) -> String {
+        let enter =
+            "tracepoint:syscalls:sys_enter_epoll_wait,tracepoint:syscalls:sys_enter_epoll_pwait";
+        let exit =
+            "tracepoint:syscalls:sys_exit_epoll_wait,tracepoint:syscalls:sys_exit_epoll_pwait";
+        let ctl = "tracepoint:syscalls:sys_exit_epoll_ctl";
+        match self {
+            // One line, so that the printed command is one line too.
+            Self::Equivalent => format!(
+                "{enter} /pid == {pid}/ {{ @start[tid] = nsecs; }} \
+                 {exit} /@start[tid]/ {{ @wait_ns[tid] = hist(nsecs - @start[tid]); delete(@start[tid]); }} \
+                 {ctl} /pid == {pid}/ {{ @epoll_ctl[tid] = count(); }}"
+            ),
+            Self::Empty => format!("{enter} {{ }} {exit} {{ }} {ctl} {{ }}"),
+        }
+    }
 }
 
 impl Variant {
@@ -82,6 +117,8 @@ impl Variant {
             }
             Self::Strace => "strace -f".into(),
             Self::PerfTrace => "perf trace".into(),
+            Self::Bpftrace(BpftraceScript::Equivalent) => "bpftrace".into(),
+            Self::Bpftrace(BpftraceScript::Empty) => "bpftrace empty".into(),
         }
     }
 
@@ -114,6 +151,17 @@ impl Variant {
                 ]);
                 cmd
             }
+            Self::Bpftrace(script) => {
+                // Its "Attaching N probes..." goes to stdout: sent to stderr, where we read it.
+                let mut cmd = Command::new("sh");
+                cmd.args([
+                    "-c",
+                    "exec bpftrace -e \"$1\" 1>&2",
+                    "sh",
+                    &script.text(pid),
+                ]);
+                cmd
+            }
         };
         cmd.stdout(Stdio::null());
         Some(cmd)
@@ -132,6 +180,11 @@ impl Variant {
         match (self, ready) {
             (_, Some(ready)) => uprof::wait_attached(&mut tracer, ready)?,
             (Self::Strace, None) => tracer.wait_for_line("attached", Duration::from_secs(30))?,
+            (Self::Bpftrace(_), None) => {
+                tracer.wait_for_line("Attaching", Duration::from_secs(60))?;
+                // The line comes just before the probes are attached.
+                thread::sleep(PERF_SETTLE);
+            }
             // A perf trace that could not start fails when it is finished.
             _ => thread::sleep(PERF_SETTLE),
         }
@@ -144,10 +197,18 @@ impl Variant {
         !matches!(self, Self::Strace | Self::PerfTrace)
     }
 
+    /// Stops the tracer started by [`Variant::attach`].
+    pub(super) fn stop(self, tracer: Spawned) -> Result<procs::Finished> {
+        match self {
+            Self::Bpftrace(_) => tracer.stop_insisting(BPFTRACE_STOP_INTERVAL, 5),
+            _ => tracer.stop(),
+        }
+    }
+
     /// Whether a failure of this variant leaves it out instead of failing the benchmark: the
     /// comparison tracers may be missing or not allowed here.
     fn optional(self) -> bool {
-        matches!(self, Self::Strace | Self::PerfTrace)
+        matches!(self, Self::Strace | Self::PerfTrace | Self::Bpftrace(_))
     }
 }
 
@@ -183,7 +244,7 @@ fn measure(bench: &Bench, redis: &Redis, variant: Variant, requests: u64) -> Res
     let client = procs::children_cpu_time().saturating_sub(client_before);
     let server = procs::thread_cpu_time(redis.pid())? - before;
     let finished = match tracer {
-        Some(tracer) => Some(tracer.stop()?),
+        Some(tracer) => Some(variant.stop(tracer)?),
         None => None,
     };
     let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests as f64;
@@ -260,22 +321,29 @@ pub fn interleave(
 
 /// Sizes the runs so that the first variant's last about `redis_seconds`, from a short warm-up
 /// run; the others make as many requests, so that compared runs differ in nothing else, except
-/// strace and perf trace, which get a warm-up of their own. Prints the tracers' commands and
-/// drops strace or perf trace if they do not work here.
+/// strace and perf trace, which are sized by a warm-up of their own. Prints the tracers' commands
+/// and drops the optional tracers (strace, perf trace, bpftrace) that do not work here, saying
+/// so.
 fn warm_up(bench: &Bench, redis: &Redis, variants: &[Variant]) -> Result<Vec<(Variant, u64)>> {
     let mut sized: Vec<(Variant, u64)> = Vec::new();
     for &variant in variants {
         if let Some(cmd) = variant.command(bench, redis.pid()) {
             println!("   {:<21} {}", variant.name(), describe(&cmd));
         }
-        if let Some(&(_, requests)) = sized.first().filter(|_| variant.sized_like_first()) {
+        let like_first = sized
+            .first()
+            .map(|&(_, requests)| requests)
+            .filter(|_| variant.sized_like_first());
+        // An optional tracer's warm-up also finds out whether it works here.
+        if let (Some(requests), false) = (like_first, variant.optional()) {
             sized.push((variant, requests));
             continue;
         }
         match measure(bench, redis, variant, WARMUP_REQUESTS) {
             Ok(warmup) => {
                 let thousands = (warmup.throughput * bench.plan.redis_seconds / 1000.0).ceil();
-                sized.push((variant, (thousands as u64 * 1000).max(WARMUP_REQUESTS)));
+                let own = (thousands as u64 * 1000).max(WARMUP_REQUESTS);
+                sized.push((variant, like_first.unwrap_or(own)));
             }
             Err(e) if variant.optional() => {
                 println!("   {:<21} unavailable here: {e:#}", variant.name());
@@ -381,6 +449,8 @@ pub fn run(bench: &Bench) -> Result<Vec<Target>> {
         Variant::traced(uprof::Options::SYSCALL_TIER),
         Variant::Strace,
         Variant::PerfTrace,
+        Variant::Bpftrace(BpftraceScript::Equivalent),
+        Variant::Bpftrace(BpftraceScript::Empty),
     ];
     let rounds = interleave(bench, &redis, &variants, "overhead")?;
     rounds.print_table();

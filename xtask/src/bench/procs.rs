@@ -107,6 +107,42 @@ impl Spawned {
             .clean(|status| libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGINT)
     }
 
+    /// [`Spawned::stop`] for a child that may miss a SIGINT (bpftrace ignores one that comes
+    /// while it is still setting up or printing): SIGINT again every `interval` until it ends,
+    /// at most `tries` times; then SIGKILL, and an error.
+    pub fn stop_insisting(self, interval: Duration, tries: u32) -> Result<Finished> {
+        for _ in 0..tries {
+            signal(self.pid(), libc::SIGINT)?;
+            let deadline = Instant::now() + interval;
+            while Instant::now() < deadline {
+                if self.has_ended()? {
+                    return self.wait()?.clean(|status| {
+                        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGINT
+                    });
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        signal(self.pid(), libc::SIGKILL)?;
+        let program = self.program.clone();
+        let _ = self.wait();
+        bail!("`{program}` did not stop after {tries} SIGINTs {interval:?} apart: killed")
+    }
+
+    /// Whether the child has ended (it stays waitable: `WNOWAIT`).
+    fn has_ended(&self) -> Result<bool> {
+        // SAFETY: an all-zero siginfo is valid; waitid fills it in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: asks about our own child, with a valid pointer to a siginfo.
+        if unsafe { libc::waitid(libc::P_PID, self.pid(), &mut info, flags) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("waiting for `{}`", self.program));
+        }
+        // SAFETY: waitid filled the siginfo in (si_pid stays 0 while the child runs).
+        Ok(unsafe { info.si_pid() } != 0)
+    }
+
     /// Waits for the child to end; fails if it did not exit with status 0.
     pub fn finish(self) -> Result<Finished> {
         self.wait()?.clean(|_| false)
