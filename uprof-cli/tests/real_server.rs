@@ -461,6 +461,10 @@ fn real_server_node_cluster_sharing_its_socket_is_a_thundering_herd() {
         return;
     }
     let (report, fds) = node_cluster_report("none");
+    // True as well: the worker the kernel wakes first takes most connections, as node's
+    // cluster documentation warns of this policy (docs/findings.md).
+    let true_of_it = ["thundering-herd", "imbalanced-workers"];
+    assert_no_alarms(&report, "node cluster, SCHED_NONE", &true_of_it);
     let workers: Vec<u32> = fds.keys().copied().collect(); // sorted
     let herds = findings_of(&report, "thundering-herd");
     assert!(!herds.is_empty(), "no herd: {:#}", report["findings"]);
@@ -507,6 +511,7 @@ fn real_server_node_cluster_handing_connections_over_has_no_herd() {
         return;
     }
     let (report, fds) = node_cluster_report("rr");
+    assert_no_alarms(&report, "node cluster, SCHED_RR", &[]);
     assert!(
         fds.values().all(|&fd| fd == -1),
         "the primary owns the socket: {fds:?}"

@@ -1,6 +1,11 @@
 //! `imbalanced-workers`: threads of the same name (a pool of similar loops: nginx workers,
 //! tokio workers) whose deliveries are very unequal, e.g. workers sharing a listening socket
 //! without `SO_REUSEPORT`, where the first awake worker takes most connections.
+//!
+//! A pool is threads of one name that are all main threads (pre-forked worker processes) or
+//! all not (a thread pool): a thread a process starts keeps its name unless renamed, so a main
+//! thread and same-named threads of its own are usually different loops (node's main loop and
+//! its platform's nearly idle delayed-task loop), not workers sharing the load.
 use std::collections::BTreeMap;
 
 use super::threads::Waits;
@@ -9,17 +14,21 @@ use super::*;
 /// Reads only the wait totals every thread keeps ([`Waits`]): no work of its own per wait.
 pub(super) fn finish(threads: &Threads, judge: &Judge<'_>, out: &mut Found) {
     let limits = judge.limits;
-    let mut pools: BTreeMap<&str, Vec<(ThreadId, &Waits)>> = BTreeMap::new();
+    let mut pools: BTreeMap<(&str, bool), Vec<(ThreadId, &Waits)>> = BTreeMap::new();
     for (id, state) in threads.iter() {
         let work = &state.waits;
         let Some(Some(info)) = judge.known.threads.get(id.0 as usize) else {
             continue;
         };
         if let Some(comm) = &info.comm {
-            pools.entry(comm.as_str()).or_default().push((id, work));
+            let main = info.pid == Some(info.tid);
+            pools
+                .entry((comm.as_str(), main))
+                .or_default()
+                .push((id, work));
         }
     }
-    for (comm, mut pool) in pools {
+    for ((comm, _), mut pool) in pools {
         let total: u64 = pool.iter().map(|(_, w)| w.delivered).sum();
         if pool.len() < 2 || total < limits.min_events {
             continue;

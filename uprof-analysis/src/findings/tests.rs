@@ -400,9 +400,8 @@ fn saturated_loop_needs_several_saturated_intervals_in_a_row() {
     assert_eq!(kinds(&spinning), vec![Kind::BusyPoll]);
 }
 
-/// Two threads named `worker` delivering `busy` and `quiet` events (one per wait).
-fn workers(busy: u64, quiet: u64) -> Vec<Record> {
-    let (a, b) = (Task::new(10, 10), Task::new(10, 11));
+/// Two threads named `worker`, `a` delivering `busy` events and `b` `quiet` (one per wait).
+fn workers_of(a: Task, b: Task, busy: u64, quiet: u64) -> Vec<Record> {
     let mut r = vec![a.task_info(0, "worker"), b.task_info(0, "worker")];
     for (t, n) in [(a, busy), (b, quiet)] {
         for i in 0..n {
@@ -411,6 +410,11 @@ fn workers(busy: u64, quiet: u64) -> Vec<Record> {
         }
     }
     r
+}
+
+/// Two pre-forked worker processes (each its main thread).
+fn workers(busy: u64, quiet: u64) -> Vec<Record> {
+    workers_of(Task::new(10, 10), Task::new(20, 20), busy, quiet)
 }
 
 #[test]
@@ -422,6 +426,15 @@ fn imbalanced_workers_compares_the_busiest_with_the_quietest_of_a_name() {
         (500.0, 100.0)
     );
     assert!(kinds(&workers(500, 101)).is_empty());
+}
+
+#[test]
+fn imbalanced_workers_compares_a_thread_pool_but_not_a_main_thread_with_its_helpers() {
+    let pool = workers_of(Task::new(10, 11), Task::new(10, 12), 500, 100);
+    assert_eq!(only(&pool, Kind::ImbalancedWorkers).at.tid, Some(11));
+    // node: the main loop, and the platform's nearly idle loop of the same name.
+    let helper = workers_of(Task::new(10, 10), Task::new(10, 11), 500, 100);
+    assert!(kinds(&helper).is_empty());
 }
 
 /// `calls` polls over 64 fds returning 4 ready fds each, and one more ready fd in all.
