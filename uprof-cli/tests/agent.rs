@@ -226,8 +226,33 @@ fn assert_dashboard_queries_run(prom: &Prometheus) {
     assert!(queries >= 10, "{queries} queries in the dashboard");
 }
 
+/// `uprof agent --aggregation`.
+#[derive(Clone, Copy, Debug)]
+enum Aggregation {
+    Kernel,
+    Stream,
+}
+
+impl Aggregation {
+    fn arg(self) -> &'static str {
+        match self {
+            Aggregation::Kernel => "kernel",
+            Aggregation::Stream => "stream",
+        }
+    }
+}
+
 #[test]
-fn prometheus_sees_exactly_the_programs_own_counts() {
+fn prometheus_sees_exactly_the_programs_own_counts_aggregated_in_the_kernel() {
+    prometheus_sees_exactly_the_programs_own_counts(Aggregation::Kernel);
+}
+
+#[test]
+fn prometheus_sees_exactly_the_programs_own_counts_from_the_stream() {
+    prometheus_sees_exactly_the_programs_own_counts(Aggregation::Stream);
+}
+
+fn prometheus_sees_exactly_the_programs_own_counts(aggregation: Aggregation) {
     let Some(_serial) = ebpf_turn() else {
         return;
     };
@@ -254,6 +279,8 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
         "-p".into(),
         pids.join(","),
         "--pid-labels".into(),
+        "--aggregation".into(),
+        aggregation.arg().into(),
         "--listen".into(),
         listen.clone(),
     ]);
@@ -282,6 +309,95 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
     drop(prom);
     let left = leftovers::take_leftovers(dir.path());
     assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// The samples of `family` (e.g. `uprof_wait_duration_seconds_count`) in a /metrics answer,
+/// by their labels.
+fn samples(body: &str, family: &str) -> BTreeMap<String, u64> {
+    body.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(family)?.strip_prefix('{')?;
+            let (labels, value) = rest.rsplit_once("} ")?;
+            Some((labels.to_owned(), value.parse().unwrap()))
+        })
+        .collect()
+}
+
+/// Two agents trace the same processes, one counting in the kernel, the other from the
+/// stream: once both have counted every wait the programs say they made, their wait counts
+/// per thread, syscall and outcome, and their tick counts, are the same.
+#[test]
+fn kernel_and_stream_aggregation_count_the_same_waits() {
+    let Some(_serial) = ebpf_turn() else {
+        return;
+    };
+    leftovers::adopt_orphans();
+    let scenarios: Vec<Scenario> = [
+        &["ready"][..],
+        &["syscalls"],
+        &["eintr"],
+        &["poll"],
+        &["threads"],
+        &["timeouts", "300"],
+    ]
+    .iter()
+    .map(|args| Scenario::start(args))
+    .collect();
+    let pids: Vec<String> = scenarios.iter().map(|s| s.pid.to_string()).collect();
+    let agents: Vec<(String, Reaped)> = [Aggregation::Kernel, Aggregation::Stream]
+        .into_iter()
+        .map(|aggregation| {
+            let listen = format!("127.0.0.1:{}", free_port());
+            let agent = start_uprof(&[
+                "agent".into(),
+                "-p".into(),
+                pids.join(","),
+                "--pid-labels".into(),
+                "--aggregation".into(),
+                aggregation.arg().into(),
+                "--listen".into(),
+                listen.clone(),
+            ]);
+            (listen, agent)
+        })
+        .collect();
+    let said: Vec<Value> = scenarios.into_iter().map(Scenario::run).collect();
+    let made: u64 = said
+        .iter()
+        .flat_map(|s| s["threads"].as_array().unwrap())
+        .flat_map(|t| {
+            WAIT_SYSCALLS
+                .iter()
+                .map(|s| t["calls"][*s].as_u64().unwrap_or(0))
+        })
+        .sum();
+    assert!(made > 300, "the scenarios made {made} waits");
+    let scrape = |listen: &str| get(listen, "/metrics").unwrap().1;
+    let waits = |body: &str| samples(body, "uprof_wait_duration_seconds_count");
+    for (listen, _) in &agents {
+        support::real::wait_for(&format!("{made} waits counted by {listen}"), || {
+            waits(&scrape(listen)).values().sum::<u64>() == made
+        });
+    }
+    let (kernel, stream) = (scrape(&agents[0].0), scrape(&agents[1].0));
+    assert_eq!(waits(&kernel), waits(&stream), "wait counts");
+    let ticks = |body: &str| samples(body, "uprof_busy_duration_seconds_count");
+    assert_eq!(ticks(&kernel), ticks(&stream), "tick counts");
+    assert!(!ticks(&kernel).is_empty());
+    for body in [&kernel, &stream] {
+        let lost = body
+            .lines()
+            .find_map(|l| l.strip_prefix("uprof_lost_records_total "))
+            .unwrap();
+        assert_eq!(lost, "0", "records lost");
+    }
+    for (listen, mut agent) in agents {
+        let status = agent.end_with(libc::SIGINT, "uprof agent");
+        assert!(
+            status.success(),
+            "uprof agent on {listen} exited with {status}"
+        );
+    }
 }
 
 #[test]

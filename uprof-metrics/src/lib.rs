@@ -86,6 +86,12 @@ impl Metrics {
         }
     }
 
+    /// Takes the waits and busy times from the kernel's loop histograms from now on (`uprof
+    /// agent --aggregation kernel`): they are read at each scrape and when a thread exits.
+    pub fn aggregate_in_kernel(&self, hists: uprof_trace::LoopHists) {
+        self.lock().aggregate_in_kernel(hists);
+    }
+
     /// The consumer of the event stream that fills these metrics.
     pub fn feed(&self) -> Feed {
         Feed {
