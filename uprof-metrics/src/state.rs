@@ -96,6 +96,9 @@ struct Kernel {
     counted: FxHashMap<HistKey, Log2Hist>,
     /// The live thread incarnation of each (pid, tid), which an entry's figures go to.
     live: FxHashMap<(u32, u32), ThreadRef>,
+    /// Threads forked while traced, by tid, until some event names their process: one whose
+    /// waits all return no events is only named by the kernel's entries.
+    forked: FxHashMap<u32, ThreadId>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -135,6 +138,7 @@ impl State {
             hists,
             counted: FxHashMap::default(),
             live: FxHashMap::default(),
+            forked: FxHashMap::default(),
         });
     }
 
@@ -181,13 +185,19 @@ impl State {
         }
         if let Some(kernel) = &mut self.kernel {
             kernel.live.remove(&(t.pid, t.tid));
+            kernel.forked.remove(&t.tid);
         }
     }
 
     /// Adds entry `key`'s growth to the live thread it belongs to.
     fn add_kernel(&mut self, key: HistKey, hist: Log2Hist) {
         let Some(kernel) = &self.kernel else { return };
-        let Some(&t) = kernel.live.get(&(key.pid, key.tid)) else {
+        let forked = kernel.forked.get(&key.tid).map(|&id| ThreadRef {
+            id,
+            pid: key.pid,
+            tid: key.tid,
+        });
+        let Some(t) = kernel.live.get(&(key.pid, key.tid)).copied().or(forked) else {
             return;
         };
         if let Some(delta) = self.kernel_delta(&key, &hist) {
@@ -302,10 +312,13 @@ impl State {
                 ThreadChange::Forked {
                     parent,
                     child,
+                    child_tid,
                     comm,
-                    ..
                 } => {
                     self.seen(parent);
+                    if let Some(kernel) = &mut self.kernel {
+                        kernel.forked.insert(child_tid, child);
+                    }
                     self.threads.entry(child).or_default().comm = Some(comm.into());
                 }
                 ThreadChange::Named { thread, comm, .. } => self.named(thread, comm, t.ts),
@@ -354,6 +367,7 @@ impl State {
     fn seen(&mut self, t: ThreadRef) -> &mut Thread {
         if let Some(kernel) = &mut self.kernel {
             kernel.live.insert((t.pid, t.tid), t);
+            kernel.forked.remove(&t.tid);
         }
         let thread = self.threads.entry(t.id).or_default();
         thread.pid = Some(t.pid);
