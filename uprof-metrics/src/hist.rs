@@ -32,7 +32,9 @@ impl Hist {
     }
 
     /// Adds durations the kernel counted in log2 slots: each slot lies within one bucket, the
-    /// one its upper edge falls in.
+    /// one its upper edge falls in. The count is the slots' sum, not `h.count`: a value read
+    /// while the kernel updates it may have one and not yet the other, and the count must
+    /// equal the `+Inf` bucket.
     pub fn add_log2(&mut self, h: &Log2Hist) {
         for (slot, &n) in h.slots.iter().enumerate() {
             let edge = if slot + 1 < LOG2_SLOTS {
@@ -41,8 +43,8 @@ impl Hist {
                 u64::MAX
             };
             self.buckets[bucket(edge)] += n;
+            self.count += n;
         }
-        self.count += h.count;
         self.sum_ns = self.sum_ns.saturating_add(h.sum_ns);
     }
 

@@ -212,7 +212,7 @@ impl State {
         let Some(before) = before else {
             return Some(*hist);
         };
-        if before.count == hist.count {
+        if before == *hist {
             return None;
         }
         let mut delta = *hist;
