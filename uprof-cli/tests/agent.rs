@@ -42,7 +42,22 @@ impl Scenario {
 
     /// Lets it run; returns what it says it did.
     fn run(self) -> Value {
+        self.trigger();
+        self.finish()
+    }
+
+    /// Lets it start its work.
+    fn trigger(&self) {
         signal(self.pid, libc::SIGUSR2);
+    }
+
+    /// Whether it is still running.
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for its end; returns what it says it did.
+    fn finish(self) -> Value {
         let out = self.child.wait_with_output().unwrap();
         assert!(out.status.success(), "{:?}", out.status);
         serde_json::from_slice(&out.stdout).unwrap()
@@ -398,6 +413,55 @@ fn kernel_and_stream_aggregation_count_the_same_waits() {
             "uprof agent on {listen} exited with {status}"
         );
     }
+}
+
+/// A thread forked while traced whose only calls are waits that time out is named by no
+/// streamed record in kernel mode without wake-ups: its waits are still counted while it
+/// runs, and all of them once it ended.
+#[test]
+fn a_quiet_threads_waits_are_counted_while_it_runs() {
+    let Some(_serial) = ebpf_turn() else {
+        return;
+    };
+    leftovers::adopt_orphans();
+    // About 3.5 s of 1 ms timeouts.
+    let mut scenario = Scenario::start(&["quiet-thread", "3000"]);
+    let pid = scenario.pid;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut agent = start_uprof(&[
+        "agent".into(),
+        "-p".into(),
+        pid.to_string(),
+        "--pid-labels".into(),
+        "--aggregation".into(),
+        Aggregation::Kernel.arg().into(),
+        // No wake-up records either: those would name the thread.
+        "--no-wakeups".into(),
+        "--listen".into(),
+        listen.clone(),
+    ]);
+    scenario.trigger();
+    let ours = format!(r#"pid="{pid}""#);
+    let main = format!(r#"tid="{pid}""#);
+    let quiet = |body: &str| -> u64 {
+        samples(body, "uprof_wait_duration_seconds_count")
+            .into_iter()
+            .filter(|(labels, _)| labels.contains(&ours) && !labels.contains(&main))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    support::real::wait_for("the quiet thread's first waits", || {
+        quiet(&get(&listen, "/metrics").unwrap().1) > 0
+    });
+    assert!(scenario.running(), "counted only after the scenario ended");
+    let said = scenario.finish();
+    let thread = &said["threads"][1];
+    assert_eq!(thread["timeouts"], 3000);
+    support::real::wait_for("all 3000 waits counted", || {
+        quiet(&get(&listen, "/metrics").unwrap().1) == 3000
+    });
+    let status = agent.end_with(libc::SIGINT, "uprof agent");
+    assert!(status.success(), "uprof agent exited with {status}");
 }
 
 #[test]
