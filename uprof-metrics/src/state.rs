@@ -264,11 +264,11 @@ impl State {
                         (kind, d.ready_ts.map(|r| w.exit_ts.saturating_sub(r)))
                     })
                     .collect();
+                // With in-kernel aggregation the kernel counted the wait and the busy time
+                // before it: the wait is streamed for its events only.
                 let in_kernel = self.kernel.is_some();
                 let s = self.of(w.thread);
-                if in_kernel {
-                    // Counted by the kernel: this wait is streamed for its events only.
-                } else if let (Some(blocked), Some(outcome)) = (w.blocked_ns(), outcome(w)) {
+                if !in_kernel && let (Some(blocked), Some(outcome)) = (w.blocked_ns(), outcome(w)) {
                     s.waits
                         .entry((w.syscall, outcome))
                         .or_default()
