@@ -200,7 +200,7 @@ impl Collector for Families {
         )?;
         let mut metric = encoder.encode_descriptor(
             "lost_records",
-            "Records the kernel could not hand to uprof (ring buffer full): figures are short by these.",
+            "Records the kernel could not hand to uprof (ring buffer full), and durations its aggregation map had no room for: figures are short by these.",
             None,
             MetricType::Counter,
         )?;
