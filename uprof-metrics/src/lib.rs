@@ -5,7 +5,9 @@
 //! reconstructed event stream ([`uprof_analysis::stream`]): it shares the recording's one
 //! reconstruction with every other output and never reconstructs on its own.
 //! [`Metrics::encode`] writes the OpenMetrics text a scrape gets, and [`serve`] answers
-//! `GET /metrics` over HTTP/1.1. Every metric is described in `docs/metrics.md`.
+//! `GET /metrics` over HTTP/1.1. Every metric is described in `docs/metrics.md`. With
+//! [`Metrics::aggregate_in_kernel`] the wait and busy histograms come from the kernel's loop
+//! histograms instead of the stream, into the same series.
 //!
 //! Cardinality is bounded: past [`Config::max_label_sets`] label sets, new threads are counted
 //! in one overflow series (`process="_overflow"`) and in `uprof_label_sets_dropped_total`; a
