@@ -9,10 +9,10 @@ use anyhow::{Context as _, Result, bail};
 use uprof_analysis::terminal_safe;
 use uprof_capture::{Capture, Destination, Selection, Stop, Target};
 use uprof_metrics::{Info, Metrics};
-use uprof_trace::procfs;
+use uprof_trace::{TracerOptions, procfs};
 
 use crate::{
-    cli::AgentArgs,
+    cli::{AgentArgs, Aggregation},
     record::{self, ready::Ready, signals::Signals},
     say::say,
 };
@@ -42,7 +42,12 @@ async fn agent(args: AgentArgs) -> Result<()> {
     let (mut pids, _) = uprof_capture::processes(&args.pid)?;
     let listener = uprof_metrics::bind(&args.metrics.listen).await?;
     let address = listener.local_addr()?;
-    let tracer = match record::load(record::tracer_options(&args.probes), &mut signals).await? {
+    let in_kernel = args.aggregation == Aggregation::Kernel;
+    let options = TracerOptions {
+        aggregate_waits: in_kernel,
+        ..record::tracer_options(&args.probes)
+    };
+    let mut tracer = match record::load(options, &mut signals).await? {
         Ok(tracer) => tracer,
         Err(stop) => bail!("{stop} while the eBPF programs were loading"),
     };
@@ -54,6 +59,9 @@ async fn agent(args: AgentArgs) -> Result<()> {
             wakeups: tracer.wakeups(),
         },
     );
+    if in_kernel {
+        metrics.aggregate_in_kernel(tracer.take_loop_hists()?);
+    }
     let (selected, _) = selection.processes();
     for pid in selected {
         if !pids.contains(&pid) {

@@ -161,8 +161,22 @@ pub struct AgentArgs {
     /// to the inherited file descriptor FD (3 or more) and close it.
     #[arg(long, value_name = "FD")]
     pub ready_fd: Option<i32>,
+    /// Where waits and busy times are counted: in kernel maps (only waits that returned
+    /// events reach user space) or from the stream of every wait.
+    #[arg(long, value_enum, default_value_t = Aggregation::Kernel)]
+    pub aggregation: Aggregation,
     #[command(flatten)]
     pub probes: ProbeArgs,
+}
+
+/// Where `uprof agent` counts waits and busy times.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Per-thread log2 histograms in a BPF map, read at each scrape: the waits that return
+    /// no events are never streamed.
+    Kernel,
+    /// Every wait streamed through the ring buffer and counted in user space.
+    Stream,
 }
 
 /// What the metrics are labelled with and how many series they keep.

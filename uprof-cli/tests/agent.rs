@@ -42,7 +42,22 @@ impl Scenario {
 
     /// Lets it run; returns what it says it did.
     fn run(self) -> Value {
+        self.trigger();
+        self.finish()
+    }
+
+    /// Lets it start its work.
+    fn trigger(&self) {
         signal(self.pid, libc::SIGUSR2);
+    }
+
+    /// Whether it is still running.
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for its end; returns what it says it did.
+    fn finish(self) -> Value {
         let out = self.child.wait_with_output().unwrap();
         assert!(out.status.success(), "{:?}", out.status);
         serde_json::from_slice(&out.stdout).unwrap()
@@ -226,8 +241,33 @@ fn assert_dashboard_queries_run(prom: &Prometheus) {
     assert!(queries >= 10, "{queries} queries in the dashboard");
 }
 
+/// `uprof agent --aggregation`.
+#[derive(Clone, Copy, Debug)]
+enum Aggregation {
+    Kernel,
+    Stream,
+}
+
+impl Aggregation {
+    fn arg(self) -> &'static str {
+        match self {
+            Aggregation::Kernel => "kernel",
+            Aggregation::Stream => "stream",
+        }
+    }
+}
+
 #[test]
-fn prometheus_sees_exactly_the_programs_own_counts() {
+fn prometheus_sees_exactly_the_programs_own_counts_aggregated_in_the_kernel() {
+    prometheus_sees_exactly_the_programs_own_counts(Aggregation::Kernel);
+}
+
+#[test]
+fn prometheus_sees_exactly_the_programs_own_counts_from_the_stream() {
+    prometheus_sees_exactly_the_programs_own_counts(Aggregation::Stream);
+}
+
+fn prometheus_sees_exactly_the_programs_own_counts(aggregation: Aggregation) {
     let Some(_serial) = ebpf_turn() else {
         return;
     };
@@ -254,6 +294,8 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
         "-p".into(),
         pids.join(","),
         "--pid-labels".into(),
+        "--aggregation".into(),
+        aggregation.arg().into(),
         "--listen".into(),
         listen.clone(),
     ]);
@@ -282,6 +324,144 @@ fn prometheus_sees_exactly_the_programs_own_counts() {
     drop(prom);
     let left = leftovers::take_leftovers(dir.path());
     assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// The samples of `family` (e.g. `uprof_wait_duration_seconds_count`) in a /metrics answer,
+/// by their labels.
+fn samples(body: &str, family: &str) -> BTreeMap<String, u64> {
+    body.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(family)?.strip_prefix('{')?;
+            let (labels, value) = rest.rsplit_once("} ")?;
+            Some((labels.to_owned(), value.parse().unwrap()))
+        })
+        .collect()
+}
+
+/// Two agents trace the same processes, one counting in the kernel, the other from the
+/// stream: once both have counted every wait the programs say they made, their wait counts
+/// per thread, syscall and outcome, and their tick counts, are the same.
+#[test]
+fn kernel_and_stream_aggregation_count_the_same_waits() {
+    let Some(_serial) = ebpf_turn() else {
+        return;
+    };
+    leftovers::adopt_orphans();
+    let scenarios: Vec<Scenario> = [
+        &["ready"][..],
+        &["syscalls"],
+        &["eintr"],
+        &["poll"],
+        &["threads"],
+        &["timeouts", "300"],
+    ]
+    .iter()
+    .map(|args| Scenario::start(args))
+    .collect();
+    let pids: Vec<String> = scenarios.iter().map(|s| s.pid.to_string()).collect();
+    let agents: Vec<(String, Reaped)> = [Aggregation::Kernel, Aggregation::Stream]
+        .into_iter()
+        .map(|aggregation| {
+            let listen = format!("127.0.0.1:{}", free_port());
+            let agent = start_uprof(&[
+                "agent".into(),
+                "-p".into(),
+                pids.join(","),
+                "--pid-labels".into(),
+                "--aggregation".into(),
+                aggregation.arg().into(),
+                "--listen".into(),
+                listen.clone(),
+            ]);
+            (listen, agent)
+        })
+        .collect();
+    let said: Vec<Value> = scenarios.into_iter().map(Scenario::run).collect();
+    let made: u64 = said
+        .iter()
+        .flat_map(|s| s["threads"].as_array().unwrap())
+        .flat_map(|t| {
+            WAIT_SYSCALLS
+                .iter()
+                .map(|s| t["calls"][*s].as_u64().unwrap_or(0))
+        })
+        .sum();
+    assert!(made > 300, "the scenarios made {made} waits");
+    let scrape = |listen: &str| get(listen, "/metrics").unwrap().1;
+    let waits = |body: &str| samples(body, "uprof_wait_duration_seconds_count");
+    for (listen, _) in &agents {
+        support::real::wait_for(&format!("{made} waits counted by {listen}"), || {
+            waits(&scrape(listen)).values().sum::<u64>() == made
+        });
+    }
+    let (kernel, stream) = (scrape(&agents[0].0), scrape(&agents[1].0));
+    assert_eq!(waits(&kernel), waits(&stream), "wait counts");
+    let ticks = |body: &str| samples(body, "uprof_busy_duration_seconds_count");
+    assert_eq!(ticks(&kernel), ticks(&stream), "tick counts");
+    assert!(!ticks(&kernel).is_empty());
+    for body in [&kernel, &stream] {
+        let lost = body
+            .lines()
+            .find_map(|l| l.strip_prefix("uprof_lost_records_total "))
+            .unwrap();
+        assert_eq!(lost, "0", "records lost");
+    }
+    for (listen, mut agent) in agents {
+        let status = agent.end_with(libc::SIGINT, "uprof agent");
+        assert!(
+            status.success(),
+            "uprof agent on {listen} exited with {status}"
+        );
+    }
+}
+
+/// A thread forked while traced whose only calls are waits that time out is named by no
+/// streamed record in kernel mode without wake-ups: its waits are still counted while it
+/// runs, and all of them once it ended.
+#[test]
+fn a_quiet_threads_waits_are_counted_while_it_runs() {
+    let Some(_serial) = ebpf_turn() else {
+        return;
+    };
+    leftovers::adopt_orphans();
+    // About 3.5 s of 1 ms timeouts.
+    let mut scenario = Scenario::start(&["quiet-thread", "3000"]);
+    let pid = scenario.pid;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut agent = start_uprof(&[
+        "agent".into(),
+        "-p".into(),
+        pid.to_string(),
+        "--pid-labels".into(),
+        "--aggregation".into(),
+        Aggregation::Kernel.arg().into(),
+        // No wake-up records either: those would name the thread.
+        "--no-wakeups".into(),
+        "--listen".into(),
+        listen.clone(),
+    ]);
+    scenario.trigger();
+    let ours = format!(r#"pid="{pid}""#);
+    let main = format!(r#"tid="{pid}""#);
+    let quiet = |body: &str| -> u64 {
+        samples(body, "uprof_wait_duration_seconds_count")
+            .into_iter()
+            .filter(|(labels, _)| labels.contains(&ours) && !labels.contains(&main))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    support::real::wait_for("the quiet thread's first waits", || {
+        quiet(&get(&listen, "/metrics").unwrap().1) > 0
+    });
+    assert!(scenario.running(), "counted only after the scenario ended");
+    let said = scenario.finish();
+    let thread = &said["threads"][1];
+    assert_eq!(thread["timeouts"], 3000);
+    support::real::wait_for("all 3000 waits counted", || {
+        quiet(&get(&listen, "/metrics").unwrap().1) == 3000
+    });
+    let status = agent.end_with(libc::SIGINT, "uprof agent");
+    assert!(status.success(), "uprof agent exited with {status}");
 }
 
 #[test]

@@ -11,11 +11,13 @@
 //! ([`arch`]).
 #![no_std]
 
+mod aggregate;
 pub mod arch;
 pub mod probes;
 mod records;
 mod vocab;
 
+pub use aggregate::*;
 pub use arch::EPOLL_EVENT_SIZE;
 pub use probes::{ProbeKind, Tier};
 pub use records::*;

@@ -498,9 +498,12 @@ pub struct InFlight {
     /// the call, so a loop's waits on one instance resolve it once, not at every return.
     pub known_epfd: i32,
     pub known_generation: u32,
+    /// In-kernel aggregation: the return time of the thread's previous finished wait (0:
+    /// none yet), the start of the busy time its next wait call ends.
+    pub last_wait_exit: u64,
 }
 
-const _: () = assert!(size_of::<InFlight>() == 96);
+const _: () = assert!(size_of::<InFlight>() == 104);
 
 #[cfg(feature = "user")]
 // SAFETY: plain data, no implicit padding (checked above).

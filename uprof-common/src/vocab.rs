@@ -204,3 +204,45 @@ mod tests {
         }
     }
 }
+
+wire_enum! {
+    /// What an entry of the in-kernel loop histograms ([`crate::HistKey`]) counts: the waits of
+    /// one outcome (named as the `outcome` label of `uprof_wait_duration_seconds`), or the busy
+    /// time between a wait's return and the next wait call.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum LoopFigure: u8, decoded by from_u8 {
+        /// The wait returned events (or ready fds).
+        Ready = 0 => "ready",
+        /// A non-zero timeout expired.
+        Timeout = 1 => "timeout",
+        /// A zero timeout found nothing.
+        Poll = 2 => "poll",
+        /// Interrupted by a signal.
+        Eintr = 3 => "eintr",
+        /// Another errno.
+        Error = 4 => "error",
+        /// One loop iteration's work (not a wait).
+        Busy = 5 => "busy",
+    }
+}
+
+impl LoopFigure {
+    /// The outcome of a finished wait that returned `ret` with a timeout of `timeout_ns`: the
+    /// same rule as the user-side reconstruction's.
+    #[inline(always)]
+    pub fn of_wait(ret: i64, timeout_ns: i64) -> LoopFigure {
+        if ret > 0 {
+            LoopFigure::Ready
+        } else if ret == 0 {
+            if timeout_ns == 0 {
+                LoopFigure::Poll
+            } else {
+                LoopFigure::Timeout
+            }
+        } else if ret == -crate::EINTR {
+            LoopFigure::Eintr
+        } else {
+            LoopFigure::Error
+        }
+    }
+}

@@ -26,6 +26,7 @@
 #![allow(internal_features)]
 #![feature(core_intrinsics)]
 
+mod aggregate;
 mod callback;
 mod emit;
 mod kernel;

@@ -3,7 +3,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use uprof_common::{EpollOwner, InFlight};
+use uprof_common::{EpollOwner, HistKey, InFlight, Log2Hist};
 
 /// Records for user space. The loader sets the real size (`uprof record --buffer-size`).
 #[map]
@@ -63,6 +63,18 @@ pub static EPOLL_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 pub static SOCKETS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0);
 
+/// In-kernel aggregation (`offsets::AGGREGATE_WAITS`): each traced thread's wait durations by
+/// syscall and outcome, and its busy times, as log2 histograms. Only the thread's own wait
+/// exits update its entries (one CPU at a time: plain adds suffice). User space reads them
+/// every second and removes a process's entries once it exited. When the map is full, a new
+/// entry is not made and the duration counted in `LOOP_HIST_DROPS` instead.
+#[map]
+pub static LOOP_HISTS: HashMap<HistKey, Log2Hist> = HashMap::with_max_entries(16384, 0);
+
+/// Durations `LOOP_HISTS` had no room for, per CPU.
+#[map]
+pub static LOOP_HIST_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Values the loader sets at load time. Tracepoint field offsets are read from tracefs `format`
 /// files: they differ between kernels (e.g. `sched_process_fork` switched to `__data_loc` comm
 /// strings). No offset has a default worth using: a program whose offsets the loader could not
@@ -89,6 +101,12 @@ pub mod offsets {
     /// `struct eventpoll` each traced epoll fd refers to.
     #[unsafe(no_mangle)]
     pub static CALLBACK_TIER: u32 = 0;
+
+    /// Non-zero for in-kernel aggregation: wait exits count the wait (and the busy time
+    /// before it) in `LOOP_HISTS`, and stream a wait's record only when it returned events,
+    /// which user space needs for the fd kinds.
+    #[unsafe(no_mangle)]
+    pub static AGGREGATE_WAITS: u32 = 0;
 
     /// Non-zero when the socket tier is loaded: `epoll_ctl` exits learn which fds are sockets.
     #[unsafe(no_mangle)]

@@ -18,7 +18,7 @@ use uprof_common::{
 };
 
 use crate::{
-    callback,
+    aggregate, callback,
     emit::{current, header, maybe_traced, now, reserve, send, wakeup, zero_words},
     kernel,
     maps::{INFLIGHT, TRACED, offsets},
@@ -149,6 +149,9 @@ pub fn exit(call: u8, ret: impl FnOnce() -> i64) {
     if callback::enabled() && syscall.is_epoll() && (ret >= 0 || ret == -EINTR) {
         // The wait succeeded (or was interrupted): its first argument is an epoll fd.
         callback::learn_epoll_of_wait(entry, f.args[0] as i32, task.0);
+    }
+    if aggregate::enabled() {
+        aggregate::wait(entry, &f, task, syscall, ts, ret);
     }
     finish_wait(&f, task, syscall, ts, ret);
 }
@@ -287,6 +290,10 @@ fn finish_wait(f: &InFlight, task: (u32, u32), syscall: WaitSyscall, ts: u64, re
     } else {
         0
     };
+    if captured == 0 && aggregate::enabled() {
+        // Counted in the kernel; only the fd kinds of returned events need user space.
+        return;
+    }
     // Decided once for the wait and its events: each decision is a helper call.
     let flags = wakeup();
     send_wait(f, task, syscall, (ts, ret), (0, captured as u16), flags);

@@ -115,7 +115,8 @@ impl Family<'_, '_> {
 
 impl Collector for Families {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.collect_kernel();
         let series: Vec<(Labels, &Series)> = state.series().map(|(k, s)| (labels(k), s)).collect();
         let mut family = Family {
             encoder: &mut encoder,
@@ -199,11 +200,13 @@ impl Collector for Families {
         )?;
         let mut metric = encoder.encode_descriptor(
             "lost_records",
-            "Records the kernel could not hand to uprof (ring buffer full): figures are short by these.",
+            "Records the kernel could not hand to uprof (ring buffer full), and durations its aggregation map had no room for: figures are short by these.",
             None,
             MetricType::Counter,
         )?;
-        metric.encode_counter::<NoLabelSet, _, u64>(&state.lost, None)?;
+        // Durations the kernel's aggregation had no room for are lost figures too.
+        let lost = state.lost.saturating_add(state.kernel_drops());
+        metric.encode_counter::<NoLabelSet, _, u64>(&lost, None)?;
         let mut metric = encoder.encode_descriptor(
             "label_sets_dropped",
             "Threads counted in the overflow series because the label-set cap was reached.",

@@ -5,7 +5,9 @@
 //! reconstructed event stream ([`uprof_analysis::stream`]): it shares the recording's one
 //! reconstruction with every other output and never reconstructs on its own.
 //! [`Metrics::encode`] writes the OpenMetrics text a scrape gets, and [`serve`] answers
-//! `GET /metrics` over HTTP/1.1. Every metric is described in `docs/metrics.md`.
+//! `GET /metrics` over HTTP/1.1. Every metric is described in `docs/metrics.md`. With
+//! [`Metrics::aggregate_in_kernel`] the wait and busy histograms come from the kernel's loop
+//! histograms instead of the stream, into the same series.
 //!
 //! Cardinality is bounded: past [`Config::max_label_sets`] label sets, new threads are counted
 //! in one overflow series (`process="_overflow"`) and in `uprof_label_sets_dropped_total`; a
@@ -84,6 +86,12 @@ impl Metrics {
             state,
             registry: Arc::new(registry),
         }
+    }
+
+    /// Takes the waits and busy times from the kernel's loop histograms from now on (`uprof
+    /// agent --aggregation kernel`): they are read at each scrape and when a thread exits.
+    pub fn aggregate_in_kernel(&self, hists: uprof_trace::LoopHists) {
+        self.lock().aggregate_in_kernel(hists);
     }
 
     /// The consumer of the event stream that fills these metrics.

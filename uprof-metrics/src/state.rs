@@ -5,7 +5,8 @@ use rustc_hash::FxHashMap;
 use uprof_analysis::stream::{
     CtlOp, EntryKey, EntryRef, Event, Outcome, ThreadChange, ThreadId, ThreadRef, Timeout, Wait,
 };
-use uprof_common::{FdKind, WaitSyscall};
+use uprof_common::{FdKind, HistKey, LOG2_SLOTS, Log2Hist, LoopFigure, WaitSyscall};
+use uprof_trace::LoopHists;
 
 use crate::{Config, hist::Hist};
 
@@ -24,38 +25,17 @@ pub struct Key {
     pub ids: Option<(u32, u32)>,
 }
 
-/// How a finished wait ended, as the `outcome` label says it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitOutcome {
-    Ready,
-    Timeout,
-    /// A zero timeout that found nothing.
-    Poll,
-    Eintr,
-    Error,
-}
-
-impl WaitOutcome {
-    pub fn name(self) -> &'static str {
-        match self {
-            WaitOutcome::Ready => "ready",
-            WaitOutcome::Timeout => "timeout",
-            WaitOutcome::Poll => "poll",
-            WaitOutcome::Eintr => "eintr",
-            WaitOutcome::Error => "error",
-        }
-    }
-
-    fn of(w: &Wait<'_>) -> Option<Self> {
-        Some(match (w.outcome, w.timeout) {
-            (Outcome::Ready { .. }, _) => WaitOutcome::Ready,
-            (Outcome::Timeout, Timeout::Zero) => WaitOutcome::Poll,
-            (Outcome::Timeout, _) => WaitOutcome::Timeout,
-            (Outcome::Interrupted, _) => WaitOutcome::Eintr,
-            (Outcome::Error { .. }, _) => WaitOutcome::Error,
-            (Outcome::Abandoned | Outcome::Unfinished, _) => return None,
-        })
-    }
+/// How a finished wait ended, as the `outcome` label says it ([`LoopFigure::Busy`] is no
+/// outcome and never labels a wait).
+fn outcome(w: &Wait<'_>) -> Option<LoopFigure> {
+    Some(match (w.outcome, w.timeout) {
+        (Outcome::Ready { .. }, _) => LoopFigure::Ready,
+        (Outcome::Timeout, Timeout::Zero) => LoopFigure::Poll,
+        (Outcome::Timeout, _) => LoopFigure::Timeout,
+        (Outcome::Interrupted, _) => LoopFigure::Eintr,
+        (Outcome::Error { .. }, _) => LoopFigure::Error,
+        (Outcome::Abandoned | Outcome::Unfinished, _) => return None,
+    })
 }
 
 /// What woke a blocked thread, as the `cause` label says it: the kind of the fd whose
@@ -65,7 +45,7 @@ pub type WakeCause = Option<FdKind>;
 /// The figures of one label set.
 #[derive(Debug, Default)]
 pub struct Series {
-    pub waits: FxHashMap<(WaitSyscall, WaitOutcome), Hist>,
+    pub waits: FxHashMap<(WaitSyscall, LoopFigure), Hist>,
     pub busy: Hist,
     pub idle_ns: u64,
     pub active_ns: u64,
@@ -104,6 +84,29 @@ pub struct State {
     pub lost: u64,
     pub dropped: u64,
     last_sweep: u64,
+    /// With in-kernel aggregation: where the waits and busy times are counted (the stream
+    /// then only brings the waits that returned events, for their fd kinds).
+    kernel: Option<Kernel>,
+}
+
+/// The kernel's loop histograms, and what of them is already counted here.
+struct Kernel {
+    hists: LoopHists,
+    /// Each entry's value when last added to its series: the kernel's are cumulative.
+    counted: FxHashMap<HistKey, Log2Hist>,
+    /// The live thread incarnation of each (pid, tid), which an entry's figures go to.
+    live: FxHashMap<(u32, u32), ThreadRef>,
+    /// Threads forked while traced, by tid, until some event names their process: one whose
+    /// waits all return no events is only named by the kernel's entries.
+    forked: FxHashMap<u32, ThreadId>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("counted", &self.counted.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl State {
@@ -124,6 +127,116 @@ impl State {
             lost: 0,
             dropped: 0,
             last_sweep: 0,
+            kernel: None,
+        }
+    }
+
+    /// Counts waits and busy times from the kernel's loop histograms from now on, not from
+    /// the stream.
+    pub fn aggregate_in_kernel(&mut self, hists: LoopHists) {
+        self.kernel = Some(Kernel {
+            hists,
+            counted: FxHashMap::default(),
+            live: FxHashMap::default(),
+            forked: FxHashMap::default(),
+        });
+    }
+
+    /// Durations the kernel could not count (its map was full).
+    pub fn kernel_drops(&self) -> u64 {
+        self.kernel.as_ref().map_or(0, |k| k.hists.drops())
+    }
+
+    /// Adds what the kernel counted since the last call, for every thread the stream has
+    /// named (a thread not named yet is counted once it is: the kernel keeps its figures).
+    pub fn collect_kernel(&mut self) {
+        let Some(kernel) = &self.kernel else { return };
+        let entries = kernel.hists.entries();
+        for (key, hist) in entries {
+            self.add_kernel(key, hist);
+        }
+    }
+
+    /// The kernel's last figures of thread `t`, which exited, then its entries are removed:
+    /// a thread that reuses its ids starts from zero.
+    fn collect_kernel_thread(&mut self, t: ThreadRef) {
+        let Some(kernel) = &self.kernel else { return };
+        let busy = HistKey::new((t.pid, t.tid), 0, LoopFigure::Busy);
+        let waits = WaitSyscall::ALL.into_iter().flat_map(|syscall| {
+            LoopFigure::ALL
+                .into_iter()
+                .filter(|&f| f != LoopFigure::Busy)
+                .map(move |f| HistKey::new((t.pid, t.tid), syscall as u8, f))
+        });
+        let found: Vec<(HistKey, Log2Hist)> = std::iter::once(busy)
+            .chain(waits)
+            .filter_map(|key| Some((key, kernel.hists.get(&key)?)))
+            .collect();
+        for (key, hist) in found {
+            if let Some(to) = self.kernel_delta(&key, &hist) {
+                self.add_figure(t, &key, &to);
+            }
+            let kernel = self.kernel.as_mut().expect("checked above");
+            // An entry left behind (a failed removal) keeps its counted value: it is never
+            // counted twice.
+            if kernel.hists.remove(&key).is_ok() {
+                kernel.counted.remove(&key);
+            }
+        }
+        if let Some(kernel) = &mut self.kernel {
+            kernel.live.remove(&(t.pid, t.tid));
+            kernel.forked.remove(&t.tid);
+        }
+    }
+
+    /// Adds entry `key`'s growth to the live thread it belongs to.
+    fn add_kernel(&mut self, key: HistKey, hist: Log2Hist) {
+        let Some(kernel) = &self.kernel else { return };
+        let forked = kernel.forked.get(&key.tid).map(|&id| ThreadRef {
+            id,
+            pid: key.pid,
+            tid: key.tid,
+        });
+        let Some(t) = kernel.live.get(&(key.pid, key.tid)).copied().or(forked) else {
+            return;
+        };
+        if let Some(delta) = self.kernel_delta(&key, &hist) {
+            self.add_figure(t, &key, &delta);
+        }
+    }
+
+    /// What entry `key` counted since it was last added, noting `hist` as added.
+    fn kernel_delta(&mut self, key: &HistKey, hist: &Log2Hist) -> Option<Log2Hist> {
+        let kernel = self.kernel.as_mut()?;
+        let before = kernel.counted.insert(*key, *hist);
+        let Some(before) = before else {
+            return Some(*hist);
+        };
+        if before == *hist {
+            return None;
+        }
+        let mut delta = *hist;
+        delta.count = hist.count.saturating_sub(before.count);
+        delta.sum_ns = hist.sum_ns.saturating_sub(before.sum_ns);
+        for slot in 0..LOG2_SLOTS {
+            delta.slots[slot] = hist.slots[slot].saturating_sub(before.slots[slot]);
+        }
+        Some(delta)
+    }
+
+    fn add_figure(&mut self, t: ThreadRef, key: &HistKey, delta: &Log2Hist) {
+        let (Some(figure), s) = (LoopFigure::from_u8(key.figure), self.of(t)) else {
+            return;
+        };
+        if figure == LoopFigure::Busy {
+            s.busy.add_log2(delta);
+            s.active_ns += delta.sum_ns;
+        } else if let Some(syscall) = WaitSyscall::from_u8(key.syscall) {
+            s.waits
+                .entry((syscall, figure))
+                .or_default()
+                .add_log2(delta);
+            s.idle_ns += delta.sum_ns;
         }
     }
 
@@ -151,15 +264,18 @@ impl State {
                         (kind, d.ready_ts.map(|r| w.exit_ts.saturating_sub(r)))
                     })
                     .collect();
+                // With in-kernel aggregation the kernel counted the wait and the busy time
+                // before it: the wait is streamed for its events only.
+                let in_kernel = self.kernel.is_some();
                 let s = self.of(w.thread);
-                if let (Some(blocked), Some(outcome)) = (w.blocked_ns(), WaitOutcome::of(w)) {
+                if !in_kernel && let (Some(blocked), Some(outcome)) = (w.blocked_ns(), outcome(w)) {
                     s.waits
                         .entry((w.syscall, outcome))
                         .or_default()
                         .observe(blocked);
                     s.idle_ns += blocked;
                 }
-                if let Some(busy) = w.busy_before_ns {
+                if let Some(busy) = w.busy_before_ns.filter(|_| !in_kernel) {
                     s.busy.observe(busy);
                     s.active_ns += busy;
                 }
@@ -196,10 +312,13 @@ impl State {
                 ThreadChange::Forked {
                     parent,
                     child,
+                    child_tid,
                     comm,
-                    ..
                 } => {
                     self.seen(parent);
+                    if let Some(kernel) = &mut self.kernel {
+                        kernel.forked.insert(child_tid, child);
+                    }
                     self.threads.entry(child).or_default().comm = Some(comm.into());
                 }
                 ThreadChange::Named { thread, comm, .. } => self.named(thread, comm, t.ts),
@@ -246,6 +365,10 @@ impl State {
     /// Notes what a reference to `t` says: its process, and the process's name when `t` is
     /// the main thread.
     fn seen(&mut self, t: ThreadRef) -> &mut Thread {
+        if let Some(kernel) = &mut self.kernel {
+            kernel.live.insert((t.pid, t.tid), t);
+            kernel.forked.remove(&t.tid);
+        }
         let thread = self.threads.entry(t.id).or_default();
         thread.pid = Some(t.pid);
         if t.pid == t.tid
@@ -280,6 +403,7 @@ impl State {
     }
 
     fn exited(&mut self, t: ThreadRef, ts: u64) {
+        self.collect_kernel_thread(t);
         if let Some(thread) = self.threads.remove(&t.id)
             && let Some(series) = thread.series
         {

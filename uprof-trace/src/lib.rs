@@ -10,6 +10,7 @@ mod attach;
 mod btf;
 pub mod clock;
 pub mod doctor;
+mod loop_hists;
 pub mod message;
 mod offsets;
 pub mod preflight;
@@ -20,6 +21,7 @@ mod tier;
 mod tracefs;
 mod tracer;
 
+pub use loop_hists::LoopHists;
 pub use probes::SyscallHooks;
 pub use status::ProbeStatus;
 pub use tracer::{Tracer, TracerOptions};

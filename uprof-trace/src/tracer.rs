@@ -8,6 +8,7 @@ use uprof_common::{EpollOwner, InFlight, Tier};
 
 use crate::{
     attach, btf,
+    loop_hists::LoopHists,
     offsets::Offsets,
     preflight,
     probes::{self, SyscallHooks},
@@ -30,6 +31,9 @@ pub struct TracerOptions {
     pub wakeups: bool,
     /// How to hook the syscalls; `None` prefers fentry and falls back to tracepoints.
     pub syscall_hooks: Option<SyscallHooks>,
+    /// Count waits and busy times in the kernel's loop histograms ([`Tracer::take_loop_hists`])
+    /// and stream only the waits that returned events.
+    pub aggregate_waits: bool,
 }
 
 impl Default for TracerOptions {
@@ -39,6 +43,7 @@ impl Default for TracerOptions {
             tier: None,
             wakeups: true,
             syscall_hooks: None,
+            aggregate_waits: false,
         }
     }
 }
@@ -194,6 +199,11 @@ impl Tracer {
         Ok(map.iter().filter_map(Result::ok).collect())
     }
 
+    /// Takes the in-kernel loop histograms (once).
+    pub fn take_loop_hists(&mut self) -> Result<LoopHists> {
+        LoopHists::take(&mut self.ebpf)
+    }
+
     /// Takes the ring buffer records arrive in (once).
     pub fn take_ring(&mut self) -> Result<RingBuf<MapData>> {
         let map = self
@@ -269,6 +279,9 @@ pub(crate) fn load_object(
     loader
         .map_max_entries("EVENTS", options.buffer_bytes)
         .override_global("WAKEUP_BYTES", &wakeup_bytes, true);
+    if options.aggregate_waits {
+        loader.override_global("AGGREGATE_WAITS", &1u32, true);
+    }
     let offset_globals = offsets.globals();
     for (global, value) in offset_globals.iter().chain(globals) {
         loader.override_global(global, value, true);

@@ -168,6 +168,8 @@ pub(crate) fn tracer_options(args: &ProbeArgs) -> TracerOptions {
             SyscallHooksArg::Fentry => SyscallHooks::Fentry,
             SyscallHooksArg::Tracepoint => SyscallHooks::Tracepoint,
         }),
+        // A recording keeps every wait; only `uprof agent` may count them in the kernel.
+        aggregate_waits: false,
     }
 }
 

@@ -127,6 +127,16 @@ pub const ALL: &[Scenario] = &[
         run: threads::threads,
     },
     Scenario {
+        name: "quiet-thread",
+        summary: "a second thread (not renamed) makes COUNT epoll_wait calls with a 1 ms timeout on the main thread's empty epoll instance, and no other call",
+        count: Some(Count {
+            meaning: "waits",
+            default: 20,
+        }),
+        waits: None,
+        run: threads::quiet_thread,
+    },
+    Scenario {
         name: "child",
         summary: "a forked child waits on its own epoll instance; its report goes under children",
         count: None,

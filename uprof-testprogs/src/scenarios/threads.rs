@@ -1,4 +1,4 @@
-//! Two-thread scenarios: `threads` and `exit-mid-wait`.
+//! Two-thread scenarios: `threads`, `quiet-thread` and `exit-mid-wait`.
 
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -33,6 +33,27 @@ pub(super) fn threads(run: &Run) -> Result<()> {
     worker
         .join()
         .map_err(|_| anyhow!("{WORKER_NAME} panicked"))?
+}
+
+/// A second thread, never renamed, makes `count` waits that time out after 1 ms on an epoll
+/// instance the main thread made, and no other call: only its waits name it while it runs,
+/// and none returns events. The main thread joins it and closes the instance.
+pub(super) fn quiet_thread(run: &Run) -> Result<()> {
+    let c = run.caller;
+    let ep = c.epoll_create1().context("epoll_create1")?;
+    let books = Arc::clone(run.books);
+    let count = run.count;
+    thread::spawn(move || -> Result<()> {
+        let c = Caller::new(&books);
+        for _ in 0..count {
+            expect_timeout(c.epoll_wait(ep, EpollCall::Wait, 8, Some(IDLE)))?;
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| anyhow!("the quiet thread panicked"))??;
+    c.close(ep.fd)?;
+    Ok(())
 }
 
 /// Waits the main thread makes before exiting.
