@@ -257,6 +257,22 @@ impl Aggregation {
     }
 }
 
+/// `uprof agent` on `pids` with pid labels, listening on a free port: `(address, agent)`.
+fn agent_of(pids: &[String], aggregation: Aggregation) -> (String, Reaped) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let agent = start_uprof(&[
+        "agent".into(),
+        "-p".into(),
+        pids.join(","),
+        "--pid-labels".into(),
+        "--aggregation".into(),
+        aggregation.arg().into(),
+        "--listen".into(),
+        listen.clone(),
+    ]);
+    (listen, agent)
+}
+
 #[test]
 fn prometheus_sees_exactly_the_programs_own_counts_aggregated_in_the_kernel() {
     prometheus_sees_exactly_the_programs_own_counts(Aggregation::Kernel);
@@ -288,17 +304,7 @@ fn prometheus_sees_exactly_the_programs_own_counts(aggregation: Aggregation) {
     .map(|args| Scenario::start(args))
     .collect();
     let pids: Vec<String> = scenarios.iter().map(|s| s.pid.to_string()).collect();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut agent = start_uprof(&[
-        "agent".into(),
-        "-p".into(),
-        pids.join(","),
-        "--pid-labels".into(),
-        "--aggregation".into(),
-        aggregation.arg().into(),
-        "--listen".into(),
-        listen.clone(),
-    ]);
+    let (listen, mut agent) = agent_of(&pids, aggregation);
     let prom = Prometheus::start(dir.path(), &listen);
     support::real::wait_for("a first scrape", || prom.value(r#"up{job="uprof"}"#) == 1.0);
 
@@ -361,20 +367,7 @@ fn kernel_and_stream_aggregation_count_the_same_waits() {
     let pids: Vec<String> = scenarios.iter().map(|s| s.pid.to_string()).collect();
     let agents: Vec<(String, Reaped)> = [Aggregation::Kernel, Aggregation::Stream]
         .into_iter()
-        .map(|aggregation| {
-            let listen = format!("127.0.0.1:{}", free_port());
-            let agent = start_uprof(&[
-                "agent".into(),
-                "-p".into(),
-                pids.join(","),
-                "--pid-labels".into(),
-                "--aggregation".into(),
-                aggregation.arg().into(),
-                "--listen".into(),
-                listen.clone(),
-            ]);
-            (listen, agent)
-        })
+        .map(|aggregation| agent_of(&pids, aggregation))
         .collect();
     let said: Vec<Value> = scenarios.into_iter().map(Scenario::run).collect();
     let made: u64 = said

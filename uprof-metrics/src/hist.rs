@@ -113,6 +113,17 @@ mod tests {
         h
     }
 
+    /// Durations counted directly and through the kernel's log2 slots give the same histogram.
+    fn assert_converts_exactly(durations: &[u64]) {
+        let mut direct = Hist::default();
+        for &ns in durations {
+            direct.observe(ns);
+        }
+        let mut converted = Hist::default();
+        converted.add_log2(&log2(durations));
+        assert_eq!(converted, direct);
+    }
+
     #[test]
     fn log2_slots_convert_exactly_at_every_bound() {
         // Each bound, one below and one above it, and the extremes.
@@ -120,13 +131,7 @@ mod tests {
         for &bound in &BOUNDS_NS {
             durations.extend([bound - 1, bound, bound + 1]);
         }
-        let mut direct = Hist::default();
-        for &ns in &durations {
-            direct.observe(ns);
-        }
-        let mut converted = Hist::default();
-        converted.add_log2(&log2(&durations));
-        assert_eq!(converted, direct);
+        assert_converts_exactly(&durations);
     }
 
     #[test]
@@ -138,12 +143,6 @@ mod tests {
             durations.extend([ns - 1, ns, ns + 1]);
             ns = next;
         }
-        let mut direct = Hist::default();
-        for &ns in &durations {
-            direct.observe(ns);
-        }
-        let mut converted = Hist::default();
-        converted.add_log2(&log2(&durations));
-        assert_eq!(converted, direct);
+        assert_converts_exactly(&durations);
     }
 }
