@@ -20,7 +20,7 @@ mod tier;
 mod tracefs;
 mod tracer;
 
-pub use probes::SyscallHooks;
+pub use probes::{SyscallHooks, absent_syscalls_note};
 pub use status::ProbeStatus;
 pub use tracer::{Tracer, TracerOptions};
 pub use uprof_common::{ProbeKind, Tier};
