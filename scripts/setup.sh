@@ -37,11 +37,26 @@ for svc in redis-server nginx prometheus prometheus-node-exporter; do
     systemctl is-active --quiet "$svc" 2>/dev/null && systemctl stop "$svc" || true
 done
 
+# Cross builds for arm64 (`cargo xtask build --target aarch64`): the linker and libc of the
+# target, and qemu's user-mode emulation to run its unit tests on this machine.
+ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+missing=()
+for p in "${ARM64_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    say "installing Debian packages for arm64 cross builds: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 # Rust toolchains.
 rustup toolchain list | grep -q "^$HOST_TOOLCHAIN" ||
     { say "installing Rust $HOST_TOOLCHAIN"; rustup toolchain install "$HOST_TOOLCHAIN" --profile minimal -c clippy,rustfmt; }
 rustup toolchain list | grep -q "^$EBPF_NIGHTLY" ||
     { say "installing Rust $EBPF_NIGHTLY"; rustup toolchain install "$EBPF_NIGHTLY" --profile minimal; }
+rustup target list --toolchain "$HOST_TOOLCHAIN" --installed | grep -qx aarch64-unknown-linux-gnu ||
+    { say "adding target aarch64-unknown-linux-gnu to $HOST_TOOLCHAIN"; rustup target add aarch64-unknown-linux-gnu --toolchain "$HOST_TOOLCHAIN"; }
 rustup component list --toolchain "$EBPF_NIGHTLY" --installed | grep -q '^rust-src' ||
     rustup component add rust-src --toolchain "$EBPF_NIGHTLY"
 # Miri (on the same nightly) checks tickloop's unsafe code; its sysroot is built once and cached.

@@ -23,6 +23,10 @@ step cargo test
 EBPF_NIGHTLY=$(sed -n 's/^const EBPF_NIGHTLY: &str = "\(.*\)";/\1/p' uprof-trace/build.rs)
 step cargo +"$EBPF_NIGHTLY" miri test -p tickloop --lib --tests
 step cargo xtask fuzz --seconds 60
+# The aarch64 build's architecture facts (epoll_event layout against libc's) under qemu's
+# user-mode emulation: a few seconds (docs/arm64.md).
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \
+    step cargo test --target aarch64-unknown-linux-gnu -p uprof-common
 # The real servers (redis, nginx, node), perf, Python (the hdrlog's and the Perfetto trace's
 # readers), Prometheus (`uprof agent`'s reader), bash, man, tmux and chromium are not in the VMs'
 # initramfs: those tests run on the host above. So do the findings' tests: their rules judge time

@@ -26,6 +26,7 @@ fn doctor_describes_this_kernel() {
         return;
     }
     let text = doctor();
+    assert_eq!(field(&text, "arch:"), std::env::consts::ARCH);
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(field(&text, "kernel:"), release.trim());
     let btf = fs::metadata("/sys/kernel/btf/vmlinux").is_ok();
@@ -52,6 +53,7 @@ fn doctor_describes_this_kernel() {
     }
     // One line per item: a refusal's verifier log is cut down to its messages.
     let labels = [
+        "arch:",
         "kernel:",
         "BTF:",
         "lockdown:",

@@ -3,6 +3,7 @@
 //! them by name); the kinds of probe; and the tiers they make up. The syscall programs are
 //! generated from [`with_syscall_programs!`]'s table on both sides, so a rename changes both;
 //! the loader's tests check that the compiled object holds exactly the programs named here.
+use crate::arch::Arch;
 
 /// A set of probes, from the most to the least precise (see `docs/probe-tiers.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -182,6 +183,19 @@ macro_rules! syscall_programs_table {
 
 with_syscall_programs!(syscall_programs_table);
 
+/// The hooked syscalls `arch` has, in [`SYSCALLS`]' order: the others are not attempted.
+pub fn syscalls_on(arch: Arch) -> impl Iterator<Item = &'static SyscallPrograms> {
+    SYSCALLS.iter().filter(move |s| arch.has_syscall(s.call))
+}
+
+/// The first of [`syscalls_on`]: the call the loader tries fentry on first, and whose
+/// tracepoints' formats it reads the syscall tracepoints' offsets from.
+pub fn first_syscall_on(arch: Arch) -> &'static SyscallPrograms {
+    syscalls_on(arch)
+        .next()
+        .expect("every architecture has epoll_pwait (checked by a test)")
+}
+
 /// A program on a tracepoint of the task lifecycle, named after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskTracepoint {
@@ -238,4 +252,53 @@ pub fn all_program_names() -> impl Iterator<Item = &'static str> {
         .chain(TASK_TRACEPOINTS.iter().map(|t| t.name))
         .chain(others)
         .chain(WAKE_TRACEPOINTS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WaitSyscall;
+
+    /// What an architecture lacks is a hooked syscall (`required` then only where it exists),
+    /// and every architecture keeps an epoll wait.
+    #[test]
+    fn absent_syscalls_are_rows_of_the_table() {
+        for arch in Arch::ALL {
+            for &call in arch.abi().absent_syscalls {
+                assert!(
+                    SYSCALLS.iter().any(|s| s.call == call),
+                    "{call} is not hooked"
+                );
+            }
+            assert!(arch.has_syscall(WaitSyscall::EpollPwait as u8));
+        }
+        let absent = |arch: Arch| {
+            SYSCALLS
+                .iter()
+                .filter(move |s| !arch.has_syscall(s.call))
+                .map(|s| s.syscall)
+        };
+        assert_eq!(absent(Arch::X86_64).count(), 0);
+        assert!(absent(Arch::Aarch64).eq(["epoll_wait", "poll", "select", "epoll_create", "dup2"]));
+    }
+
+    /// What each architecture hooks, decided without running on it.
+    #[test]
+    fn hooks_only_the_syscalls_the_architecture_has() {
+        assert!(syscalls_on(Arch::X86_64).eq(SYSCALLS));
+        let arm64: [&str; 8] = [
+            "epoll_pwait",
+            "epoll_pwait2",
+            "ppoll",
+            "pselect6",
+            "close",
+            "epoll_create1",
+            "epoll_ctl",
+            "dup3",
+        ];
+        assert!(syscalls_on(Arch::Aarch64).map(|s| s.syscall).eq(arm64));
+        let first = |arch| WaitSyscall::from_u8(first_syscall_on(arch).call);
+        assert_eq!(first(Arch::X86_64), Some(WaitSyscall::EpollWait));
+        assert_eq!(first(Arch::Aarch64), Some(WaitSyscall::EpollPwait));
+    }
 }

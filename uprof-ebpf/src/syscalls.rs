@@ -38,7 +38,8 @@ pub fn tracepoint_ret(ctx: &TracePointContext) -> i64 {
 }
 
 /// The six argument registers saved in `regs`, the `struct pt_regs *` a syscall function
-/// (`__x64_sys_*`) receives: direct loads at the offsets the loader read from BTF.
+/// (`__x64_sys_*`, `__arm64_sys_*`) receives: direct loads at the offsets the loader read from
+/// BTF (`uprof_common::arch`).
 #[inline(always)]
 pub fn regs_args(regs: u64) -> [u64; 6] {
     use offsets::{

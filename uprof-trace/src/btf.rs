@@ -3,7 +3,8 @@
 //!
 //! The reader understands just what member offsets need (the BTF format is documented in the
 //! kernel's `Documentation/bpf/btf.rst`): the type section's records, struct and union members,
-//! and the typedef/qualifier chains to skip.
+//! array elements (arm64's saved registers are `regs[31]`), and the typedef/qualifier chains to
+//! skip.
 use std::{
     collections::HashMap,
     fs,
@@ -189,6 +190,8 @@ const TYPE_LEN: usize = 12;
 const MAX_NESTING: u32 = 32;
 
 /// BTF kinds (`BTF_KIND_*`) this reader looks at.
+const INT: u32 = 1;
+const ARRAY: u32 = 3;
 const STRUCT: u32 = 4;
 const UNION: u32 = 5;
 const ENUM: u32 = 6;
@@ -196,13 +199,19 @@ const TYPEDEF: u32 = 8;
 const VOLATILE: u32 = 9;
 const CONST: u32 = 10;
 const RESTRICT: u32 = 11;
+const FLOAT: u32 = 16;
 const TYPE_TAG: u32 = 18;
+const ENUM64: u32 = 19;
 
-/// One type record: kind, name, the type it refers to (qualifiers, typedefs), and members.
+/// One type record: kind, name, its size or the type it refers to, and members.
 struct TypeRecord {
     kind: u32,
     name: u32,
-    referred: u32,
+    /// The size in bytes of an integer, struct, union, enum or float; the type that qualifiers
+    /// and typedefs refer to.
+    size_or_type: u32,
+    /// An array's `(element type, number of elements)`.
+    array: Option<(u32, u32)>,
     /// `(name, type, bit offset)` of a struct's or union's members; `(name, 0, value)` of an
     /// enum's enumerators.
     members: Vec<(u32, u32, u32)>,
@@ -268,6 +277,12 @@ impl Btf {
             );
             at += TYPE_LEN;
             let mut members = Vec::new();
+            let mut array = None;
+            if kind == ARRAY {
+                // struct btf_array { type, index_type, nelems }
+                let elements = u32_at(at).zip(u32_at(at + 8));
+                array = Some(elements.context("BTF array cut short")?);
+            }
             if kind == ENUM {
                 for i in 0..vlen {
                     let e = at + 8 * i;
@@ -296,7 +311,8 @@ impl Btf {
             types.push(TypeRecord {
                 kind,
                 name,
-                referred: size_or_type,
+                size_or_type,
+                array,
                 members,
             });
         }
@@ -325,22 +341,31 @@ impl Btf {
         })
     }
 
-    /// The byte offset of `path` (members separated by dots) in `struct name`.
+    /// The byte offset of `path` in `struct name`: members separated by dots, each maybe an
+    /// array's element (`regs[1]`).
     pub fn member_offset(&self, name: &str, path: &str) -> Result<u32> {
         let mut ty = *self
             .structs_by_name
             .get(name)
             .with_context(|| format!("the kernel's BTF has no struct {name}"))?;
+        let overflow = || format!("the offset of {name}.{path} overflows");
         let mut offset_bits: u32 = 0;
         for part in path.split('.') {
+            let (member, index) = split_index(part)
+                .with_context(|| format!("{path} is not a member path (member.member[index])"))?;
             let (bits, member_type) =
-                self.find_member(ty, part, MAX_NESTING).with_context(|| {
+                self.find_member(ty, member, MAX_NESTING).with_context(|| {
                     format!("struct {name} has no member {path} in the kernel's BTF")
                 })?;
-            offset_bits = offset_bits
-                .checked_add(bits)
-                .with_context(|| format!("the offset of {name}.{path} overflows"))?;
+            offset_bits = offset_bits.checked_add(bits).with_context(overflow)?;
             ty = member_type;
+            if let Some(index) = index {
+                let (bits, element) = self
+                    .element(ty, index)
+                    .with_context(|| format!("{name}.{path}: no such array element"))?;
+                offset_bits = offset_bits.checked_add(bits).with_context(overflow)?;
+                ty = element;
+            }
         }
         if !offset_bits.is_multiple_of(8) {
             bail!("{name}.{path} is a bit field");
@@ -368,12 +393,40 @@ impl Btf {
         })
     }
 
+    /// Element `index` of array `id`: its bit offset and its type, stripped. `None` when `id`
+    /// is not an array, `index` is out of its bounds, or the element's size is not in the BTF.
+    fn element(&self, id: u32, index: u32) -> Option<(u32, u32)> {
+        let (element, count) = self.get(id).filter(|t| t.kind == ARRAY)?.array?;
+        if index >= count {
+            return None;
+        }
+        let element = self.strip(element);
+        let bits = self.size(element, MAX_NESTING)?.checked_mul(8)?;
+        Some((bits.checked_mul(index)?, element))
+    }
+
+    /// The size in bytes of type `id`, typedefs and qualifiers stripped, if the BTF states it
+    /// (not for pointers: their size is the kernel's, not the type's). `depth` bounds nested
+    /// arrays.
+    fn size(&self, id: u32, depth: u32) -> Option<u32> {
+        let depth = depth.checked_sub(1)?;
+        let t = self.get(self.strip(id))?;
+        match t.kind {
+            INT | STRUCT | UNION | ENUM | FLOAT | ENUM64 => Some(t.size_or_type),
+            ARRAY => {
+                let (element, count) = t.array?;
+                self.size(element, depth)?.checked_mul(count)
+            }
+            _ => None,
+        }
+    }
+
     /// `id` without typedefs, qualifiers and type tags (at most [`MAX_NESTING`] of them).
     fn strip(&self, mut id: u32) -> u32 {
         for _ in 0..MAX_NESTING {
             match self.get(id) {
                 Some(t) if matches!(t.kind, TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG) => {
-                    id = t.referred
+                    id = t.size_or_type
                 }
                 _ => break,
             }
@@ -390,6 +443,15 @@ impl Btf {
         let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         std::str::from_utf8(&rest[..end]).unwrap_or_default()
     }
+}
+
+/// A member path's part, `name` or `name[index]`: the name and the index. `None` if malformed.
+fn split_index(part: &str) -> Option<(&str, Option<u32>)> {
+    let Some((name, rest)) = part.split_once('[') else {
+        return Some((part, None));
+    };
+    let index = rest.strip_suffix(']')?.parse().ok()?;
+    Some((name, Some(index)))
 }
 
 /// Bytes that follow a type record of `kind` with `vlen` entries (`Documentation/bpf/btf.rst`).
@@ -462,7 +524,7 @@ mod tests {
             offsets(&[&renamed]).unwrap(),
             vec![("X", btf.member_offset("task_struct", "pid").unwrap())]
         );
-        let groups = [FD_TABLE, CALLBACK, SOCKET, SCHED];
+        let groups = [FD_TABLE, CALLBACK, SOCKET, SCHED, SYSCALL_REGS];
         assert_eq!(
             offsets(&groups).unwrap().len(),
             groups.iter().map(|g| g.len()).sum::<usize>()
@@ -517,6 +579,51 @@ mod tests {
         let typedef = [0, TYPEDEF << 24, 2];
         let btf = Btf::parse(&blob(&[&s, &typedef], strings)).unwrap();
         assert!(btf.member_offset("S", "a").is_err());
+    }
+
+    /// arm64's `struct pt_regs`, abridged: `{ union { struct user_pt_regs user_regs; struct {
+    /// u64 regs[31]; u64 sp; ... }; }; u64 orig_x0; }`. Elements of a typedef'd array, inside
+    /// anonymous members.
+    #[test]
+    fn finds_array_elements() {
+        let strings = b"\0pt_regs\0regs\0orig_x0\0u64\0sp\0p\0";
+        let (pt_regs, regs, orig_x0, u64_name, sp, p) = (1, 9, 14, 22, 26, 29);
+        let types: [&[u32]; 9] = [
+            // 1: struct pt_regs { <anonymous union 2>; u64 orig_x0; u64 *p[2]; }
+            &struct_of(
+                pt_regs,
+                &[(0, 2, 0), (orig_x0, 6, 34 * 64), (p, 8, 35 * 64)],
+            ),
+            // 2: union { <anonymous struct 3> }
+            &[0, UNION << 24 | 1, 272, 0, 3, 0],
+            // 3: struct { u64 regs[31]; u64 sp; }
+            &struct_of(0, &[(regs, 9, 0), (sp, 6, 31 * 64)]),
+            // 4: u64 regs[31], as the array record
+            &[0, ARRAY << 24, 0, 6, 5, 31],
+            // 5: the 64-bit integer (size 8), and its encoding word
+            &[u64_name, INT << 24, 8, 64],
+            // 6: typedef u64
+            &[u64_name, TYPEDEF << 24, 5],
+            // 7: u64 *
+            &[0, 2 << 24, 6],
+            // 8: u64 *[2]: pointers have no size in BTF
+            &[0, ARRAY << 24, 0, 7, 5, 2],
+            // 9: const u64[31]
+            &[0, CONST << 24, 4],
+        ];
+        let btf = Btf::parse(&blob(&types, strings)).unwrap();
+        let at = |path: &str| btf.member_offset("pt_regs", path);
+        assert_eq!(at("regs[0]").unwrap(), 0);
+        assert_eq!(at("regs[1]").unwrap(), 8);
+        assert_eq!(at("regs[5]").unwrap(), 40);
+        assert_eq!(at("regs[30]").unwrap(), 240);
+        assert_eq!(at("sp").unwrap(), 248);
+        assert_eq!(at("orig_x0").unwrap(), 272);
+        for bad in [
+            "regs[31]", "regs[x]", "regs[1", "regs[-1]", "sp[0]", "p[0]", "p[1]",
+        ] {
+            assert!(at(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,11 @@
 use std::{fmt, fs, path::Path};
 
 use anyhow::{Result, anyhow};
-use uprof_common::{ProbeKind, Tier, probes::WAKE_TRACEPOINTS};
+use uprof_common::{
+    ProbeKind, Tier,
+    arch::{self, Arch},
+    probes::WAKE_TRACEPOINTS,
+};
 
 use crate::{
     attach, btf,
@@ -28,6 +32,10 @@ pub struct Check {
 /// Everything `uprof doctor` reports.
 #[derive(Clone, Debug)]
 pub struct Diagnosis {
+    /// The architecture uprof was built for (and so runs on).
+    pub arch: Arch,
+    /// The hooked syscalls it does not have, said for people: not tried, not a failure.
+    pub absent_syscalls: Option<String>,
     pub kernel_release: String,
     pub btf: bool,
     /// `/sys/kernel/security/lockdown`'s selected mode (`none`, `integrity`, ...), if readable.
@@ -119,6 +127,8 @@ pub fn diagnose() -> Result<Diagnosis> {
         }
     })?;
     Ok(Diagnosis {
+        arch: arch::TARGET,
+        absent_syscalls: probes::absent_syscalls_note(),
         kernel_release: preflight::kernel_release(),
         btf: Path::new(btf::VMLINUX).exists(),
         lockdown: fs::read_to_string("/sys/kernel/security/lockdown")
@@ -159,6 +169,7 @@ impl Diagnosis {
 
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "arch:      {}", self.arch.name())?;
         writeln!(f, "kernel:    {}", self.kernel_release)?;
         let btf = if self.btf { "present" } else { "absent" };
         writeln!(f, "BTF:       {btf} ({})", btf::VMLINUX)?;
@@ -197,7 +208,11 @@ impl fmt::Display for Diagnosis {
             "syscalls:  hooked by {} ({})",
             self.syscall_hooks.name(),
             self.syscall_hooks_reason
-        )
+        )?;
+        match &self.absent_syscalls {
+            Some(absent) => writeln!(f, "absent:    {absent}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ mod tracefs;
 mod tracer;
 
 pub use loop_hists::LoopHists;
-pub use probes::SyscallHooks;
+pub use probes::{SyscallHooks, absent_syscalls_note};
 pub use status::ProbeStatus;
 pub use tracer::{Tracer, TracerOptions};
 pub use uprof_common::{ProbeKind, Tier};

@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use anyhow::Result;
-use uprof_common::probes::{TASK_RENAME, TaskTracepoint};
+use uprof_common::{
+    arch,
+    probes::{TASK_RENAME, TaskTracepoint, first_syscall_on},
+};
 
 use crate::{status::one_line, tracefs};
 
@@ -25,9 +28,11 @@ impl Offsets {
         let rename = off("task", "task_rename", "pid")
             .and_then(|pid| Ok((pid, off("task", "task_rename", "newcomm")?)))
             .map_err(|e| one_line(&e));
+        // Every syscall tracepoint has the same layout; this one's first argument is `epfd`.
+        let syscall = first_syscall_on(arch::TARGET);
         Ok(Offsets {
-            syscall_args: off("syscalls", "sys_enter_epoll_wait", "epfd")?,
-            syscall_ret: off("syscalls", "sys_exit_epoll_wait", "ret")?,
+            syscall_args: off("syscalls", syscall.sys_enter, "epfd")?,
+            syscall_ret: off("syscalls", syscall.sys_exit, "ret")?,
             fork_child_pid: off("sched", "sched_process_fork", "child_pid")?,
             rename,
         })
@@ -70,12 +75,12 @@ mod tests {
         let formats = [
             (
                 "syscalls",
-                "sys_enter_epoll_wait",
+                first_syscall_on(arch::TARGET).sys_enter,
                 "\tfield:int epfd;\toffset:16;\tsize:8;\tsigned:0;\n",
             ),
             (
                 "syscalls",
-                "sys_exit_epoll_wait",
+                first_syscall_on(arch::TARGET).sys_exit,
                 "\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n",
             ),
             (

@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow, bail};
 use aya::Ebpf;
 use uprof_common::{
     ProbeKind, arch,
-    probes::{SYSCALLS, SyscallPrograms, TASK_TRACEPOINTS},
+    probes::{SYSCALLS, SyscallPrograms, TASK_TRACEPOINTS, first_syscall_on, syscalls_on},
 };
 
 use crate::{
@@ -42,11 +42,25 @@ pub(crate) fn syscall_function(name: &str) -> String {
     format!("{}{name}", arch::SYSCALL_FUNCTION_PREFIX)
 }
 
-/// Why fentry on syscall functions cannot work on this architecture, if it cannot: the
-/// programs read the arguments from x86-64's `struct pt_regs`.
-pub fn fentry_unsupported() -> Option<&'static str> {
-    (!cfg!(target_arch = "x86_64"))
-        .then_some("fentry on syscall functions is implemented for x86-64 only")
+/// The hooked syscalls this architecture does not have (libc calls their newer forms): not
+/// attempted, not a failure.
+fn absent_syscalls() -> impl Iterator<Item = &'static str> {
+    SYSCALLS
+        .iter()
+        .filter(|s| !arch::TARGET.has_syscall(s.call))
+        .map(|s| s.syscall)
+}
+
+/// [`absent_syscalls`] said for people (`uprof doctor`, `--verbose`); `None` if there are none.
+pub fn absent_syscalls_note() -> Option<String> {
+    let absent: Vec<_> = absent_syscalls().collect();
+    (!absent.is_empty()).then(|| {
+        format!(
+            "{} absent on {} (libc uses their newer forms): not hooked",
+            absent.join(", "),
+            arch::TARGET.name()
+        )
+    })
 }
 
 /// How the syscalls are hooked, and why: `forced`, or fentry when `try_fentry` succeeds
@@ -107,7 +121,8 @@ pub struct Attached {
 
 /// Attaches the syscall hooks and the task tracepoints. `hooks` forces a kind of syscall hook;
 /// without it fentry is tried first, unless `fentry_blocked` says why it cannot work (no BTF
-/// offsets for the registers, another architecture). An optional probe the kernel lacks (or
+/// offsets for the registers). The syscalls the architecture lacks are not tried (see
+/// [`absent_syscalls`]). An optional probe the kernel lacks (or
 /// whose tracepoint lacks a field it reads, see `offsets`) is reported as not attached; a
 /// required one is an error naming the kernel's reason.
 pub fn attach_all(
@@ -150,7 +165,7 @@ pub fn attach_all(
 /// `syscalls:sys_enter_<name>` and `sys_exit_<name>` for every syscall.
 fn attach_syscall_tracepoints(ebpf: &mut Ebpf, tracefs: &Path) -> Result<Vec<ProbeStatus>> {
     let mut probes = Vec::with_capacity(2 * SYSCALLS.len());
-    for syscall in SYSCALLS {
+    for syscall in syscalls_on(arch::TARGET) {
         for program in [syscall.sys_enter, syscall.sys_exit] {
             // The programs are named after their tracepoints.
             let result = attach::tracepoint(ebpf, tracefs, program, "syscalls", program);
@@ -169,7 +184,7 @@ fn attach_syscall_tracepoints(ebpf: &mut Ebpf, tracefs: &Path) -> Result<Vec<Pro
 /// the first required one refused.
 fn attach_syscall_fentries(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>> {
     let mut probes = Vec::with_capacity(2 * SYSCALLS.len());
-    for syscall in SYSCALLS {
+    for syscall in syscalls_on(arch::TARGET) {
         let function = syscall_function(syscall.syscall);
         let mut results = Vec::with_capacity(2);
         if let Some(fentry) = syscall.fentry {
@@ -194,7 +209,7 @@ fn attach_syscall_fentries(ebpf: &mut Ebpf) -> Result<Vec<ProbeStatus>> {
 
 /// Unloads (and so detaches) every syscall fentry and fexit program.
 fn detach_syscall_fentries(ebpf: &mut Ebpf) {
-    for syscall in SYSCALLS {
+    for syscall in syscalls_on(arch::TARGET) {
         for program in syscall.fentry.into_iter().chain([syscall.fexit]) {
             attach::unload_function_hook(ebpf, program);
         }
@@ -203,7 +218,7 @@ fn detach_syscall_fentries(ebpf: &mut Ebpf) {
 
 /// The syscall auto-detection tries fentry on first.
 fn probe_syscall() -> &'static SyscallPrograms {
-    &SYSCALLS[0]
+    first_syscall_on(arch::TARGET)
 }
 
 /// The kernel function auto-detection tries fentry on first.
@@ -227,6 +242,28 @@ pub(crate) fn probe_tracepoint() -> (&'static str, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_absent_syscalls_are_the_targets() {
+        let absent: Vec<_> = absent_syscalls().collect();
+        assert_eq!(absent.len(), arch::TARGET.abi().absent_syscalls.len());
+        assert!(
+            absent
+                .iter()
+                .all(|a| syscalls_on(arch::TARGET).all(|s| s.syscall != *a))
+        );
+        let note = absent_syscalls_note();
+        match arch::TARGET {
+            arch::Arch::X86_64 => assert_eq!(note, None),
+            arch::Arch::Aarch64 => assert_eq!(
+                note.as_deref(),
+                Some(
+                    "epoll_wait, poll, select, epoll_create, dup2 absent on aarch64 \
+                     (libc uses their newer forms): not hooked"
+                )
+            ),
+        }
+    }
 
     #[test]
     fn hooks_are_forced_or_fentry_when_it_attaches() {

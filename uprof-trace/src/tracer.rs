@@ -255,9 +255,6 @@ pub(crate) fn syscall_hook_globals(
     if hooks == Some(SyscallHooks::Tracepoint) {
         return (Vec::new(), None);
     }
-    if let Some(reason) = probes::fentry_unsupported() {
-        return (Vec::new(), Some(reason.to_owned()));
-    }
     match btf::offsets(&[btf::SYSCALL_REGS]) {
         Ok(globals) => (globals, None),
         Err(e) => (Vec::new(), Some(format!("{e:#}"))),

@@ -19,6 +19,8 @@ enum Command {
     /// Measure uprof against its speed targets: overhead, bystander, callback, pipeline, report,
     /// export, rss, agent; and tickloop against mio and tokio (loops).
     Bench(xtask::bench::Args),
+    /// Build uprof and tickloop's programs (release) for an architecture: `--target aarch64`.
+    Build(xtask::build::Args),
     /// Fuzz the record reader, the analysis and both report renderers (libFuzzer, nightly).
     Fuzz(xtask::fuzz::Args),
     /// Record several event loops under the same load and compare them with `uprof compare`.
@@ -36,6 +38,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => xtask::bench::main(args),
+        Command::Build(args) => xtask::build::main(args),
         Command::Fuzz(args) => xtask::fuzz::main(args),
         Command::Loops(args) => xtask::loops::main(args),
         Command::PerfettoProto(args) => xtask::perfetto_proto::main(args),

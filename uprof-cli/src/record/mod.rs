@@ -17,7 +17,7 @@ use uprof_capture::{Capture, Destination, Finished, Stop, Target};
 use uprof_metrics::{Info, Metrics};
 use uprof_output::{Both, Printer, Source};
 use uprof_record::Output;
-use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, procfs};
+use uprof_trace::{SyscallHooks, Tier, Tracer, TracerOptions, absent_syscalls_note, procfs};
 
 use crate::{
     cli::{ProbeArgs, RecordArgs, SyscallHooksArg, TierArg, TracingArgs},
@@ -243,15 +243,17 @@ pub(crate) fn who(pids: &[u32]) -> String {
     who
 }
 
-/// What `--verbose` adds after the start line: why this tier and these hooks, and why each
-/// probe that did not attach did not.
+/// What `--verbose` adds after the start line: why this tier and these hooks (and which hooked
+/// syscalls the architecture lacks), and why each probe that did not attach did not.
 fn reasons(tracer: &Tracer) -> Vec<String> {
+    let absent = absent_syscalls_note().map(|note| format!("; {note}"));
     let mut lines = vec![
         format!("{} tier: {}", tracer.tier().name(), tracer.tier_reason()),
         format!(
-            "syscalls hooked by {}: {}",
+            "syscalls hooked by {}: {}{}",
             tracer.syscall_hooks().name(),
-            tracer.syscall_hooks_reason()
+            tracer.syscall_hooks_reason(),
+            absent.unwrap_or_default()
         ),
     ];
     lines.extend(tracer.probes().iter().filter(|p| !p.attached).map(|p| {
