@@ -19,10 +19,11 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 # for the tests' Python packages, protobuf-compiler for `cargo xtask perfetto-proto`, tmux to drive
 # `uprof top` in its tests, man-db and groff-base to render `uprof man`'s pages, chromium (headless)
 # to load the HTML report in a real browser in its tests, prometheus to scrape `uprof agent` in its
-# tests.
+# tests; for arm64 cross builds (`cargo xtask build --target aarch64`) the target's linker and
+# libc, and qemu's user-mode emulation to run its unit tests here.
 PACKAGES=(qemu-system-x86 busybox-static cpio redis-server redis-tools nginx-light nodejs linux-perf strace
           rsync build-essential pkg-config python3-venv protobuf-compiler tmux man-db groff-base chromium
-          prometheus bpftrace)
+          prometheus bpftrace gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -36,19 +37,6 @@ fi
 for svc in redis-server nginx prometheus prometheus-node-exporter; do
     systemctl is-active --quiet "$svc" 2>/dev/null && systemctl stop "$svc" || true
 done
-
-# Cross builds for arm64 (`cargo xtask build --target aarch64`): the linker and libc of the
-# target, and qemu's user-mode emulation to run its unit tests on this machine.
-ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
-missing=()
-for p in "${ARM64_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    say "installing Debian packages for arm64 cross builds: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
 
 # Rust toolchains.
 rustup toolchain list | grep -q "^$HOST_TOOLCHAIN" ||
