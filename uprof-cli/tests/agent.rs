@@ -19,6 +19,7 @@ use support::{
     real::{Reaped, signal, wait_exit},
     testprog, uprof,
 };
+use uprof_testprogs::attach::Aggregation;
 
 /// An `epoll-scenario` started with `--trigger-signal`: it waits for SIGUSR2 before its work.
 struct Scenario {
@@ -240,22 +241,6 @@ fn assert_dashboard_queries_run(prom: &Prometheus) {
         }
     }
     assert!(queries >= 10, "{queries} queries in the dashboard");
-}
-
-/// `uprof agent --aggregation`.
-#[derive(Clone, Copy, Debug)]
-enum Aggregation {
-    Kernel,
-    Stream,
-}
-
-impl Aggregation {
-    fn arg(self) -> &'static str {
-        match self {
-            Aggregation::Kernel => "kernel",
-            Aggregation::Stream => "stream",
-        }
-    }
 }
 
 /// `uprof agent` on `pids` with pid labels, listening on a free port: `(address, agent)`.

@@ -1,5 +1,6 @@
 //! `uprof record -p PIDS` as the integration tests and the benchmarks start it: the command,
-//! and the machine-readable start signal (`--ready-fd`) it gives once it traces.
+//! and the machine-readable start signal (`--ready-fd`) it gives once it traces; and the
+//! options of `uprof agent` both compare.
 use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
@@ -23,6 +24,23 @@ pub fn record_pids(uprof: &Path, pids: &[u32], out: &Path) -> Command {
         .arg("-o")
         .arg(out);
     cmd
+}
+
+/// `uprof agent --aggregation`.
+#[derive(Clone, Copy, Debug)]
+pub enum Aggregation {
+    Kernel,
+    Stream,
+}
+
+impl Aggregation {
+    /// Its spelling on uprof's command line.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Aggregation::Kernel => "kernel",
+            Aggregation::Stream => "stream",
+        }
+    }
 }
 
 /// The read end of a pipe whose write end a `uprof record` gets as fd 3, writes `ready` to once

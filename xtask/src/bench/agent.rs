@@ -18,6 +18,7 @@ use super::procs::{self, KillOnDrop, Spawned, describe};
 use super::stats::{median, mib};
 use super::uprof::{self, READY_FD, Ready};
 use super::{Bench, Target};
+use uprof_testprogs::attach::Aggregation;
 
 /// Label sets in the scrape benchmark.
 const LABEL_SETS: u32 = 1_000;
@@ -173,22 +174,6 @@ enum Tracer {
     },
     /// `uprof record -o`, the baseline.
     Record,
-}
-
-/// `uprof agent --aggregation`.
-#[derive(Clone, Copy)]
-enum Aggregation {
-    Kernel,
-    Stream,
-}
-
-impl Aggregation {
-    fn arg(self) -> &'static str {
-        match self {
-            Aggregation::Kernel => "kernel",
-            Aggregation::Stream => "stream",
-        }
-    }
 }
 
 impl Cost {
